@@ -1,0 +1,1 @@
+"""Offline feature stage runners: the local multiprocessing pipeline (`extract_features`)."""

@@ -1,0 +1,305 @@
+"""Offline feature stage: database -> faces -> apex -> flow -> sharded TFRecords + manifest.json.
+
+    python -m pipelines.extract_features --db=synthetic --output_dir=/tmp/records
+    python -m pipelines.extract_features --db=custom --data_dir=DIR --output_dir=OUT
+    python -m pipelines.extract_features --db=custom --data_dir=DIR --dry_run --summary_json=s.json
+
+Shards are written under a temporary name and renamed when complete; a re-run skips every
+sample already in a finished shard made with the same parameters, so an interrupted run resumes.
+"""
+from __future__ import annotations
+
+import datetime
+import importlib.metadata
+import json
+import logging
+import multiprocessing
+import os
+import sys
+from pathlib import Path
+
+from tscnn_tf.databases import read_database
+from tscnn_tf.features import FeatureConfig, init_worker, process_sample
+
+log = logging.getLogger("tscnn_tf")
+SHARD_SUFFIX = ".tfrecord"
+INDEX_SUFFIX = ".index.json"
+PARTIAL_SUFFIX = ".partial"
+MANIFEST = "manifest.json"
+APEX_TOLERANCE = 2  # frames
+PACKAGES = ("tscnn-tf", "tensorflow", "keras", "numpy", "opencv-contrib-python-headless",
+            "scikit-image", "dlib-bin", "face-recognition-models")
+
+
+class ExtractionError(Exception):
+    """The run cannot go on (no usable sample, records made with other parameters, ...)."""
+
+
+def package_versions() -> dict[str, str | None]:
+    out = {"python": sys.version.split()[0]}
+    for name in PACKAGES:
+        try:
+            out[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            out[name] = None
+    return out
+
+
+def write_json_atomic(path: Path, data) -> None:
+    tmp = path.with_name(path.name + PARTIAL_SUFFIX)
+    tmp.write_text(json.dumps(data, indent=1))
+    os.replace(tmp, path)
+
+
+def finished_shards(output_dir: Path) -> list[dict]:
+    """Indexes of complete shards; removes leftovers of an interrupted run."""
+    for leftover in output_dir.glob("*" + PARTIAL_SUFFIX):
+        log.warning("removing unfinished file from an interrupted run: %s", leftover.name)
+        leftover.unlink()
+    indexes = []
+    for index_path in sorted(output_dir.glob("*" + INDEX_SUFFIX)):
+        shard = index_path.with_name(index_path.name[: -len(INDEX_SUFFIX)] + SHARD_SUFFIX)
+        if not shard.is_file():  # the index is written first; its shard never got renamed
+            index_path.unlink()
+            continue
+        indexes.append(json.loads(index_path.read_text()))
+    return indexes
+
+
+def clear_records(output_dir: Path) -> None:
+    for pattern in ("*" + SHARD_SUFFIX, "*" + INDEX_SUFFIX, MANIFEST):
+        for path in output_dir.glob(pattern):
+            path.unlink()
+
+
+def check_compatible(indexes: list[dict], database, config: FeatureConfig) -> None:
+    """Refuse to mix records made with other parameters, classes or annotations."""
+    wanted = {"params": config.to_dict(), "class_names": database.class_names, "db": database.name}
+    for index in indexes:
+        found = {k: index[k] for k in wanted}
+        if found != wanted:
+            raise ExtractionError(
+                f"{index['shard']} was made with {found}, not {wanted}. Use another --output_dir, "
+                "or --overwrite to replace the records.")
+    current = {s.sample_id: s.fingerprint() for s in database.samples}
+    stale = [e["sample_id"] for index in indexes for e in index["samples"]
+             if current.get(e["sample_id"]) != e["fingerprint"]]
+    if stale:
+        raise ExtractionError(f"{len(stale)} recorded sample(s) no longer match the annotations "
+                              f"(e.g. {stale[0]}); use --overwrite to re-extract.")
+
+
+def sample_entry(sample, features: dict, shard: str) -> dict:
+    keys = ("sample_id", "subject", "label", "label_name", "onset", "offset", "apex_given",
+            "apex_spotted", "apex_used")
+    return {**{k: features[k] for k in keys}, "clip": sample.clip, "shard": shard,
+            "fingerprint": sample.fingerprint(), "warnings": list(sample.warnings)}
+
+
+class ShardWriter:
+    """Buffers serialised samples; each full buffer becomes one atomically renamed shard."""
+
+    def __init__(self, output_dir: Path, database, config: FeatureConfig, first_number: int,
+                 samples_per_shard: int):
+        from tscnn_tf import records  # TensorFlow only in the writing process
+        self._records = records
+        self.output_dir, self.database, self.config = output_dir, database, config
+        self.number, self.samples_per_shard = first_number, samples_per_shard
+        self.examples: list[bytes] = []
+        self.entries: list[tuple] = []
+        self.written: list[dict] = []
+
+    def add(self, sample, features: dict) -> None:
+        self.examples.append(self._records.to_example(features))
+        self.entries.append((sample, features))
+        if len(self.examples) >= self.samples_per_shard:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self.examples:
+            return
+        name = f"{self.database.name}-{self.number:05d}"
+        shard = name + SHARD_SUFFIX
+        partial = self.output_dir / (name + PARTIAL_SUFFIX)
+        self._records.write_shard(str(partial), self.examples)
+        index = {"shard": shard, "db": self.database.name, "params": self.config.to_dict(),
+                 "class_names": self.database.class_names,
+                 "samples": [sample_entry(s, f, shard) for s, f in self.entries]}
+        write_json_atomic(self.output_dir / (name + INDEX_SUFFIX), index)
+        os.replace(partial, self.output_dir / shard)  # the shard exists only once complete
+        self.written.append(index)
+        self.number += 1
+        self.examples, self.entries = [], []
+
+
+def run_samples(samples, config: FeatureConfig, num_workers: int, progress: bool):
+    """Yield process_sample results, in worker processes when num_workers > 1."""
+    from tqdm import tqdm
+    bar = tqdm(total=len(samples), desc="features", unit="clip", disable=not progress)
+    if num_workers <= 1 or len(samples) <= 1:
+        init_worker(config)
+        results = map(process_sample, samples)
+        pool = None
+    else:
+        # spawn: fresh interpreters that never import TensorFlow (not fork-safe).
+        pool = multiprocessing.get_context("spawn").Pool(
+            num_workers, initializer=init_worker, initargs=(config,))
+        results = pool.imap_unordered(process_sample, samples)
+    try:
+        for result in results:
+            bar.update()
+            yield result
+    finally:
+        bar.close()
+        if pool is not None:
+            pool.terminate()
+
+
+def apex_agreement(entries: list[dict], tolerance: int = APEX_TOLERANCE) -> dict:
+    """Share of samples whose spotted apex is within ±tolerance frames of the given apex."""
+    errors = [abs(e["apex_spotted"] - e["apex_given"]) for e in entries if e["apex_given"] >= 0]
+    if not errors:
+        return {"compared": 0}
+    return {"compared": len(errors), "tolerance": tolerance,
+            "within_tolerance": sum(err <= tolerance for err in errors),
+            "share": sum(err <= tolerance for err in errors) / len(errors),
+            "mean_abs_error": sum(errors) / len(errors)}
+
+
+def summarize(db: str, entries: list[dict], class_names: list[str], dropped: list[dict]) -> dict:
+    """The dry-run / manifest counts: per class, per subject, and what was dropped."""
+    per_class = {name: 0 for name in class_names}
+    per_subject: dict[str, int] = {}
+    for e in entries:
+        per_class[e["label_name"]] += 1
+        per_subject[e["subject"]] = per_subject.get(e["subject"], 0) + 1
+    return {"db": db, "num_samples": len(entries), "num_subjects": len(per_subject),
+            "per_class": per_class, "per_subject": dict(sorted(per_subject.items())),
+            "dropped": dropped}
+
+
+def format_summary(summary: dict) -> str:
+    """The summary as a plain-text table."""
+    lines = [f"database {summary['db']}: {summary['num_samples']} samples, "
+             f"{summary['num_subjects']} subjects, {len(summary['dropped'])} dropped",
+             f"  {'class':<20}{'samples':>8}"]
+    lines += [f"  {name:<20}{count:>8}" for name, count in summary["per_class"].items()]
+    lines.append(f"  {'subject':<20}{'samples':>8}")
+    lines += [f"  {name:<20}{count:>8}" for name, count in summary["per_subject"].items()]
+    if summary["dropped"]:
+        lines.append("  dropped:")
+        lines += [f"    {d['subject']}/{d['clip']}: {d['reason']}" for d in summary["dropped"]]
+    return "\n".join(lines)
+
+
+def dry_run(db: str, data_dir, reader_options: dict | None = None) -> dict:
+    """Read and validate the database without extracting anything; returns the summary."""
+    database = read_database(db, data_dir, **(reader_options or {}))
+    return database.summary()
+
+
+def extract_features(db: str, data_dir, output_dir, config: FeatureConfig,
+                     reader_options: dict | None = None, num_workers: int | None = None,
+                     samples_per_shard: int = 64, overwrite: bool = False,
+                     progress: bool = True) -> dict:
+    """Extract every sample of `db` into TFRecords under `output_dir`; returns the manifest."""
+    output_dir = Path(output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    database = read_database(db, data_dir, **(reader_options or {}))
+    if overwrite:
+        clear_records(output_dir)
+    indexes = finished_shards(output_dir)
+    check_compatible(indexes, database, config)
+    done = {e["sample_id"] for index in indexes for e in index["samples"]}
+    todo = [s for s in database.samples if s.sample_id not in done]
+    if done:
+        log.info("resuming: %d sample(s) already extracted, %d to go", len(done), len(todo))
+    numbers = [int(index["shard"][len(db) + 1:-len(SHARD_SUFFIX)]) for index in indexes]
+    writer = ShardWriter(output_dir, database, config, max(numbers, default=-1) + 1,
+                         samples_per_shard)
+    failed = []
+    workers = num_workers or os.cpu_count() or 1
+    for sample, features, reason in run_samples(todo, config, workers, progress):
+        if features is None:
+            log.warning("%s skipped: %s", sample.sample_id, reason)
+            failed.append({"subject": sample.subject, "clip": sample.clip, "reason": reason})
+        else:
+            writer.add(sample, features)
+    writer.flush()
+    entries = [e for index in indexes + writer.written for e in index["samples"]]
+    entries.sort(key=lambda e: e["sample_id"])
+    dropped = [{"subject": d.subject, "clip": d.clip, "reason": d.reason}
+               for d in database.dropped] + failed
+    manifest = {
+        **summarize(database.name, entries, database.class_names, dropped),
+        "class_names": database.class_names,
+        "params": config.to_dict(),
+        "params_fingerprint": config.fingerprint(),
+        "data_dir": str(data_dir),
+        "shards": sorted({e["shard"] for e in entries}),
+        "samples": entries,
+        "skipped": dropped,
+        "apex_spotting": apex_agreement(entries),
+        "versions": package_versions(),
+        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+    }
+    if not entries:
+        raise ExtractionError(f"no usable sample in {db} at {data_dir}: "
+                              f"{len(dropped)} dropped; see the warnings above")
+    write_json_atomic(output_dir / MANIFEST, manifest)
+    return manifest
+
+
+def main(argv):
+    del argv
+    from absl import flags
+    from tscnn_tf import cli
+    FLAGS = flags.FLAGS
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
+    data_dir = FLAGS.data_dir
+    if data_dir is None and FLAGS.db == "synthetic":
+        data_dir = str(Path(FLAGS.output_dir or ".") / "synthetic_db")
+    try:
+        if data_dir is None:
+            raise ExtractionError("--data_dir is required for --db=" + FLAGS.db)
+        if FLAGS.dry_run:
+            summary = dry_run(FLAGS.db, data_dir, cli.reader_options(FLAGS))
+            print(format_summary(summary))
+            if FLAGS.summary_json:
+                write_json_atomic(Path(FLAGS.summary_json), summary)
+            if not summary["num_samples"]:
+                raise ExtractionError("no usable sample")
+            return
+        if not FLAGS.output_dir:
+            raise ExtractionError("--output_dir is required")
+        manifest = extract_features(
+            FLAGS.db, data_dir, FLAGS.output_dir, cli.feature_config(FLAGS),
+            cli.reader_options(FLAGS), FLAGS.num_workers, FLAGS.samples_per_shard,
+            FLAGS.overwrite)
+    except (ExtractionError, FileNotFoundError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(1)
+    print(format_summary(manifest))
+    apex = manifest["apex_spotting"]
+    if apex["compared"]:
+        print(f"apex spotting: {apex['share']:.1%} of {apex['compared']} clips within "
+              f"±{apex['tolerance']} frames of the given apex "
+              f"(mean |error| {apex['mean_abs_error']:.2f} frames, λ={manifest['params']['apex_lambda']})")
+    print(f"records: {len(manifest['shards'])} shard(s) in {FLAGS.output_dir}")
+
+
+def define_flags():
+    from absl import flags
+    from tscnn_tf import cli
+    cli.define_feature_flags()
+    flags.DEFINE_string("output_dir", None, "Where the TFRecords and manifest.json go.")
+    flags.DEFINE_integer("samples_per_shard", 64, "Samples per TFRecord shard.")
+    flags.DEFINE_bool("dry_run", False, "Only read and validate the database.")
+    flags.DEFINE_string("summary_json", None, "With --dry_run: write the summary here.")
+    flags.DEFINE_bool("overwrite", False, "Replace records made with other parameters.")
+
+
+if __name__ == "__main__":
+    define_flags()
+    from tscnn_tf import cli
+    cli.run(main)

@@ -1,0 +1,35 @@
+"""tscnn-tf: three-stream CNN (Song et al., IEEE Access 2019) for micro-expression recognition."""
+from setuptools import find_packages, setup
+
+setup(
+    name="tscnn-tf",
+    version="0.1.0",
+    description="TensorFlow/Keras toolkit for facial micro-expression recognition with the "
+                "three-stream CNN (TSCNN) of Song et al., IEEE Access 2019.",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    python_requires=">=3.11",
+    packages=find_packages(include=["tscnn_tf", "tscnn_tf.*", "pipelines", "pipelines.*"]),
+    install_requires=[
+        "tensorflow>=2.21,<2.22",          # ships Keras 3
+        "tensorboard>=2.21,<2.22",         # no longer pulled in by TF 2.21; the callback needs it
+        # The contrib server build: cv2.optflow (DualTVL1) and the Haar cascades. OpenCV 5 wheels
+        # dropped them, and a second OpenCV package beside this one would shadow it.
+        "opencv-contrib-python-headless>=4.8,<5",
+        "scikit-image>=0.22",              # uniform LBP, reference TV-L1, the astronaut face
+        "scikit-learn>=1.3",
+        "numpy>=1.26",
+        "absl-py>=2.0",
+        "dlib-bin>=19.24",                 # prebuilt dlib: HOG face detector + ERT landmarks
+        "face-recognition-models>=0.3",    # ships the 68-point ERT predictor (no download)
+        "pandas>=2.0",
+        "openpyxl>=3.1",                   # .xlsx annotation sheets
+        "xlrd>=2.0",                       # legacy .xls annotation sheets
+        "tqdm>=4.66",
+    ],
+    extras_require={
+        "test": ["pytest>=8"],
+        # Optional landmark backend; fetches its weights from the internet on first use.
+        "face-alignment": ["face-alignment>=1.4"],
+    },
+)

@@ -1,0 +1,26 @@
+"""Shared fixtures: a tiny synthetic database, rendered once per test session."""
+import logging
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import pytest
+
+from tscnn_tf.databases import synthetic
+from tscnn_tf.features import FeatureConfig
+
+# Fast settings: DIS flow, default everything else.
+FAST = FeatureConfig(flow="dis", apex_lambda=20)
+
+
+@pytest.fixture(scope="session")
+def tiny_synthetic(tmp_path_factory):
+    """2 subjects x 3 classes x 1 clip in the custom on-disk format."""
+    path = tmp_path_factory.mktemp("synthetic") / "db"
+    synthetic.generate(path, seed=1, num_subjects=2, clips_per_class=1)
+    return path
+
+
+@pytest.fixture(autouse=True)
+def _quiet_logs(caplog):
+    caplog.set_level(logging.WARNING, logger="tscnn_tf")

@@ -1,0 +1,57 @@
+"""Optical flow backends and eq. 5 normalisation."""
+import cv2
+import numpy as np
+import pytest
+
+from tscnn_tf import flow
+
+
+def test_minmax_per_channel():
+    x = np.stack([np.arange(16.0).reshape(4, 4), -np.arange(16.0).reshape(4, 4) * 3], axis=-1)
+    y = flow.minmax_normalize(x)
+    np.testing.assert_allclose(y.min(axis=(0, 1)), 0)
+    np.testing.assert_allclose(y.max(axis=(0, 1)), 1)
+    np.testing.assert_allclose(y[..., 0], np.arange(16.0).reshape(4, 4) / 15, rtol=1e-6)
+
+
+def test_flat_channel_gives_zeros_not_nan():
+    x = np.zeros((48, 48, 4), np.float32)
+    x[..., 1] = 2.5  # flat, non-zero
+    x[5, 5, 2] = 1.0  # one non-flat channel
+    y = flow.minmax_normalize(x)
+    assert np.isfinite(y).all()
+    assert np.all(y[..., [0, 1, 3]] == 0)
+    assert y[5, 5, 2] == 1.0
+
+
+def textured_pair(shift=(1.5, -1.0), size=96):
+    rng = np.random.default_rng(0)
+    big = cv2.GaussianBlur(rng.uniform(0, 255, (size * 2, size * 2)).astype(np.float32), (0, 0), 2.0)
+    big = cv2.normalize(big, None, 0, 255, cv2.NORM_MINMAX)
+    M = np.float32([[1, 0, shift[0]], [0, 1, shift[1]]])
+    moved = cv2.warpAffine(big, M, big.shape[::-1], flags=cv2.INTER_CUBIC)
+    crop = slice(size // 2, size // 2 + size)
+    return big[crop, crop].astype(np.uint8), moved[crop, crop].astype(np.uint8)
+
+
+@pytest.mark.parametrize("method", flow.FLOW_METHODS)
+def test_backends_agree_on_direction_and_size(method):
+    prev, nxt = textured_pair(shift=(1.5, -1.0))
+    f = flow.compute_flow(prev, nxt, method)
+    assert f.shape == (96, 96, 2) and f.dtype == np.float32
+    inner = f[16:-16, 16:-16]
+    np.testing.assert_allclose(inner.reshape(-1, 2).mean(axis=0), [1.5, -1.0], atol=0.3)
+
+
+def test_resize_flow_rescales_vectors():
+    f = np.zeros((144, 144, 2), np.float32)
+    f[..., 0], f[..., 1] = 3.0, -1.5
+    small = flow.resize_flow(f, 48)
+    assert small.shape == (48, 48, 2)
+    np.testing.assert_allclose(small[..., 0], 1.0, rtol=1e-6)
+    np.testing.assert_allclose(small[..., 1], -0.5, rtol=1e-6)
+
+
+def test_unknown_method():
+    with pytest.raises(ValueError, match="unknown flow method"):
+        flow.compute_flow(np.zeros((8, 8), np.uint8), np.zeros((8, 8), np.uint8), "magic")

@@ -1,0 +1,70 @@
+"""Flags shared by the command-line entry points, and per-database flagfiles.
+
+Only `main` functions use this module; library code takes plain arguments.
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from absl import flags
+
+from tscnn_tf.features import FeatureConfig
+from tscnn_tf.flow import FLOW_METHODS
+
+FLAGFILE_DIR = Path(__file__).resolve().parent.parent / "flags"
+
+
+def define_feature_flags() -> None:
+    """Flags of the database reader and the feature stage (Sections II.A-B)."""
+    flags.DEFINE_string("db", "synthetic", "Database: synthetic or custom.")
+    flags.DEFINE_string("data_dir", None, "Database folder (synthetic: generated if absent).")
+    flags.DEFINE_list("classes", None, "Class names to keep, in label order (custom database).")
+    flags.DEFINE_integer("blocks", 3, "n of the n x n block stack of the local-spatial stream.")
+    flags.DEFINE_integer("apex_lambda", 25, "λ of eq. 3: how many of the 36 block distances count.")
+    flags.DEFINE_enum("flow", "tvl1", FLOW_METHODS, "Optical-flow method.")
+    flags.DEFINE_integer("face_size", 144, "Side in pixels of the aligned face crop (6x6 grid).")
+    flags.DEFINE_enum("apex_source", "spotted", ["spotted", "given"],
+                      "Apex feeding the features: spotted (TSCNN-I) or given (TSCNN-II).")
+    flags.DEFINE_enum("landmarks", "dlib", ["dlib", "face_alignment"], "Landmark backend.")
+    flags.DEFINE_bool("per_frame_landmarks", False,
+                      "Detect landmarks on every frame instead of once on the onset frame.")
+    flags.DEFINE_integer("num_workers", None, "Feature-stage processes (default: all cores).")
+    flags.DEFINE_integer("seed", 0, "Seed of the synthetic database.")
+    flags.DEFINE_integer("synthetic_subjects", 8, "Subjects of the synthetic database.")
+    flags.DEFINE_integer("synthetic_clips_per_class", 3, "Clips per class and subject (synthetic).")
+
+
+def feature_config(FLAGS) -> FeatureConfig:
+    return FeatureConfig(blocks=FLAGS.blocks, apex_lambda=FLAGS.apex_lambda, flow=FLAGS.flow,
+                         face_size=FLAGS.face_size, apex_source=FLAGS.apex_source,
+                         landmarks=FLAGS.landmarks, per_frame_landmarks=FLAGS.per_frame_landmarks)
+
+
+def reader_options(FLAGS) -> dict:
+    options = {"classes": FLAGS.classes}
+    if FLAGS.db == "synthetic":
+        options.update(seed=FLAGS.seed, num_subjects=FLAGS.synthetic_subjects,
+                       clips_per_class=FLAGS.synthetic_clips_per_class)
+    return options
+
+
+def with_db_flagfile(argv: list[str]) -> list[str]:
+    """Insert `--flagfile=flags/<db>.cfg` before the other flags, so explicit flags override it."""
+    if any(a.startswith("--flagfile") for a in argv):
+        return argv
+    db = None
+    for i, arg in enumerate(argv):
+        if arg.startswith("--db="):
+            db = arg.split("=", 1)[1]
+        elif arg == "--db" and i + 1 < len(argv):
+            db = argv[i + 1]
+    db = db or "synthetic"
+    path = FLAGFILE_DIR / f"{db}.cfg"
+    return [argv[0], f"--flagfile={path}", *argv[1:]] if path.is_file() else argv
+
+
+def run(main) -> None:
+    """absl.app.run with the database's flagfile loaded first."""
+    from absl import app
+    app.run(main, argv=with_db_flagfile(sys.argv))

@@ -1,0 +1,155 @@
+"""What every database reader produces: `Sample`s, and the rows it had to drop and why."""
+from __future__ import annotations
+
+import dataclasses
+import logging
+import re
+from pathlib import Path
+
+import cv2
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp")
+VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov")
+MIN_FRAMES = 3  # onset, apex and offset
+
+log = logging.getLogger("tscnn_tf")
+
+
+@dataclasses.dataclass
+class Sample:
+    """One annotated clip. Frame indices are file-name integers, or 0-based for videos."""
+
+    db: str
+    subject: str
+    clip: str
+    label_name: str
+    label: int
+    onset: int
+    offset: int
+    apex: int | None = None             # the annotated apex; None when the sheet gives none
+    frames: dict[int, str] | None = None  # frame index -> path, for frame folders
+    video: str | None = None              # or a video file
+    warnings: list[str] = dataclasses.field(default_factory=list)
+
+    @property
+    def sample_id(self) -> str:
+        return f"{self.db}/{self.subject}/{self.clip}"
+
+    def fingerprint(self) -> str:
+        """What a record of this sample depends on besides the feature parameters."""
+        return f"{self.label_name}|{self.onset}|{self.apex}|{self.offset}"
+
+
+@dataclasses.dataclass
+class Dropped:
+    """A row or clip that could not be used, with the reason."""
+
+    subject: str
+    clip: str
+    reason: str
+
+
+@dataclasses.dataclass
+class Database:
+    """A reader's result: the usable samples and everything it dropped."""
+
+    name: str
+    class_names: list[str]
+    samples: list[Sample]
+    dropped: list[Dropped]
+
+    def summary(self) -> dict:
+        """Counts in the form of the dry-run summary JSON."""
+        per_class = {name: 0 for name in self.class_names}
+        per_subject: dict[str, int] = {}
+        for s in self.samples:
+            per_class[s.label_name] += 1
+            per_subject[s.subject] = per_subject.get(s.subject, 0) + 1
+        return {
+            "db": self.name,
+            "num_samples": len(self.samples),
+            "num_subjects": len(per_subject),
+            "per_class": per_class,
+            "per_subject": dict(sorted(per_subject.items())),
+            "dropped": [dataclasses.asdict(d) for d in self.dropped],
+        }
+
+
+def frame_number(path: str | Path) -> int | None:
+    """The frame index in a file name: its last integer (`img46.jpg` -> 46, `006_05562` -> 5562)."""
+    numbers = re.findall(r"\d+", Path(path).stem)
+    return int(numbers[-1]) if numbers else None
+
+
+def list_frames(folder: str | Path) -> dict[int, str]:
+    """Image files of a folder keyed by the integer in their names (never sorted as text)."""
+    frames: dict[int, str] = {}
+    for path in sorted(Path(folder).iterdir()):
+        if path.suffix.lower() not in IMAGE_EXTENSIONS:
+            continue
+        index = frame_number(path)
+        if index is not None:
+            frames.setdefault(index, str(path))
+    return dict(sorted(frames.items()))
+
+
+def video_frame_count(path: str | Path) -> int:
+    """Number of frames the container reports, 0 when the file cannot be opened."""
+    cap = cv2.VideoCapture(str(path))
+    try:
+        return int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) if cap.isOpened() else 0
+    finally:
+        cap.release()
+
+
+def parse_int(value) -> int | None:
+    """An annotation cell as an int (`12`, `12.0`, ` 12 `); None when empty or not a number."""
+    if value is None:
+        return None
+    text = str(value).strip()
+    if not text or text.lower() == "nan":
+        return None
+    try:
+        number = float(text)
+    except ValueError:
+        return None
+    return int(number) if number.is_integer() else None
+
+
+def resolve_media(sample: Sample, clip_dir: Path) -> str | None:
+    """Attach frames (folder) or a video to `sample` and check onset..offset against them.
+
+    Returns a drop reason, or None when the sample is usable (possibly repaired, with warnings).
+    """
+    if clip_dir.is_dir():
+        frames = list_frames(clip_dir)
+        in_range = [i for i in frames if sample.onset <= i <= sample.offset]
+        if len(in_range) < MIN_FRAMES:
+            return (f"only {len(in_range)} frame(s) between onset {sample.onset} and offset "
+                    f"{sample.offset} in {clip_dir}")
+        if in_range[0] != sample.onset or in_range[-1] != sample.offset:
+            sample.warnings.append(
+                f"onset/offset frame missing; using frames {in_range[0]}..{in_range[-1]}")
+            sample.onset, sample.offset = in_range[0], in_range[-1]
+        sample.frames = {i: frames[i] for i in in_range}
+    else:
+        video = next((clip_dir.with_suffix(ext) for ext in VIDEO_EXTENSIONS + tuple(
+            e.upper() for e in VIDEO_EXTENSIONS) if clip_dir.with_suffix(ext).is_file()), None)
+        if video is None:
+            return f"no frame folder or video at {clip_dir}"
+        count = video_frame_count(video)
+        if count == 0:
+            return f"unreadable video {video}"
+        if sample.onset >= count:
+            return f"onset {sample.onset} beyond the video's {count} frames"
+        if sample.offset >= count:
+            sample.warnings.append(f"offset {sample.offset} beyond the video; using {count - 1}")
+            sample.offset = count - 1
+        if sample.offset - sample.onset + 1 < MIN_FRAMES:
+            return f"fewer than {MIN_FRAMES} frames between onset and offset"
+        sample.video = str(video)
+    if sample.apex is not None and not sample.onset <= sample.apex <= sample.offset:
+        sample.warnings.append(
+            f"given apex {sample.apex} outside onset..offset; it will be spotted instead")
+        sample.apex = None
+    return None

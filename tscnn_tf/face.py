@@ -1,0 +1,157 @@
+"""Face stage (paper Section II.A): detection, 68 landmarks, alignment (eq. 1-2), 6x6 grid.
+
+Landmark backends sit behind one call, `landmarker(gray) -> (68, 2) array | None`:
+- `dlib` (default): HOG face detector + the 68-point ensemble-of-regression-trees predictor
+  (the paper's landmark method [33]) shipped inside `face-recognition-models`.
+- `face_alignment`: optional (`pip install .[face-alignment]`); downloads its weights.
+"""
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+import os
+
+import cv2
+import numpy as np
+
+# 0-based indices in the iBUG 68-point scheme.
+INNER_EYE_CORNERS = (39, 42)  # (x1, y1) on the image's left, (x2, y2) on its right
+NASAL_SPINE = 33              # subnasale, the base of the nose
+GRID = 6                      # the paper's 6x6 blocks
+
+
+class FaceNotFound(Exception):
+    """No face (or no plausible landmarks) in a frame."""
+
+
+def predictor_path() -> str:
+    """Path of the 68-point ERT model inside `face-recognition-models`, without importing it."""
+    spec = importlib.util.find_spec("face_recognition_models")
+    if spec is None or not spec.submodule_search_locations:
+        raise ImportError("face-recognition-models is not installed: pip install face-recognition-models")
+    path = os.path.join(spec.submodule_search_locations[0], "models",
+                        "shape_predictor_68_face_landmarks.dat")
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"68-point predictor missing from face-recognition-models: {path}")
+    return path
+
+
+class DlibLandmarker:
+    """dlib HOG detector + 68-point ERT predictor. Picks the largest face."""
+
+    def __init__(self):
+        import dlib
+        self._detector = dlib.get_frontal_face_detector()
+        self._predictor = dlib.shape_predictor(predictor_path())
+        self._rect = dlib.rectangle
+
+    def __call__(self, gray: np.ndarray) -> np.ndarray | None:
+        pad = 0
+        faces = self._detector(gray, 1)
+        if not faces:
+            # Tightly cropped faces (the databases' "cropped" releases) lack the context the
+            # HOG window needs; a replicated border usually brings the detection back.
+            pad = max(gray.shape) // 4
+            gray = cv2.copyMakeBorder(gray, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
+            faces = self._detector(gray, 1)
+        if not faces:
+            return None
+        face = max(faces, key=lambda r: r.width() * r.height())
+        shape = self._predictor(gray, face)
+        points = np.array([(p.x, p.y) for p in shape.parts()], dtype=np.float64)
+        return points - pad
+
+
+class FaceAlignmentLandmarker:
+    """The `face-alignment` package (2D FAN). Optional: its weights come from the internet."""
+
+    def __init__(self):
+        try:
+            import face_alignment
+        except ImportError as e:
+            raise ImportError("the face_alignment landmark backend needs `pip install .[face-alignment]`;"
+                              " the default backend `--landmarks=dlib` needs nothing else") from e
+        try:
+            self._fa = face_alignment.FaceAlignment(face_alignment.LandmarksType.TWO_D, device="cpu")
+        except Exception as e:  # noqa: BLE001 - any failure here is a missing or unreachable weight file
+            raise RuntimeError(f"face_alignment could not load its weights ({e}); they are downloaded on "
+                               "first use. Use the default backend `--landmarks=dlib`, which ships "
+                               "its model inside face-recognition-models.") from e
+
+    def __call__(self, gray: np.ndarray) -> np.ndarray | None:
+        found = self._fa.get_landmarks_from_image(np.dstack([gray] * 3))
+        return None if not found else np.asarray(found[0], dtype=np.float64)[:, :2]
+
+
+LANDMARKERS = {"dlib": DlibLandmarker, "face_alignment": FaceAlignmentLandmarker}
+
+
+def make_landmarker(backend: str = "dlib"):
+    """A landmark function for `backend` (`dlib` or `face_alignment`)."""
+    if backend not in LANDMARKERS:
+        raise ValueError(f"unknown landmark backend {backend!r}; choose from {sorted(LANDMARKERS)}")
+    return LANDMARKERS[backend]()
+
+
+def rotation_matrix(p1, p2) -> np.ndarray:
+    """Eq. 1: R from the inner eye corners (x1, y1), (x2, y2)."""
+    (x1, y1), (x2, y2) = p1, p2
+    d = np.hypot(x2 - x1, y2 - y1)
+    return np.array([[x2 - x1, y1 - y2], [y2 - y1, x2 - x1]]) / d
+
+
+def align_points(points: np.ndarray, R: np.ndarray, center) -> np.ndarray:
+    """Eq. 2 about `center`: R^T applied to each point as a column vector, i.e. (x, y)·R.
+
+    This levels the eye line. Reading eq. 2's `(x, y)R^T` with row vectors would rotate the
+    other way and double the tilt.
+    """
+    center = np.asarray(center, dtype=np.float64)
+    return (np.asarray(points, dtype=np.float64) - center) @ R + center
+
+
+@dataclasses.dataclass
+class FaceGeometry:
+    """Alignment and grid of one clip, and the affine that maps a frame onto the face crop."""
+
+    landmarks: np.ndarray  # (68, 2) in the frame
+    R: np.ndarray          # eq. 1
+    center: np.ndarray     # rotation centre: midpoint of the inner eye corners
+    origin: np.ndarray     # grid's top-left corner (2x'1 - x'2, 2y'1 - y'3), aligned coordinates
+    block_size: np.ndarray  # (w, h) = ((x'2 - x'1)/2, (y'3 - y'1)/2)
+    affine: np.ndarray     # 2x3: frame pixel -> face-crop pixel
+    face_size: int
+
+    def grid_lines(self) -> tuple[np.ndarray, np.ndarray]:
+        """x and y positions of the 7 grid lines in the face crop (uniform by construction)."""
+        lines = np.linspace(0, self.face_size, GRID + 1)
+        return lines, lines
+
+    def to_crop(self, points: np.ndarray) -> np.ndarray:
+        """Frame points -> face-crop points."""
+        return np.asarray(points) @ self.affine[:, :2].T + self.affine[:, 2]
+
+
+def face_geometry(landmarks: np.ndarray, face_size: int) -> FaceGeometry:
+    """Eq. 1-2 and the grid of Fig. 3 from 68 landmarks; the crop covers the 6x6 grid."""
+    landmarks = np.asarray(landmarks, dtype=np.float64)
+    p1, p2 = landmarks[INNER_EYE_CORNERS[0]], landmarks[INNER_EYE_CORNERS[1]]
+    R = rotation_matrix(p1, p2)
+    center = (p1 + p2) / 2
+    (x1, y1), (x2, _), (_, y3) = align_points(
+        landmarks[[INNER_EYE_CORNERS[0], INNER_EYE_CORNERS[1], NASAL_SPINE]], R, center)
+    w, h = (x2 - x1) / 2, (y3 - y1) / 2
+    if w < 2 or h < 2:
+        raise FaceNotFound(f"implausible landmarks (block size {w:.1f}x{h:.1f} px)")
+    origin = np.array([2 * x1 - x2, 2 * y1 - y3])
+    scale = np.diag([face_size / (GRID * w), face_size / (GRID * h)])
+    # crop = scale @ (R^T (p - c) + c - origin)
+    linear = scale @ R.T
+    affine = np.hstack([linear, (scale @ (center - R.T @ center - origin))[:, None]])
+    return FaceGeometry(landmarks, R, center, origin, np.array([w, h]), affine, face_size)
+
+
+def warp_to_face(frame: np.ndarray, geometry: FaceGeometry) -> np.ndarray:
+    """Align a frame (eq. 2) and crop the grid region to face_size x face_size."""
+    return cv2.warpAffine(frame, geometry.affine, (geometry.face_size, geometry.face_size),
+                          flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)

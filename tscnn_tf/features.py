@@ -1,0 +1,181 @@
+"""One clip in, the three TSCNN inputs out (paper Section II.B).
+
+Used by the offline feature stage and by prediction on a new clip, so both share one path:
+frames -> landmarks -> aligned face crops -> LBP apex spotting -> flow -> features.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+
+import cv2
+import numpy as np
+
+from tscnn_tf import apex as apex_lib
+from tscnn_tf import face as face_lib
+from tscnn_tf import flow as flow_lib
+from tscnn_tf.databases.base import Sample
+from tscnn_tf.video import ClipError, read_clip
+
+INPUT_SIZE = 48
+APEX_SOURCES = ("spotted", "given")
+
+
+@dataclasses.dataclass(frozen=True)
+class FeatureConfig:
+    """Every parameter the records depend on. `apex_source`: spotted = TSCNN-I, given = TSCNN-II."""
+
+    blocks: int = 3             # n of the n x n block stack (paper: 2, 3 or 4)
+    apex_lambda: int = 25       # λ of eq. 3 (paper: 25 CASME II, 21 SMIC-HS, 23 SAMM, ...)
+    flow: str = "tvl1"          # one of flow.FLOW_METHODS
+    face_size: int = 144        # side of the aligned grid crop: 6 x 24-px LBP blocks, 48 x 3
+    apex_source: str = "spotted"
+    landmarks: str = "dlib"
+    per_frame_landmarks: bool = False
+
+    def __post_init__(self):
+        if self.blocks not in (2, 3, 4):
+            raise ValueError(f"blocks must be 2, 3 or 4, got {self.blocks}")
+        if not 1 <= self.apex_lambda <= face_lib.GRID ** 2:
+            raise ValueError(f"apex_lambda must be in 1..36, got {self.apex_lambda}")
+        if self.flow not in flow_lib.FLOW_METHODS:
+            raise ValueError(f"unknown flow method {self.flow!r}; choose from {flow_lib.FLOW_METHODS}")
+        if self.apex_source not in APEX_SOURCES:
+            raise ValueError(f"apex_source must be one of {APEX_SOURCES}")
+        if self.face_size < 48:
+            raise ValueError("face_size must be at least 48")
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def fingerprint(self) -> str:
+        """Short hash of the parameters, stored with every record."""
+        return hashlib.sha1(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()[:12]
+
+
+def to_unit(image: np.ndarray) -> np.ndarray:
+    return image.astype(np.float32) / 255.0
+
+
+def apex_gray(face: np.ndarray) -> np.ndarray:
+    """The static-spatial input: the apex face at 48 x 48 x 1 in [0, 1]."""
+    small = cv2.resize(face, (INPUT_SIZE, INPUT_SIZE), interpolation=cv2.INTER_AREA)
+    return to_unit(small)[..., None]
+
+
+def block_stack(face: np.ndarray, n: int) -> np.ndarray:
+    """The local-spatial input: face scaled to 48n x 48n, split into n x n blocks stacked as
+    48 x 48 x n² channels in row-major order (channel r*n + c is block row r, column c)."""
+    size = INPUT_SIZE * n
+    big = cv2.resize(face, (size, size), interpolation=cv2.INTER_AREA if face.shape[0] > size
+                     else cv2.INTER_LINEAR)
+    blocks = big.reshape(n, INPUT_SIZE, n, INPUT_SIZE).transpose(1, 3, 0, 2)
+    return to_unit(blocks.reshape(INPUT_SIZE, INPUT_SIZE, n * n))
+
+
+def flow_features(onset: np.ndarray, apex: np.ndarray, offset: np.ndarray,
+                  method: str) -> tuple[np.ndarray, np.ndarray]:
+    """The dynamic-temporal input (eq. 4-5): (normalised 48x48x4, raw 48x48x4 in 48-grid pixels).
+
+    Channels: u, v of onset->apex, then u, v of apex->offset.
+    """
+    raw = np.concatenate([
+        flow_lib.resize_flow(flow_lib.compute_flow(onset, apex, method), INPUT_SIZE),
+        flow_lib.resize_flow(flow_lib.compute_flow(apex, offset, method), INPUT_SIZE)], axis=-1)
+    return flow_lib.minmax_normalize(raw), raw
+
+
+def find_geometry(frames: list[np.ndarray], landmarker, face_size: int,
+                  warnings: list[str]) -> face_lib.FaceGeometry:
+    """Landmarks on the onset frame; if no face there, on the middle and last frames."""
+    for position in dict.fromkeys((0, len(frames) // 2, len(frames) - 1)):
+        points = landmarker(frames[position])
+        if points is not None:
+            if position:
+                warnings.append(f"no face on the onset frame; landmarks from clip frame {position}")
+            return face_lib.face_geometry(points, face_size)
+    raise face_lib.FaceNotFound("no face detected")
+
+
+def align_clip(frames: list[np.ndarray], landmarker, config: FeatureConfig,
+               warnings: list[str]) -> tuple[list[np.ndarray], face_lib.FaceGeometry]:
+    """Aligned face crops of every frame: one transform per clip, or per frame if configured."""
+    geometry = find_geometry(frames, landmarker, config.face_size, warnings)
+    faces = []
+    for frame in frames:
+        if config.per_frame_landmarks:
+            points = landmarker(frame)
+            if points is not None:
+                geometry = face_lib.face_geometry(points, config.face_size)
+        faces.append(face_lib.warp_to_face(frame, geometry))
+    return faces, geometry
+
+
+def clip_features(frames: list[np.ndarray], indices: list[int], config: FeatureConfig,
+                  landmarker, given_apex: int | None = None,
+                  warnings: list[str] | None = None) -> dict:
+    """The three inputs of one clip (frames from onset to offset) and the apex bookkeeping."""
+    warnings = [] if warnings is None else warnings
+    faces, geometry = align_clip(frames, landmarker, config, warnings)
+    histograms = np.stack([apex_lib.block_histograms(f) for f in faces])
+    spotted, fd = apex_lib.spot_apex(histograms, config.apex_lambda)
+    position = spotted
+    if config.apex_source == "given":
+        if given_apex is None:
+            warnings.append("no apex given; using the spotted apex")
+        else:
+            position = int(np.argmin(np.abs(np.asarray(indices) - given_apex)))
+            if indices[position] != given_apex:
+                warnings.append(f"given apex frame {given_apex} unreadable; using {indices[position]}")
+    flow, flow_raw = flow_features(faces[0], faces[position], faces[-1], config.flow)
+    return {
+        "apex_gray": apex_gray(faces[position]),
+        "blocks": block_stack(faces[position], config.blocks),
+        "flow": flow,
+        "flow_raw": flow_raw,
+        "onset": indices[0],
+        "offset": indices[-1],
+        "apex_spotted": indices[spotted],
+        "apex_used": indices[position],
+        "fd": fd,
+        "geometry": geometry,
+        "apex_face": faces[position],
+    }
+
+
+def sample_features(sample: Sample, config: FeatureConfig, landmarker) -> dict:
+    """Record-ready features of one database sample. Raises ClipError or FaceNotFound."""
+    indices, frames = read_clip(sample)
+    out = clip_features(frames, indices, config, landmarker, sample.apex, sample.warnings)
+    return {
+        "apex_gray": out["apex_gray"], "blocks": out["blocks"],
+        "flow": out["flow"], "flow_raw": out["flow_raw"],
+        "label": sample.label, "label_name": sample.label_name, "subject": sample.subject,
+        "sample_id": sample.sample_id, "db": sample.db,
+        "onset": out["onset"], "offset": out["offset"],
+        "apex_given": -1 if sample.apex is None else sample.apex,
+        "apex_spotted": out["apex_spotted"], "apex_used": out["apex_used"],
+        "params": config.fingerprint(),
+    }
+
+
+# Worker-process entry points for the feature stage (no TensorFlow is imported here).
+_worker: dict = {}
+
+
+def init_worker(config: FeatureConfig) -> None:
+    """Load the landmark model once per process; one OpenCV thread per worker process."""
+    cv2.setNumThreads(1)
+    _worker["config"] = config
+    _worker["landmarker"] = face_lib.make_landmarker(config.landmarks)
+
+
+def process_sample(sample: Sample) -> tuple[Sample, dict | None, str | None]:
+    """(sample, features, None) or (sample, None, reason) for an expected failure."""
+    try:
+        return sample, sample_features(sample, _worker["config"], _worker["landmarker"]), None
+    except (ClipError, face_lib.FaceNotFound) as e:
+        return sample, None, str(e)
+    except Exception as e:  # noqa: BLE001 - one bad clip must not end the run; the reason is kept
+        return sample, None, f"{type(e).__name__}: {e}"
