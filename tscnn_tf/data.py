@@ -1,0 +1,139 @@
+"""tf.data input pipelines and the ×10 training augmentation of Section III.B.
+
+Augmentation is geometric and consistent across the three inputs: the block stack is
+reassembled into the face before it is flipped or rotated, and the raw flow field is
+resampled *and* its (u, v) vectors are transformed (a flip negates u, a rotation rotates
+(u, v)) before the min-max normalisation of eq. 5 is applied again.
+"""
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import tensorflow as tf
+
+from tscnn_tf import records
+from tscnn_tf.features import INPUT_SIZE
+from tscnn_tf.model import STREAM_INPUTS
+
+# (horizontal flip, rotation in degrees): the original, its flip, ±5° and ±10°, and their flips.
+AUGMENTATIONS = tuple((flip, angle) for flip in (False, True) for angle in (0, 5, -5, 10, -10))
+
+
+def load_manifest(records_dir) -> dict:
+    path = Path(records_dir) / "manifest.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"no manifest.json in {records_dir}: run the feature stage first")
+    return json.loads(path.read_text())
+
+
+def record_files(records_dir) -> list[str]:
+    files = sorted(str(p) for p in Path(records_dir).glob("*.tfrecord"))
+    if not files:
+        raise FileNotFoundError(f"no *.tfrecord files in {records_dir}")
+    return files
+
+
+def point_matrix(flip: bool, angle_deg: float) -> tf.Tensor:
+    """2x2 M with p_out - c = M (p_in - c) in image coordinates (x right, y down).
+
+    A positive angle turns the content counter-clockwise on screen; the flip mirrors x.
+    Flow vectors are displacements in the same coordinates, so they map as v_out = M v_in.
+    """
+    a = math.radians(angle_deg)
+    rotation = tf.constant([[math.cos(a), math.sin(a)], [-math.sin(a), math.cos(a)]], tf.float32)
+    mirror = tf.constant([[-1.0 if flip else 1.0, 0.0], [0.0, 1.0]], tf.float32)
+    return rotation @ mirror
+
+
+def warp(image: tf.Tensor, M: tf.Tensor) -> tf.Tensor:
+    """Resample an (H, W, C) image so that content at p moves to c + M (p - c)."""
+    size = tf.cast(tf.shape(image)[0], tf.float32)
+    c = (size - 1.0) / 2.0
+    inv = tf.linalg.inv(M)  # output pixel -> input pixel
+    offset = tf.constant([1.0, 1.0]) * c - tf.linalg.matvec(inv, tf.constant([1.0, 1.0]) * c)
+    transform = tf.stack([inv[0, 0], inv[0, 1], offset[0], inv[1, 0], inv[1, 1], offset[1], 0.0, 0.0])
+    out = tf.raw_ops.ImageProjectiveTransformV3(
+        images=image[None], transforms=transform[None], output_shape=tf.shape(image)[:2],
+        fill_value=0.0, interpolation="BILINEAR", fill_mode="NEAREST")
+    return out[0]
+
+
+def blocks_to_face(blocks: tf.Tensor, n: int) -> tf.Tensor:
+    """(48, 48, n²) row-major block stack -> (48n, 48n, 1) face."""
+    x = tf.reshape(blocks, (INPUT_SIZE, INPUT_SIZE, n, n))
+    x = tf.transpose(x, (2, 0, 3, 1))
+    return tf.reshape(x, (n * INPUT_SIZE, n * INPUT_SIZE, 1))
+
+
+def face_to_blocks(face: tf.Tensor, n: int) -> tf.Tensor:
+    """(48n, 48n, 1) face -> (48, 48, n²) row-major block stack."""
+    x = tf.reshape(face, (n, INPUT_SIZE, n, INPUT_SIZE))
+    x = tf.transpose(x, (1, 3, 0, 2))
+    return tf.reshape(x, (INPUT_SIZE, INPUT_SIZE, n * n))
+
+
+def minmax_normalize(x: tf.Tensor) -> tf.Tensor:
+    """Eq. 5 per channel; a flat channel becomes 0 (as flow.minmax_normalize)."""
+    lo = tf.reduce_min(x, axis=(0, 1), keepdims=True)
+    span = tf.reduce_max(x, axis=(0, 1), keepdims=True) - lo
+    return tf.math.divide_no_nan(x - lo, span)
+
+
+def transform_flow(flow_raw: tf.Tensor, M: tf.Tensor) -> tf.Tensor:
+    """Move the (48, 48, 4) raw field spatially and map each (u, v) pair through M."""
+    moved = warp(flow_raw, M)
+    pairs = tf.reshape(moved, (INPUT_SIZE, INPUT_SIZE, 2, 2))
+    return tf.reshape(tf.linalg.matvec(M, pairs), (INPUT_SIZE, INPUT_SIZE, 4))
+
+
+def augment(example: dict, flip: bool, angle: float, n: int) -> dict:
+    """One of the ten training variants of a parsed record; a pure function of its inputs."""
+    M = point_matrix(flip, angle)
+    out = dict(example)
+    out["apex_gray"] = warp(example["apex_gray"], M)
+    out["blocks"] = face_to_blocks(warp(blocks_to_face(example["blocks"], n), M), n)
+    out["flow_raw"] = transform_flow(example["flow_raw"], M)
+    out["flow"] = minmax_normalize(out["flow_raw"])
+    return out
+
+
+def expand_x10(example: dict, n: int) -> tf.data.Dataset:
+    """The ten variants of one example (Section III.B, Fig. 8) as a small dataset."""
+    variants = [augment(example, flip, angle, n) for flip, angle in AUGMENTATIONS]
+    return tf.data.Dataset.from_tensor_slices(
+        {k: tf.stack([v[k] for v in variants]) for k in variants[0]})
+
+
+def to_model_inputs(example: dict, streams: tuple[str, ...]):
+    return {STREAM_INPUTS[s]: example[STREAM_INPUTS[s]] for s in streams}, example["label"]
+
+
+def make_dataset(files: list[str], blocks: int, streams: tuple[str, ...], subjects=None,
+                 training: bool = False, augment_x10: bool = True, batch_size: int = 32,
+                 shuffle_buffer: int = 4096, seed: int = 0, repeat: bool = False,
+                 keep_meta: bool = False) -> tf.data.Dataset:
+    """Batches of ({input name: tensor}, label) from the records of `subjects` (all if None).
+
+    keep_meta=True yields the whole parsed example instead (for predictions with provenance).
+    """
+    ds = tf.data.TFRecordDataset(files)
+    ds = ds.map(lambda s: records.parse(s, blocks), num_parallel_calls=tf.data.AUTOTUNE)
+    if subjects is not None:
+        wanted = tf.constant(sorted(subjects))
+        ds = ds.filter(lambda e: tf.reduce_any(tf.equal(e["subject"], wanted)))
+    if training and augment_x10:
+        # The ×10 expansion is deterministic, so it is computed once and cached below.
+        ds = ds.flat_map(lambda e: expand_x10(e, blocks))
+    # Cache after the deterministic work: later epochs only shuffle and batch.
+    ds = ds.cache()
+    if training:
+        ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
+    if repeat:
+        ds = ds.repeat()
+    if not keep_meta:
+        ds = ds.map(lambda e: to_model_inputs(e, streams), num_parallel_calls=tf.data.AUTOTUNE)
+    ds = ds.batch(batch_size)
+    # Overlap input work with training steps.
+    return ds.prefetch(tf.data.AUTOTUNE)
