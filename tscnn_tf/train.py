@@ -1,0 +1,312 @@
+"""Leave-one-subject-out training and evaluation of the TSCNN (Sections II.C, III.A-B).
+
+    python -m tscnn_tf.train --db=synthetic
+    python -m tscnn_tf.train --db=custom --data_dir=DIR --streams=L+S+T --blocks=3 --folds=3,7
+
+Early stopping uses a validation split held out *by subject from the training subjects*; the
+test subject is only seen by the fold's final evaluation. Each fold writes its predictions;
+finished folds are skipped and an unfinished fold resumes from its last epoch.
+"""
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+
+log = logging.getLogger("tscnn_tf")
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """Training settings; the defaults are the paper's (Section II.C, III.B)."""
+
+    streams: str = "L+S+T"
+    variant: str = "full"
+    epochs: int = 500
+    patience: int = 20
+    batch_size: int = 32
+    learning_rate: float = 1e-3
+    momentum: float = 0.9
+    decay: float = 1e-5         # the paper's "attenuation of the weight parameters"
+    decay_mode: str = "lr"      # lr: Keras' classic SGD(decay=...) lr/(1+decay*t); weight: L2-style
+    dropout: float = 0.5
+    val_fraction: float = 0.2   # of the training subjects, at least one subject
+    augment: bool = True
+    seed: int = 0
+
+
+class TrainingError(Exception):
+    """A run that cannot give an honest result (too few subjects, mismatched records, ...)."""
+
+
+def validation_subjects(train_subjects: list[str], fraction: float, seed: int,
+                        test_subject: str) -> list[str]:
+    """A deterministic, fold-specific choice of whole training subjects for early stopping."""
+    if len(train_subjects) < 2:
+        raise TrainingError("a subject-held-out validation split needs at least 3 subjects "
+                            "in the database (1 test, 1 validation, 1 training)")
+    rng = np.random.default_rng([seed, sum(map(ord, test_subject))])
+    count = min(max(1, round(fraction * len(train_subjects))), len(train_subjects) - 1)
+    return sorted(rng.choice(sorted(train_subjects), size=count, replace=False).tolist())
+
+
+def make_optimizer(config: TrainConfig):
+    import keras
+    if config.decay_mode == "lr":
+        lr = keras.optimizers.schedules.InverseTimeDecay(config.learning_rate, 1, config.decay)
+        return keras.optimizers.SGD(lr, momentum=config.momentum, nesterov=True)
+    if config.decay_mode == "weight":
+        return keras.optimizers.SGD(config.learning_rate, momentum=config.momentum,
+                                    nesterov=True, weight_decay=config.decay)
+    raise ValueError("decay_mode must be 'lr' or 'weight'")
+
+
+def make_checkpoint_callback(fold_dir: Path, patience: int, state: dict):
+    """Early stopping on validation loss whose state survives an interruption."""
+    import keras
+
+    class FoldCheckpoint(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            logs = logs or {}
+            lr = self.model.optimizer.learning_rate
+            logs["learning_rate"] = float(lr(self.model.optimizer.iterations) if callable(lr) else lr)
+            val = float(logs["val_loss"])
+            if val < state["best_val_loss"]:
+                state.update(best_val_loss=val, best_epoch=epoch + 1, wait=0)
+                save_atomic(self.model, fold_dir / "best.keras")
+            else:
+                state["wait"] += 1
+            state["epoch"] = epoch + 1
+            save_atomic(self.model, fold_dir / "last.keras")
+            write_json(fold_dir / "state.json", state)
+            if state["wait"] >= patience:
+                self.model.stop_training = True
+
+    return FoldCheckpoint()
+
+
+def save_atomic(model, path: Path) -> None:
+    tmp = path.with_name("partial-" + path.name)
+    model.save(tmp)
+    os.replace(tmp, path)
+
+
+def write_json(path: Path, data) -> None:
+    tmp = path.with_name(path.name + ".partial")
+    tmp.write_text(json.dumps(data, indent=1))
+    os.replace(tmp, path)
+
+
+def fold_class_warnings(manifest: dict, train: list[str], test: str) -> list[str]:
+    """The honest caveats of a fold: classes missing from its test or training subjects."""
+    classes = manifest["class_names"]
+    train_labels = {e["label_name"] for e in manifest["samples"] if e["subject"] in train}
+    test_labels = {e["label_name"] for e in manifest["samples"] if e["subject"] == test}
+    out = []
+    if missing := [c for c in classes if c not in train_labels]:
+        out.append(f"class(es) {missing} have no training sample when testing on {test}: "
+                   "the model cannot predict them in this fold")
+    if missing := [c for c in classes if c not in test_labels]:
+        out.append(f"test subject {test} has no sample of {missing} (normal under LOSO; "
+                   "pooled metrics are still defined)")
+    return out
+
+
+def train_fold(fold_dir: Path, files: list[str], manifest: dict, test_subject: str,
+               config: TrainConfig) -> list[dict]:
+    """Train on all subjects but `test_subject` (validation held out by subject), then predict
+    the test subject once. Returns and writes its predictions."""
+    import keras
+    import tensorflow as tf
+    from tscnn_tf import data, model as model_lib
+
+    fold_dir.mkdir(parents=True, exist_ok=True)
+    n = manifest["params"]["blocks"]
+    streams = model_lib.parse_streams(config.streams)
+    subjects = sorted({e["subject"] for e in manifest["samples"]})
+    train = [s for s in subjects if s != test_subject]
+    val = validation_subjects(train, config.val_fraction, config.seed, test_subject)
+    fit = [s for s in train if s not in val]
+    for warning in fold_class_warnings(manifest, fit, test_subject):
+        log.warning(warning)
+    write_json(fold_dir / "split.json", {"test": [test_subject], "validation": val, "train": fit})
+
+    keras.utils.set_random_seed(config.seed)
+    state = {"epoch": 0, "best_val_loss": float("inf"), "best_epoch": 0, "wait": 0}
+    if (fold_dir / "last.keras").is_file() and (fold_dir / "state.json").is_file():
+        state = json.loads((fold_dir / "state.json").read_text())
+        model = keras.saving.load_model(fold_dir / "last.keras")
+        log.info("fold %s: resuming after epoch %d", test_subject, state["epoch"])
+    else:
+        model = model_lib.build_tscnn(len(manifest["class_names"]), config.streams, n,
+                                      config.variant, config.dropout)
+        model.compile(make_optimizer(config), loss="sparse_categorical_crossentropy",
+                      metrics=["accuracy"])
+    train_ds = data.make_dataset(files, n, streams, fit, training=True,
+                                 augment_x10=config.augment, batch_size=config.batch_size,
+                                 seed=config.seed)
+    val_ds = data.make_dataset(files, n, streams, val, batch_size=config.batch_size)
+    if state["wait"] < config.patience and state["epoch"] < config.epochs:
+        model.fit(train_ds, validation_data=val_ds, epochs=config.epochs,
+                  initial_epoch=state["epoch"], verbose=2 if os.environ.get("CI") else 1,
+                  callbacks=[make_checkpoint_callback(fold_dir, config.patience, state),
+                             keras.callbacks.TensorBoard(str(fold_dir / "logs"))])
+    best = keras.saving.load_model(fold_dir / "best.keras")
+    # The test subject, seen for the first and only time.
+    predictions = []
+    for batch in data.make_dataset(files, n, streams, [test_subject], keep_meta=True,
+                                   batch_size=config.batch_size):
+        probs = best.predict(data.to_model_inputs(batch, streams)[0], verbose=0)
+        for i in range(len(probs)):
+            predictions.append({
+                "sample_id": batch["sample_id"][i].numpy().decode(),
+                "subject": test_subject, "fold": test_subject,
+                "label": int(batch["label"][i]), "pred": int(np.argmax(probs[i])),
+                **{f"p_{c}": float(p) for c, p in zip(manifest["class_names"], probs[i])}})
+    write_predictions(fold_dir / "predictions.csv", predictions)  # marks the fold as finished
+    with tf.summary.create_file_writer(str(fold_dir / "logs" / "test")).as_default():
+        tf.summary.scalar("test_accuracy", np.mean([p["label"] == p["pred"] for p in predictions]),
+                          step=state["best_epoch"])
+    return predictions
+
+
+def write_predictions(path: Path, rows: list[dict]) -> None:
+    tmp = path.with_name(path.name + ".partial")
+    with open(tmp, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    os.replace(tmp, path)
+
+
+def read_predictions(path: Path) -> list[dict]:
+    with open(path, newline="") as f:
+        return [{k: (int(v) if k in ("label", "pred") else v) for k, v in row.items()}
+                for row in csv.DictReader(f)]
+
+
+def aggregate(workdir: Path, class_names: list[str]) -> dict:
+    """Pool whatever fold predictions exist into results.json and predictions.csv."""
+    from tscnn_tf.metrics import evaluate
+    rows, per_fold = [], {}
+    for path in sorted(workdir.glob("folds/*/predictions.csv")):
+        fold_rows = read_predictions(path)
+        rows += fold_rows
+        per_fold[fold_rows[0]["fold"]] = {
+            "num_samples": len(fold_rows),
+            "accuracy": float(np.mean([r["label"] == r["pred"] for r in fold_rows]))}
+    if not rows:
+        raise TrainingError(f"no finished fold in {workdir}")
+    results = evaluate([r["label"] for r in rows], [r["pred"] for r in rows], class_names)
+    results["per_fold"] = per_fold
+    write_predictions(workdir / "predictions.csv", rows)
+    write_json(workdir / "results.json", results)
+    return results
+
+
+def check_records(manifest: dict, expected_params: dict | None) -> None:
+    if expected_params is not None and manifest["params"] != expected_params:
+        raise TrainingError(f"records made with {manifest['params']}, not {expected_params}; "
+                            "re-extract with --overwrite or use another --workdir")
+    if len({e["subject"] for e in manifest["samples"]}) < 3:
+        raise TrainingError("leave-one-subject-out with a subject-held-out validation split needs "
+                            "at least 3 subjects; this database has "
+                            f"{len({e['subject'] for e in manifest['samples']})}")
+
+
+def train_loso(records_dir, workdir, config: TrainConfig, folds: list[str] | None = None,
+               expected_params: dict | None = None) -> dict:
+    """Run (or resume) the LOSO folds and aggregate all finished folds into results."""
+    from tscnn_tf import data
+    workdir = Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    manifest = data.load_manifest(records_dir)
+    check_records(manifest, expected_params)
+    files = data.record_files(records_dir)
+    subjects = sorted({e["subject"] for e in manifest["samples"]})
+    selected = subjects if not folds else [s for s in subjects if s in folds or
+                                           str(subjects.index(s)) in folds]
+    if folds and not selected:
+        raise TrainingError(f"--folds {folds} names no subject of {subjects}")
+    write_json(workdir / "config.json", {"train": dataclasses.asdict(config),
+                                         "features": manifest["params"]})
+    for k, subject in enumerate(selected):
+        fold_dir = workdir / "folds" / subject
+        if (fold_dir / "predictions.csv").is_file():
+            log.info("fold %s already finished", subject)
+            continue
+        log.info("fold %d/%d: test subject %s", k + 1, len(selected), subject)
+        train_fold(fold_dir, files, manifest, subject, config)
+    return aggregate(workdir, manifest["class_names"])
+
+
+def format_results(results: dict, label: str) -> str:
+    """One row in the form of the paper's Tables 7-9."""
+    return (f"{label:<12} LOSO  accuracy {100 * results['accuracy']:6.2f}%  F1 {results['f1_macro']:.4f}"
+            f"  UF1 {results['uf1']:.4f}  UAR {results['uar']:.4f}  ({results['num_samples']} samples)")
+
+
+def main(argv):
+    del argv
+    from absl import flags
+    from pipelines import extract_features as ef
+    from tscnn_tf import cli
+    FLAGS = flags.FLAGS
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
+    workdir = Path(FLAGS.workdir or f"runs/{FLAGS.db}")
+    records_dir = Path(FLAGS.records_dir or workdir / "records")
+    feature_config = cli.feature_config(FLAGS)
+    config = TrainConfig(streams=FLAGS.streams, variant=FLAGS.variant, epochs=FLAGS.epochs,
+                         patience=FLAGS.patience, batch_size=FLAGS.batch_size,
+                         learning_rate=FLAGS.learning_rate, momentum=FLAGS.momentum,
+                         decay=FLAGS.decay, decay_mode=FLAGS.decay_mode, dropout=FLAGS.dropout,
+                         val_fraction=FLAGS.val_fraction, augment=FLAGS.augment, seed=FLAGS.seed)
+    try:
+        if not (records_dir / "manifest.json").is_file():
+            data_dir = FLAGS.data_dir or (str(workdir / "synthetic_db") if FLAGS.db == "synthetic"
+                                          else None)
+            if data_dir is None:
+                raise TrainingError(f"--data_dir is required for --db={FLAGS.db}")
+            ef.extract_features(FLAGS.db, data_dir, records_dir, feature_config,
+                                cli.reader_options(FLAGS), FLAGS.num_workers)
+        results = train_loso(records_dir, workdir, config, FLAGS.folds, feature_config.to_dict())
+    except (TrainingError, ef.ExtractionError, FileNotFoundError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(1)
+    print(format_results(results, config.streams))
+    print(f"results: {workdir / 'results.json'}   predictions: {workdir / 'predictions.csv'}")
+    print(f"tensorboard --logdir {workdir / 'folds'}")
+
+
+def define_flags():
+    from absl import flags
+    from tscnn_tf import cli
+    cli.define_feature_flags()
+    flags.DEFINE_string("workdir", None, "Everything the run writes (default runs/<db>).")
+    flags.DEFINE_string("records_dir", None, "Records (default <workdir>/records).")
+    flags.DEFINE_string("streams", "L+S+T", "Streams: any '+' combination of S, L, T.")
+    flags.DEFINE_enum("variant", "full", ["full", "tiny"], "Model size: Table 1, or tiny.")
+    flags.DEFINE_integer("epochs", 500, "Maximum epochs per fold.")
+    flags.DEFINE_integer("patience", 20, "Early-stopping patience on validation loss.")
+    flags.DEFINE_integer("batch_size", 32, "Batch size.")
+    flags.DEFINE_float("learning_rate", 1e-3, "Base learning rate.")
+    flags.DEFINE_float("momentum", 0.9, "Nesterov momentum.")
+    flags.DEFINE_float("decay", 1e-5, "The paper's 'attenuation of the weight parameters'.")
+    flags.DEFINE_enum("decay_mode", "lr", ["lr", "weight"],
+                      "lr: lr/(1+decay*step) as Keras' classic SGD(decay=...); weight: weight decay.")
+    flags.DEFINE_float("dropout", 0.5, "Dropout on the fully connected layers.")
+    flags.DEFINE_float("val_fraction", 0.2, "Share of training subjects held out for stopping.")
+    flags.DEFINE_bool("augment", True, "The x10 flip/rotation expansion of Section III.B.")
+    flags.DEFINE_list("folds", None, "Test subjects (ids or 0-based indices) to run; default all.")
+
+
+if __name__ == "__main__":
+    define_flags()
+    from tscnn_tf import cli
+    cli.run(main)
