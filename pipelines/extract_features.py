@@ -166,6 +166,10 @@ def apex_agreement(entries: list[dict], tolerance: int = APEX_TOLERANCE) -> dict
             "mean_abs_error": sum(errors) / len(errors)}
 
 
+def dropped_rows(database) -> list[dict]:
+    return [{"subject": d.subject, "clip": d.clip, "reason": d.reason} for d in database.dropped]
+
+
 def summarize(db: str, entries: list[dict], class_names: list[str], dropped: list[dict]) -> dict:
     """The dry-run / manifest counts: per class, per subject, and what was dropped."""
     per_class = {name: 0 for name in class_names}
@@ -195,7 +199,9 @@ def format_summary(summary: dict) -> str:
 def dry_run(db: str, data_dir, reader_options: dict | None = None) -> dict:
     """Read and validate the database without extracting anything; returns the summary."""
     database = read_database(db, data_dir, **(reader_options or {}))
-    return database.summary()
+    return summarize(database.name, [{"label_name": s.label_name, "subject": s.subject}
+                                     for s in database.samples], database.class_names,
+                     dropped_rows(database))
 
 
 def extract_features(db: str, data_dir, output_dir, config: FeatureConfig,
@@ -228,8 +234,7 @@ def extract_features(db: str, data_dir, output_dir, config: FeatureConfig,
     writer.flush()
     entries = [e for index in indexes + writer.written for e in index["samples"]]
     entries.sort(key=lambda e: e["sample_id"])
-    dropped = [{"subject": d.subject, "clip": d.clip, "reason": d.reason}
-               for d in database.dropped] + failed
+    dropped = dropped_rows(database) + failed
     manifest = {
         **summarize(database.name, entries, database.class_names, dropped),
         "class_names": database.class_names,

@@ -58,22 +58,6 @@ class Database:
     samples: list[Sample]
     dropped: list[Dropped]
 
-    def summary(self) -> dict:
-        """Counts in the form of the dry-run summary JSON."""
-        per_class = {name: 0 for name in self.class_names}
-        per_subject: dict[str, int] = {}
-        for s in self.samples:
-            per_class[s.label_name] += 1
-            per_subject[s.subject] = per_subject.get(s.subject, 0) + 1
-        return {
-            "db": self.name,
-            "num_samples": len(self.samples),
-            "num_subjects": len(per_subject),
-            "per_class": per_class,
-            "per_subject": dict(sorted(per_subject.items())),
-            "dropped": [dataclasses.asdict(d) for d in self.dropped],
-        }
-
 
 def frame_number(path: str | Path) -> int | None:
     """The frame index in a file name: its last integer (`img46.jpg` -> 46, `006_05562` -> 5562)."""
