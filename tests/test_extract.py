@@ -95,6 +95,8 @@ def messy_db(tiny_synthetic, tmp_path):
     add("B", "unknown_label", r0, label="joy")
     add("B", "missing", r0)
     add("B", "reversed", r0, onset=r0["offset"], offset=r0["onset"])
+    (db / "B" / "broken_video.mp4").write_bytes(b"\x00" * 2048)
+    add("B", "broken_video", r0, onset=0, apex="", offset=10)
     count = write_video(tiny_synthetic / src[1][0] / src[1][1], db / "B" / "video.avi")
     add("B", "video", r1, onset=0, apex=int(r1["apex"]) - int(r1["onset"]), offset=count - 1)
     with open(db / "annotations.csv", "w") as f:
@@ -107,7 +109,8 @@ def test_reader_validation(messy_db):
     kept = {s.clip: s for s in database.samples}
     assert set(kept) == {"good", "corrupt", "no_onset", "noface", "apex_out", "video"}
     reasons = {d.clip: d.reason for d in database.dropped}
-    assert set(reasons) == {"bad_number", "unknown_label", "missing", "reversed"}
+    assert set(reasons) == {"bad_number", "unknown_label", "missing", "reversed", "broken_video"}
+    assert "unreadable video" in reasons["broken_video"]
     assert "invalid onset" in reasons["bad_number"]
     assert "unknown or unused label 'joy'" in reasons["unknown_label"]
     assert "no frame folder or video" in reasons["missing"]
@@ -125,7 +128,7 @@ def test_bad_input_is_skipped_or_repaired(messy_db, tmp_path):
     assert set(samples) == {"good", "corrupt", "no_onset", "apex_out", "video"}
     skipped = {d["clip"]: d["reason"] for d in manifest["skipped"]}
     assert skipped["noface"] == "no face detected"
-    assert {"bad_number", "unknown_label", "missing", "reversed"} <= set(skipped)
+    assert {"bad_number", "unknown_label", "missing", "reversed", "broken_video"} <= set(skipped)
     assert any("unreadable frame" in w for w in samples["corrupt"]["warnings"])
     assert samples["apex_out"]["apex_given"] == -1
     assert len(read_records(tmp_path / "out")) == 5
@@ -175,7 +178,7 @@ def test_dry_run_summary_json(messy_db, tmp_path):
     assert summary["num_samples"] == 6 and summary["num_subjects"] == 2
     assert sum(summary["per_class"].values()) == 6 and summary["per_subject"] == {"A": 4, "B": 2}
     assert {d["clip"] for d in summary["dropped"]} == {"bad_number", "unknown_label", "missing",
-                                                       "reversed"}
+                                                       "reversed", "broken_video"}
     assert "database custom: 6 samples" in result.stdout
     assert not list(tmp_path.glob("*.tfrecord"))
 
