@@ -122,11 +122,6 @@ class FaceGeometry:
     affine: np.ndarray     # 2x3: frame pixel -> face-crop pixel
     face_size: int
 
-    def grid_lines(self) -> tuple[np.ndarray, np.ndarray]:
-        """x and y positions of the 7 grid lines in the face crop (uniform by construction)."""
-        lines = np.linspace(0, self.face_size, GRID + 1)
-        return lines, lines
-
     def to_crop(self, points: np.ndarray) -> np.ndarray:
         """Frame points -> face-crop points."""
         return np.asarray(points) @ self.affine[:, :2].T + self.affine[:, 2]
