@@ -26,6 +26,7 @@ setup(
         "openpyxl>=3.1",                   # .xlsx annotation sheets
         "xlrd>=2.0",                       # legacy .xls annotation sheets
         "tqdm>=4.66",
+        "ai-edge-litert>=1.2",             # the TFLite interpreter (tf.lite.Interpreter is deprecated)
     ],
     extras_require={
         "test": ["pytest>=8"],

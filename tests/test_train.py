@@ -1,10 +1,15 @@
 """LOSO training: honest splits, resuming, aggregation, bad input (tiny model, few epochs)."""
 import json
+import subprocess
+import sys
 
+import cv2
+import numpy as np
 import pytest
+import tensorflow as tf
 
 from pipelines import extract_features as ef
-from tscnn_tf import train
+from tscnn_tf import records, sweep, train
 from tscnn_tf.databases import synthetic
 from tests.conftest import FAST
 
@@ -47,14 +52,16 @@ def test_folds_never_share_a_subject(records_3_subjects, tmp_path):
     assert header[:5] == ["sample_id", "subject", "fold", "label", "pred"]
     assert header[5:] == [f"p_{c}" for c in synthetic.CLASS_NAMES]
     assert list((tmp_path / "folds" / "sub01" / "logs").iterdir())  # TensorBoard logs
+    png = cv2.imread(str(tmp_path / "confusion_matrix.png"))
+    assert png is not None and png.shape[0] > 100
 
 
 def test_resume_after_an_interrupted_fold(records_3_subjects, tmp_path, monkeypatch):
     config = train.TrainConfig(**{**TINY.__dict__, "epochs": 3})
     real = train.make_checkpoint_callback
 
-    def interrupt_after_epoch_2(fold_dir, patience, state):
-        callback = real(fold_dir, patience, state)
+    def interrupt_after_epoch_2(fold_dir, patience, state, *args):
+        callback = real(fold_dir, patience, state, *args)
         original = callback.on_epoch_end
         def on_epoch_end(epoch, logs=None):
             original(epoch, logs)
@@ -72,8 +79,8 @@ def test_resume_after_an_interrupted_fold(records_3_subjects, tmp_path, monkeypa
     monkeypatch.setattr(train, "make_checkpoint_callback", real)
 
     epochs_run = []
-    def counting(fold_dir, patience, state):
-        callback = real(fold_dir, patience, state)
+    def counting(fold_dir, patience, state, *args):
+        callback = real(fold_dir, patience, state, *args)
         original = callback.on_epoch_end
         callback.on_epoch_end = lambda epoch, logs=None: (epochs_run.append(epoch), original(epoch, logs))
         return callback
@@ -115,3 +122,85 @@ def test_fold_class_warnings():
     warnings = train.fold_class_warnings(manifest, ["x"], "y")
     assert any("no training sample" in w and "'c'" in w for w in warnings)
     assert any("test subject y has no sample" in w for w in warnings)
+
+
+def without_class(records_dir, out_dir, label: int, subjects: set[str]):
+    """A copy of the records lacking class `label` for `subjects` (manifest included)."""
+    out_dir.mkdir()
+    manifest = json.loads((records_dir / "manifest.json").read_text())
+    kept = []
+    for path in sorted(records_dir.glob("*.tfrecord")):
+        for raw in tf.data.TFRecordDataset(str(path)):
+            e = records.parse(raw, manifest["params"]["blocks"])
+            if not (int(e["label"]) == label and e["subject"].numpy().decode() in subjects):
+                kept.append(raw.numpy())
+    records.write_shard(str(out_dir / "x-00000.tfrecord"), kept)
+    manifest["samples"] = [e for e in manifest["samples"]
+                           if not (e["label"] == label and e["subject"] in subjects)]
+    (out_dir / "manifest.json").write_text(json.dumps(manifest))
+    return out_dir
+
+
+def test_class_gaps_in_a_fold_are_reported(records_3_subjects, tmp_path):
+    gapped = without_class(records_3_subjects, tmp_path / "records", 2, {"sub02", "sub03"})
+    results = train.train_loso(gapped, tmp_path / "run", TINY, folds=["sub01", "sub02"])
+    text = " ".join(results["warnings"])
+    assert "['surprise'] have no training sample when testing on sub01" in text
+    assert "test subject sub02 has no sample of ['surprise']" in text
+    # Pooled metrics stay defined, over the classes present.
+    assert results["num_samples"] == 5 and np.isfinite([results["uf1"], results["uar"]]).all()
+    split = json.loads((tmp_path / "run" / "folds" / "sub01" / "split.json").read_text())
+    assert any("cannot predict" in w for w in split["warnings"])
+
+
+def test_final_model_is_exported_and_loads_back(records_3_subjects, tmp_path):
+    model = train.train_final(records_3_subjects, tmp_path / "final", TINY)
+    split = json.loads((tmp_path / "final" / "split.json").read_text())
+    assert sorted(split["train"] + split["validation"]) == ["sub01", "sub02", "sub03"]
+    assert not set(split["train"]) & set(split["validation"]) and split["test"] == []
+    meta = train.export_final(model, records_3_subjects, tmp_path / "export", "synthetic", TINY,
+                              None)
+    out = tmp_path / "export"
+    assert meta["class_names"] == list(synthetic.CLASS_NAMES) and meta["params"]["blocks"] == 3
+    assert json.loads((out / "metadata.json").read_text())["parity"] == meta["parity"]
+    assert meta["parity"]["saved_model"]["top1_agreement"] == 1.0
+    assert meta["parity"]["tflite_float32"]["max_abs_diff"] < 1e-5
+    import keras
+    from tscnn_tf import export
+    rng = np.random.default_rng(0)
+    x = {"apex_gray": rng.random((3, 48, 48, 1)), "blocks": rng.random((3, 48, 48, 9)),
+         "flow": rng.random((3, 48, 48, 4))}
+    expected = keras.saving.load_model(out / "model.keras").predict(x, verbose=0)
+    np.testing.assert_allclose(model.predict(x, verbose=0), expected, atol=1e-6)
+    np.testing.assert_allclose(export.run_saved_model(out / "saved_model", x), expected, atol=1e-6)
+    np.testing.assert_allclose(export.run_tflite(out / "model.tflite", x), expected, atol=1e-5)
+
+
+def test_sweep_prints_a_table_per_point(records_3_subjects, tmp_path):
+    made = []
+    workdir = tmp_path / "run"
+    workdir.mkdir()
+    (workdir / "records").symlink_to(records_3_subjects)
+    rows = sweep.run_sweep("streams", workdir, FAST, TINY, lambda c, p: made.append(p),
+                           streams=["S", "T"], folds=["sub01"])
+    assert [r["streams"] for r in rows] == ["S", "T"] and made == [workdir / "records"] * 2
+    table = sweep.format_table(rows, "synthetic")
+    assert "Net structure" in table and "3x3" in table
+    assert len(table.splitlines()) == 4
+    points = sweep.sweep_points("blocks", FAST)
+    assert len(points) == 12 and {c.blocks for c, _ in points} == {2, 3, 4}
+    dirs = {sweep.records_dir_for(workdir, c, FAST) for c, _ in points}
+    assert dirs == {workdir / "records-n2-lambda20", workdir / "records", workdir / "records-n4-lambda20"}
+    with pytest.raises(ValueError, match="--sweep"):
+        sweep.sweep_points("depth", FAST)
+
+
+def test_missing_data_dir_is_a_clear_error(tmp_path):
+    with pytest.raises(train.TrainingError, match="--data_dir is required"):
+        train.ensure_records("custom", None, tmp_path / "records", FAST, {})
+    with pytest.raises(train.TrainingError, match="does not exist"):
+        train.ensure_records("custom", tmp_path / "nowhere", tmp_path / "records", FAST, {})
+    cli = subprocess.run([sys.executable, "-m", "tscnn_tf.train", "--db=custom",
+                          f"--workdir={tmp_path / 'run'}"], capture_output=True, text=True)
+    assert cli.returncode == 1 and "error: --data_dir is required" in cli.stderr
+    assert "Traceback" not in cli.stderr

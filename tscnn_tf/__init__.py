@@ -3,4 +3,11 @@
 Importing the package is light (no TensorFlow): the offline feature stage runs in worker
 processes that never need TensorFlow.
 """
+import os
+
 __version__ = "0.1.0"
+
+# TensorFlow enables its oneDNN kernels by default only on Intel CPUs. On the AMD machines this
+# project is developed on they train the full model 1.9x faster (8.5 -> 4.5 s per epoch of 540
+# samples, measured side by side). Set before TensorFlow is imported; a user's own value wins.
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")

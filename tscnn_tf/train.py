@@ -14,6 +14,7 @@ import dataclasses
 import json
 import logging
 import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -30,6 +31,7 @@ class TrainConfig:
     variant: str = "full"
     epochs: int = 500
     patience: int = 20
+    min_delta: float = 1e-3     # a smaller fall of the validation loss counts as "stable"
     batch_size: int = 32
     learning_rate: float = 1e-3
     momentum: float = 0.9
@@ -39,6 +41,7 @@ class TrainConfig:
     val_fraction: float = 0.2   # of the training subjects, at least one subject
     augment: bool = True
     seed: int = 0
+    pretrained_s: str | None = None  # S stream from pretrain_fer2013 (Section III.B)
 
 
 class TrainingError(Exception):
@@ -67,8 +70,12 @@ def make_optimizer(config: TrainConfig):
     raise ValueError("decay_mode must be 'lr' or 'weight'")
 
 
-def make_checkpoint_callback(fold_dir: Path, patience: int, state: dict):
-    """Early stopping on validation loss whose state survives an interruption."""
+def make_checkpoint_callback(fold_dir: Path, patience: int, state: dict, min_delta: float = 0.0):
+    """Early stopping on validation loss whose state survives an interruption.
+
+    An epoch counts as an improvement when the validation loss falls below the best so far by
+    more than `min_delta`; training stops after `patience` epochs without one.
+    """
     import keras
 
     class FoldCheckpoint(keras.callbacks.Callback):
@@ -77,13 +84,16 @@ def make_checkpoint_callback(fold_dir: Path, patience: int, state: dict):
             lr = self.model.optimizer.learning_rate
             logs["learning_rate"] = float(lr(self.model.optimizer.iterations) if callable(lr) else lr)
             val = float(logs["val_loss"])
-            if val < state["best_val_loss"]:
+            improved = val < state["best_val_loss"] - min_delta or not state["best_epoch"]
+            if improved:
                 state.update(best_val_loss=val, best_epoch=epoch + 1, wait=0)
-                save_atomic(self.model, fold_dir / "best.keras")
             else:
                 state["wait"] += 1
             state["epoch"] = epoch + 1
             save_atomic(self.model, fold_dir / "last.keras")
+            if improved:  # a file copy is 25x faster than serialising the model again
+                shutil.copyfile(fold_dir / "last.keras", fold_dir / "partial-best.keras")
+                os.replace(fold_dir / "partial-best.keras", fold_dir / "best.keras")
             write_json(fold_dir / "state.json", state)
             if state["wait"] >= patience:
                 self.model.stop_training = True
@@ -103,7 +113,7 @@ def write_json(path: Path, data) -> None:
     os.replace(tmp, path)
 
 
-def fold_class_warnings(manifest: dict, train: list[str], test: str) -> list[str]:
+def fold_class_warnings(manifest: dict, train: list[str], test: str | None) -> list[str]:
     """The honest caveats of a fold: classes missing from its test or training subjects."""
     classes = manifest["class_names"]
     train_labels = {e["label_name"] for e in manifest["samples"] if e["subject"] in train}
@@ -112,19 +122,84 @@ def fold_class_warnings(manifest: dict, train: list[str], test: str) -> list[str
     if missing := [c for c in classes if c not in train_labels]:
         out.append(f"class(es) {missing} have no training sample when testing on {test}: "
                    "the model cannot predict them in this fold")
-    if missing := [c for c in classes if c not in test_labels]:
+    if test is not None and (missing := [c for c in classes if c not in test_labels]):
         out.append(f"test subject {test} has no sample of {missing} (normal under LOSO; "
                    "pooled metrics are still defined)")
     return out
+
+
+def fit_model(run_dir: Path, files: list[str], manifest: dict, fit: list[str], val: list[str],
+              config: TrainConfig):
+    """Train on the subjects `fit`, stopping early on the subjects `val`; resumable.
+
+    Returns the model of the best validation epoch (saved as `run_dir/best.keras`).
+    """
+    import keras
+    from tscnn_tf import data, model as model_lib
+    n = manifest["params"]["blocks"]
+    streams = model_lib.parse_streams(config.streams)
+    keras.utils.set_random_seed(config.seed)
+    state = {"epoch": 0, "best_val_loss": float("inf"), "best_epoch": 0, "wait": 0}
+    if (run_dir / "last.keras").is_file() and (run_dir / "state.json").is_file():
+        state = json.loads((run_dir / "state.json").read_text())
+        model = keras.saving.load_model(run_dir / "last.keras")
+        log.info("%s: resuming after epoch %d", run_dir.name, state["epoch"])
+    else:
+        model = model_lib.build_tscnn(len(manifest["class_names"]), config.streams, n,
+                                      config.variant, config.dropout)
+        if config.pretrained_s:
+            from tscnn_tf.pretrain_fer2013 import load_s_stream
+            try:
+                log.info("S stream initialised from %s (%d layers)", config.pretrained_s,
+                         load_s_stream(model, config.pretrained_s))
+            except (OSError, ValueError) as e:
+                raise TrainingError(f"--pretrained_s: {e}") from e
+        model.compile(make_optimizer(config), loss="sparse_categorical_crossentropy",
+                      metrics=["accuracy"])
+        write_hparams(run_dir / "logs", {**dataclasses.asdict(config), **manifest["params"]})
+    train_ds = data.make_dataset(files, n, streams, fit, training=True,
+                                 augment_x10=config.augment, batch_size=config.batch_size,
+                                 seed=config.seed)
+    val_ds = data.make_dataset(files, n, streams, val, batch_size=config.batch_size)
+    if state["wait"] < config.patience and state["epoch"] < config.epochs:
+        model.fit(train_ds, validation_data=val_ds, epochs=config.epochs,
+                  initial_epoch=state["epoch"], verbose=2 if os.environ.get("CI") else 1,
+                  callbacks=[make_checkpoint_callback(run_dir, config.patience, state,
+                                                      config.min_delta),
+                             keras.callbacks.TensorBoard(str(run_dir / "logs"))])
+    return keras.saving.load_model(run_dir / "best.keras")
+
+
+def write_hparams(logdir: Path, hparams: dict) -> None:
+    """The run's settings for TensorBoard's HParams dashboard."""
+    import tensorflow as tf
+    from tensorboard.plugins.hparams import api as hp
+    values = {k: v if isinstance(v, (bool, int, float, str)) else str(v)
+              for k, v in hparams.items()}
+    with tf.summary.create_file_writer(str(logdir)).as_default():
+        hp.hparams_config(hparams=[hp.HParam(k) for k in values],
+                          metrics=[hp.Metric("test_accuracy", group="test"),
+                                   hp.Metric("epoch_loss", group="validation"),
+                                   hp.Metric("epoch_accuracy", group="validation")])
+        hp.hparams(values)
+
+
+def log_confusion(logdir: Path, cm, class_names: list[str], title: str, step: int) -> None:
+    """The confusion matrix as a TensorBoard image."""
+    import tensorflow as tf
+    from tscnn_tf.plots import confusion_matrix_image
+    with tf.summary.create_file_writer(str(logdir)).as_default():
+        tf.summary.image("confusion_matrix", confusion_matrix_image(cm, class_names, title)[None],
+                         step=step)
 
 
 def train_fold(fold_dir: Path, files: list[str], manifest: dict, test_subject: str,
                config: TrainConfig) -> list[dict]:
     """Train on all subjects but `test_subject` (validation held out by subject), then predict
     the test subject once. Returns and writes its predictions."""
-    import keras
     import tensorflow as tf
     from tscnn_tf import data, model as model_lib
+    from tscnn_tf.metrics import evaluate
 
     fold_dir.mkdir(parents=True, exist_ok=True)
     n = manifest["params"]["blocks"]
@@ -133,32 +208,14 @@ def train_fold(fold_dir: Path, files: list[str], manifest: dict, test_subject: s
     train = [s for s in subjects if s != test_subject]
     val = validation_subjects(train, config.val_fraction, config.seed, test_subject)
     fit = [s for s in train if s not in val]
-    for warning in fold_class_warnings(manifest, fit, test_subject):
+    warnings = fold_class_warnings(manifest, fit, test_subject)
+    for warning in warnings:
         log.warning(warning)
-    write_json(fold_dir / "split.json", {"test": [test_subject], "validation": val, "train": fit})
-
-    keras.utils.set_random_seed(config.seed)
-    state = {"epoch": 0, "best_val_loss": float("inf"), "best_epoch": 0, "wait": 0}
-    if (fold_dir / "last.keras").is_file() and (fold_dir / "state.json").is_file():
-        state = json.loads((fold_dir / "state.json").read_text())
-        model = keras.saving.load_model(fold_dir / "last.keras")
-        log.info("fold %s: resuming after epoch %d", test_subject, state["epoch"])
-    else:
-        model = model_lib.build_tscnn(len(manifest["class_names"]), config.streams, n,
-                                      config.variant, config.dropout)
-        model.compile(make_optimizer(config), loss="sparse_categorical_crossentropy",
-                      metrics=["accuracy"])
-    train_ds = data.make_dataset(files, n, streams, fit, training=True,
-                                 augment_x10=config.augment, batch_size=config.batch_size,
-                                 seed=config.seed)
-    val_ds = data.make_dataset(files, n, streams, val, batch_size=config.batch_size)
-    if state["wait"] < config.patience and state["epoch"] < config.epochs:
-        model.fit(train_ds, validation_data=val_ds, epochs=config.epochs,
-                  initial_epoch=state["epoch"], verbose=2 if os.environ.get("CI") else 1,
-                  callbacks=[make_checkpoint_callback(fold_dir, config.patience, state),
-                             keras.callbacks.TensorBoard(str(fold_dir / "logs"))])
-    best = keras.saving.load_model(fold_dir / "best.keras")
+    write_json(fold_dir / "split.json", {"test": [test_subject], "validation": val, "train": fit,
+                                         "warnings": warnings})
+    best = fit_model(fold_dir, files, manifest, fit, val, config)
     # The test subject, seen for the first and only time.
+    class_names = manifest["class_names"]
     predictions = []
     for batch in data.make_dataset(files, n, streams, [test_subject], keep_meta=True,
                                    batch_size=config.batch_size):
@@ -168,12 +225,36 @@ def train_fold(fold_dir: Path, files: list[str], manifest: dict, test_subject: s
                 "sample_id": batch["sample_id"][i].numpy().decode(),
                 "subject": test_subject, "fold": test_subject,
                 "label": int(batch["label"][i]), "pred": int(np.argmax(probs[i])),
-                **{f"p_{c}": float(p) for c, p in zip(manifest["class_names"], probs[i])}})
+                **{f"p_{c}": float(p) for c, p in zip(class_names, probs[i])}})
     write_predictions(fold_dir / "predictions.csv", predictions)  # marks the fold as finished
+    fold = evaluate([p["label"] for p in predictions], [p["pred"] for p in predictions],
+                    class_names)
+    step = json.loads((fold_dir / "state.json").read_text())["best_epoch"]
     with tf.summary.create_file_writer(str(fold_dir / "logs" / "test")).as_default():
-        tf.summary.scalar("test_accuracy", np.mean([p["label"] == p["pred"] for p in predictions]),
-                          step=state["best_epoch"])
+        tf.summary.scalar("test_accuracy", fold["accuracy"], step=step)
+    log_confusion(fold_dir / "logs" / "test", fold["confusion_matrix"], class_names,
+                  f"test subject {test_subject}", step)
     return predictions
+
+
+def train_final(records_dir, run_dir, config: TrainConfig):
+    """The deployable model: trained on every subject, stopped early on held-out subjects.
+
+    There is no test subject, so this model has no honest score of its own; the LOSO results
+    are the estimate of how it generalises. Returns the best model (run_dir/best.keras).
+    """
+    from tscnn_tf import data
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    manifest = data.load_manifest(records_dir)
+    check_records(manifest, None)
+    subjects = sorted({e["subject"] for e in manifest["samples"]})
+    # Same rule as a fold with one more training subject; "final" seeds the choice.
+    val = validation_subjects(subjects, config.val_fraction, config.seed, "final")
+    fit = [s for s in subjects if s not in val]
+    write_json(run_dir / "split.json", {"test": [], "validation": val, "train": fit,
+                                        "warnings": fold_class_warnings(manifest, fit, None)})
+    return fit_model(run_dir, data.record_files(records_dir), manifest, fit, val, config)
 
 
 def write_predictions(path: Path, rows: list[dict]) -> None:
@@ -194,6 +275,7 @@ def read_predictions(path: Path) -> list[dict]:
 def aggregate(workdir: Path, class_names: list[str]) -> dict:
     """Pool whatever fold predictions exist into results.json and predictions.csv."""
     from tscnn_tf.metrics import evaluate
+    from tscnn_tf.plots import confusion_matrix_image, write_png
     rows, per_fold = [], {}
     for path in sorted(workdir.glob("folds/*/predictions.csv")):
         fold_rows = read_predictions(path)
@@ -205,8 +287,16 @@ def aggregate(workdir: Path, class_names: list[str]) -> dict:
         raise TrainingError(f"no finished fold in {workdir}")
     results = evaluate([r["label"] for r in rows], [r["pred"] for r in rows], class_names)
     results["per_fold"] = per_fold
+    results["warnings"] = [w for path in sorted(workdir.glob("folds/*/split.json"))
+                           for w in json.loads(path.read_text()).get("warnings", [])]
     write_predictions(workdir / "predictions.csv", rows)
     write_json(workdir / "results.json", results)
+    title = (f"LOSO, {len(per_fold)} folds: accuracy {100 * results['accuracy']:.1f}%, "
+             f"UF1 {results['uf1']:.3f}")
+    write_png(workdir / "confusion_matrix.png",
+              confusion_matrix_image(results["confusion_matrix"], class_names, title))
+    log_confusion(workdir / "logs", results["confusion_matrix"], class_names, title,
+                  len(per_fold))
     return results
 
 
@@ -252,6 +342,40 @@ def format_results(results: dict, label: str) -> str:
             f"  UF1 {results['uf1']:.4f}  UAR {results['uar']:.4f}  ({results['num_samples']} samples)")
 
 
+def ensure_records(db: str, data_dir, records_dir, feature_config, reader_options: dict,
+                   num_workers: int | None = None) -> None:
+    """Run the feature stage when `records_dir` has no finished manifest."""
+    from pipelines import extract_features as ef
+    records_dir = Path(records_dir)
+    if (records_dir / "manifest.json").is_file():
+        return
+    if data_dir is None:
+        if db != "synthetic":
+            raise TrainingError(f"--data_dir is required for --db={db}: the folder of the "
+                                "database (see the README)")
+        data_dir = records_dir.parent / "synthetic_db"
+    if db != "synthetic" and not Path(data_dir).is_dir():
+        raise TrainingError(f"--data_dir {data_dir} does not exist")
+    ef.extract_features(db, data_dir, records_dir, feature_config, reader_options, num_workers)
+
+
+def export_final(model, records_dir, export_dir, db: str, config: TrainConfig,
+                 loso: dict | None) -> dict:
+    """Export the final model with its metadata; parity is measured on up to 32 records."""
+    from tscnn_tf import data, export, model as model_lib
+    manifest = data.load_manifest(records_dir)
+    streams = model_lib.parse_streams(config.streams)
+    batch = next(iter(data.make_dataset(data.record_files(records_dir),
+                                        manifest["params"]["blocks"], streams, batch_size=32)))
+    sample_inputs = {k: v.numpy() for k, v in batch[0].items()}
+    estimate = None if loso is None else {k: loso[k] for k in
+                                          ("accuracy", "f1_macro", "uf1", "uar", "num_samples")}
+    return export.export_model(model, export_dir, {
+        "db": db, "class_names": manifest["class_names"], "params": manifest["params"],
+        "streams": config.streams, "variant": config.variant, "train": dataclasses.asdict(config),
+        "loso_estimate": estimate}, sample_inputs)
+
+
 def main(argv):
     del argv
     from absl import flags
@@ -263,25 +387,41 @@ def main(argv):
     records_dir = Path(FLAGS.records_dir or workdir / "records")
     feature_config = cli.feature_config(FLAGS)
     config = TrainConfig(streams=FLAGS.streams, variant=FLAGS.variant, epochs=FLAGS.epochs,
-                         patience=FLAGS.patience, batch_size=FLAGS.batch_size,
-                         learning_rate=FLAGS.learning_rate, momentum=FLAGS.momentum,
-                         decay=FLAGS.decay, decay_mode=FLAGS.decay_mode, dropout=FLAGS.dropout,
-                         val_fraction=FLAGS.val_fraction, augment=FLAGS.augment, seed=FLAGS.seed)
+                         patience=FLAGS.patience, min_delta=FLAGS.min_delta,
+                         batch_size=FLAGS.batch_size, learning_rate=FLAGS.learning_rate,
+                         momentum=FLAGS.momentum, decay=FLAGS.decay, decay_mode=FLAGS.decay_mode,
+                         dropout=FLAGS.dropout, val_fraction=FLAGS.val_fraction,
+                         augment=FLAGS.augment, seed=FLAGS.seed, pretrained_s=FLAGS.pretrained_s)
+
+    def make_records(features, path):
+        ensure_records(FLAGS.db, FLAGS.data_dir, path, features, cli.reader_options(FLAGS),
+                       FLAGS.num_workers)
+
     try:
-        if not (records_dir / "manifest.json").is_file():
-            data_dir = FLAGS.data_dir or (str(workdir / "synthetic_db") if FLAGS.db == "synthetic"
-                                          else None)
-            if data_dir is None:
-                raise TrainingError(f"--data_dir is required for --db={FLAGS.db}")
-            ef.extract_features(FLAGS.db, data_dir, records_dir, feature_config,
-                                cli.reader_options(FLAGS), FLAGS.num_workers)
+        if FLAGS.sweep:
+            from tscnn_tf import sweep
+            rows = sweep.run_sweep(FLAGS.sweep, workdir, feature_config, config, make_records,
+                                   FLAGS.sweep_streams, FLAGS.sweep_values, FLAGS.folds)
+            print(sweep.format_table(rows, f"{FLAGS.db}: sweep over {FLAGS.sweep}"))
+            return
+        make_records(feature_config, records_dir)
         results = train_loso(records_dir, workdir, config, FLAGS.folds, feature_config.to_dict())
+        for warning in results["warnings"]:
+            print(f"warning: {warning}")
+        print(format_results(results, config.streams))
+        print(f"results: {workdir / 'results.json'}   predictions: {workdir / 'predictions.csv'}"
+              f"   confusion matrix: {workdir / 'confusion_matrix.png'}")
+        if FLAGS.final_model and not FLAGS.folds:
+            log.info("final model: all subjects, validation subjects held out for stopping")
+            model = train_final(records_dir, workdir / "final", config)
+            export_dir = Path(FLAGS.export_dir or f"saved_models/{FLAGS.db}")
+            meta = export_final(model, records_dir, export_dir, FLAGS.db, config, results)
+            print(f"final model: {workdir / 'final' / 'best.keras'}; exported to {export_dir} "
+                  f"(TFLite max |Δp| {meta['parity']['tflite_float32']['max_abs_diff']:.2e})")
     except (TrainingError, ef.ExtractionError, FileNotFoundError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(1)
-    print(format_results(results, config.streams))
-    print(f"results: {workdir / 'results.json'}   predictions: {workdir / 'predictions.csv'}")
-    print(f"tensorboard --logdir {workdir / 'folds'}")
+    print(f"tensorboard --logdir {workdir}")
 
 
 def define_flags():
@@ -294,6 +434,8 @@ def define_flags():
     flags.DEFINE_enum("variant", "full", ["full", "tiny"], "Model size: Table 1, or tiny.")
     flags.DEFINE_integer("epochs", 500, "Maximum epochs per fold.")
     flags.DEFINE_integer("patience", 20, "Early-stopping patience on validation loss.")
+    flags.DEFINE_float("min_delta", TrainConfig.min_delta,
+                       "Smallest fall of the validation loss that counts as an improvement.")
     flags.DEFINE_integer("batch_size", 32, "Batch size.")
     flags.DEFINE_float("learning_rate", 1e-3, "Base learning rate.")
     flags.DEFINE_float("momentum", 0.9, "Nesterov momentum.")
@@ -304,6 +446,13 @@ def define_flags():
     flags.DEFINE_float("val_fraction", 0.2, "Share of training subjects held out for stopping.")
     flags.DEFINE_bool("augment", True, "The x10 flip/rotation expansion of Section III.B.")
     flags.DEFINE_list("folds", None, "Test subjects (ids or 0-based indices) to run; default all.")
+    flags.DEFINE_string("pretrained_s", None, "S-stream weights from tscnn_tf.pretrain_fer2013.")
+    flags.DEFINE_bool("final_model", True, "After LOSO, train on all subjects and export it.")
+    flags.DEFINE_string("export_dir", None, "Where the final model goes (saved_models/<db>).")
+    flags.DEFINE_enum("sweep", None, ["streams", "blocks", "lambda"],
+                      "Print Table 9 (streams), 7 (blocks) or 8 (lambda) instead of one run.")
+    flags.DEFINE_list("sweep_streams", None, "Stream combinations of the sweep (default: the table's).")
+    flags.DEFINE_list("sweep_values", None, "n (blocks) or λ (lambda) values of the sweep.")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,74 @@
+"""The paper's ablations as sweeps of LOSO runs, printed in the form of Tables 7, 8 and 9.
+
+    python -m tscnn_tf.train --db=casme2 --data_dir=... --sweep=streams   # Table 9
+    python -m tscnn_tf.train --db=casme2 --data_dir=... --sweep=blocks    # Table 7
+    python -m tscnn_tf.train --db=casme2 --data_dir=... --sweep=lambda    # Table 8
+
+Every point is a full, resumable LOSO run in `<workdir>/sweep/<point>`; a block pattern or λ
+other than the base configuration gets its own records in `<workdir>/records-n<n>-lambda<λ>`.
+"""
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Callable
+
+from tscnn_tf.features import FeatureConfig
+from tscnn_tf.train import TrainConfig, train_loso
+
+# (default stream combinations, default values of the swept feature parameter)
+SWEEPS = {
+    "streams": (("S", "L", "T", "L+S", "L+T", "S+T", "L+S+T"), None),   # Table 9
+    "blocks": (("L", "L+S", "L+T", "L+S+T"), (2, 3, 4)),               # Table 7
+    "lambda": (("L+S+T",), (10, 15, 20, 25, 30)),                      # Table 8
+}
+
+
+def sweep_points(kind: str, base: FeatureConfig, streams=None, values=None):
+    """(feature config, streams) of each point of the sweep, in table order."""
+    if kind not in SWEEPS:
+        raise ValueError(f"--sweep must be one of {sorted(SWEEPS)}, got {kind!r}")
+    default_streams, default_values = SWEEPS[kind]
+    streams = list(streams or default_streams)
+    if kind == "streams":
+        return [(base, s) for s in streams]
+    field = {"blocks": "blocks", "lambda": "apex_lambda"}[kind]
+    values = [int(v) for v in (values or default_values)]
+    return [(dataclasses.replace(base, **{field: v}), s) for v in values for s in streams]
+
+
+def records_dir_for(workdir: Path, config: FeatureConfig, base: FeatureConfig) -> Path:
+    if config == base:
+        return workdir / "records"
+    return workdir / f"records-n{config.blocks}-lambda{config.apex_lambda}"
+
+
+def run_sweep(kind: str, workdir, base: FeatureConfig, train_config: TrainConfig,
+              ensure_records: Callable[[FeatureConfig, Path], None], streams=None, values=None,
+              folds=None) -> list[dict]:
+    """Run (or resume) every point; `ensure_records(config, records_dir)` makes missing records.
+
+    Returns one row per point: blocks, apex_lambda, streams and the LOSO results.
+    """
+    workdir = Path(workdir)
+    rows = []
+    for config, point_streams in sweep_points(kind, base, streams, values):
+        records = records_dir_for(workdir, config, base)
+        ensure_records(config, records)
+        run = workdir / "sweep" / f"n{config.blocks}-lambda{config.apex_lambda}-{point_streams}"
+        results = train_loso(records, run, dataclasses.replace(train_config, streams=point_streams),
+                             folds, config.to_dict())
+        rows.append({"blocks": config.blocks, "apex_lambda": config.apex_lambda,
+                     "streams": point_streams, "workdir": str(run), **results})
+    return rows
+
+
+def format_table(rows: list[dict], title: str) -> str:
+    """The rows as the paper prints Tables 7-9, with UF1 and UAR added."""
+    lines = [title, f"{'Block pattern':<14}{'λ':>4}  {'Net structure':<14}{'Protocol':<10}"
+                    f"{'Accuracy(%)':>12}{'F1-score':>10}{'UF1':>8}{'UAR':>8}{'Samples':>9}"]
+    for r in rows:
+        lines.append(f"{r['blocks']}x{r['blocks']:<12}{r['apex_lambda']:>4}  {r['streams']:<14}"
+                     f"{'LOSO':<10}{100 * r['accuracy']:>12.2f}{r['f1_macro']:>10.4f}"
+                     f"{r['uf1']:>8.4f}{r['uar']:>8.4f}{r['num_samples']:>9}")
+    return "\n".join(lines)
