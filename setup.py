@@ -23,13 +23,13 @@ setup(
         "dlib-bin>=19.24",                 # prebuilt dlib: HOG face detector + ERT landmarks
         "face-recognition-models>=0.3",    # ships the 68-point ERT predictor (no download)
         "pandas>=2.0",
-        "openpyxl>=3.1",                   # .xlsx annotation sheets
-        "xlrd>=2.0",                       # legacy .xls annotation sheets
+        "python-calamine>=0.2",            # .xls and .xlsx annotation sheets (pandas' engine)
         "tqdm>=4.66",
         "ai-edge-litert>=1.2",             # the TFLite interpreter (tf.lite.Interpreter is deprecated)
     ],
     extras_require={
-        "test": ["pytest>=8"],
+        # openpyxl and xlwt write the xlsx and xls fixtures of the release formats.
+        "test": ["pytest>=8", "openpyxl>=3.1", "xlwt>=1.3"],
         # Optional landmark backend; fetches its weights from the internet on first use.
         "face-alignment": ["face-alignment>=1.4"],
     },

@@ -15,6 +15,7 @@ import json
 import logging
 import multiprocessing
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -170,16 +171,27 @@ def dropped_rows(database) -> list[dict]:
     return [{"subject": d.subject, "clip": d.clip, "reason": d.reason} for d in database.dropped]
 
 
-def summarize(db: str, entries: list[dict], class_names: list[str], dropped: list[dict]) -> dict:
-    """The dry-run / manifest counts: per class, per subject, and what was dropped."""
+def reason_kind(reason: str) -> str:
+    """A drop reason without its row, values and paths: the key of the per-reason counts."""
+    kind = reason.split(": ", 1)[-1] if re.match(r"[^:]*(row|folder) ", reason) else reason
+    kind = re.sub(r" (at|in) /\S*", "", kind)
+    return re.sub(r"\d+", "N", re.sub(r"'[^']*'", "'…'", kind))
+
+
+def summarize(db: str, entries: list[dict], class_names: list[str], dropped: list[dict],
+              fps: float | None = None) -> dict:
+    """The dry-run / manifest counts: per class, per subject, and what was dropped and why."""
     per_class = {name: 0 for name in class_names}
     per_subject: dict[str, int] = {}
     for e in entries:
         per_class[e["label_name"]] += 1
         per_subject[e["subject"]] = per_subject.get(e["subject"], 0) + 1
+    per_reason: dict[str, int] = {}
+    for d in dropped:
+        per_reason[reason_kind(d["reason"])] = per_reason.get(reason_kind(d["reason"]), 0) + 1
     return {"db": db, "num_samples": len(entries), "num_subjects": len(per_subject),
             "per_class": per_class, "per_subject": dict(sorted(per_subject.items())),
-            "dropped": dropped}
+            "dropped": dropped, "dropped_per_reason": per_reason, "fps": fps}
 
 
 def format_summary(summary: dict) -> str:
@@ -193,6 +205,9 @@ def format_summary(summary: dict) -> str:
     if summary["dropped"]:
         lines.append("  dropped:")
         lines += [f"    {d['subject']}/{d['clip']}: {d['reason']}" for d in summary["dropped"]]
+        lines.append(f"  {'drop reason':<60}{'rows':>6}")
+        lines += [f"  {kind:<60}{count:>6}"
+                  for kind, count in summary.get("dropped_per_reason", {}).items()]
     return "\n".join(lines)
 
 
@@ -201,7 +216,7 @@ def dry_run(db: str, data_dir, reader_options: dict | None = None) -> dict:
     database = read_database(db, data_dir, **(reader_options or {}))
     return summarize(database.name, [{"label_name": s.label_name, "subject": s.subject}
                                      for s in database.samples], database.class_names,
-                     dropped_rows(database))
+                     dropped_rows(database), database.fps)
 
 
 def extract_features(db: str, data_dir, output_dir, config: FeatureConfig,
@@ -236,7 +251,7 @@ def extract_features(db: str, data_dir, output_dir, config: FeatureConfig,
     entries.sort(key=lambda e: e["sample_id"])
     dropped = dropped_rows(database) + failed
     manifest = {
-        **summarize(database.name, entries, database.class_names, dropped),
+        **summarize(database.name, entries, database.class_names, dropped, database.fps),
         "class_names": database.class_names,
         "params": config.to_dict(),
         "params_fingerprint": config.fingerprint(),

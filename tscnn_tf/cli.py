@@ -17,7 +17,8 @@ FLAGFILE_DIR = Path(__file__).resolve().parent.parent / "flags"
 
 def define_feature_flags() -> None:
     """Flags of the database reader and the feature stage (Sections II.A-B)."""
-    flags.DEFINE_string("db", "synthetic", "Database: synthetic or custom.")
+    flags.DEFINE_string("db", "synthetic", "Database: synthetic, custom, casme2, smic, samm, "
+                        "casme_sq, casme or megc2019.")
     flags.DEFINE_string("data_dir", None, "Database folder (synthetic: generated if absent).")
     flags.DEFINE_list("classes", None, "Class names to keep, in label order (custom database).")
     flags.DEFINE_integer("blocks", 3, "n of the n x n block stack of the local-spatial stream.")
@@ -29,6 +30,11 @@ def define_feature_flags() -> None:
     flags.DEFINE_enum("landmarks", "dlib", ["dlib", "face_alignment"], "Landmark backend.")
     flags.DEFINE_bool("per_frame_landmarks", False,
                       "Detect landmarks on every frame instead of once on the onset frame.")
+    flags.DEFINE_enum("image_set", "auto", ["auto", "raw", "cropped"],
+                      "Raw or cropped frames of the release (auto: raw when present).")
+    flags.DEFINE_enum("expression_type", "all", ["all", "micro"],
+                      "CAS(ME)²: macro + micro expressions (all) or micro only.")
+    flags.DEFINE_float("fps", None, "Frame rate of the clips (recorded in the summary).")
     flags.DEFINE_integer("num_workers", None, "Feature-stage processes (default: all cores).")
     flags.DEFINE_integer("seed", 0, "Seed of the synthetic database.")
     flags.DEFINE_integer("synthetic_subjects", 8, "Subjects of the synthetic database.")
@@ -42,7 +48,11 @@ def feature_config(FLAGS) -> FeatureConfig:
 
 
 def reader_options(FLAGS) -> dict:
-    options = {"classes": FLAGS.classes}
+    options = {"classes": FLAGS.classes, "fps": FLAGS.fps}
+    if FLAGS.db in ("casme2", "smic", "casme_sq", "megc2019"):
+        options["image_set"] = FLAGS.image_set
+    if FLAGS.db == "casme_sq":
+        options["expression_type"] = FLAGS.expression_type
     if FLAGS.db == "synthetic":
         options.update(seed=FLAGS.seed, num_subjects=FLAGS.synthetic_subjects,
                        clips_per_class=FLAGS.synthetic_clips_per_class)

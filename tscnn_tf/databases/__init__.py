@@ -1,17 +1,32 @@
 """Database readers. Each turns a folder into a `Database` of `Sample`s and drop findings."""
+from pathlib import Path
+
 from tscnn_tf.databases.base import Database, Dropped, Sample, frame_number, list_frames
+from tscnn_tf.databases.casme import read_casme
+from tscnn_tf.databases.casme2 import read_casme2
+from tscnn_tf.databases.casme_sq import read_casme_sq
 from tscnn_tf.databases.custom import read_custom
+from tscnn_tf.databases.megc2019 import read_megc2019
+from tscnn_tf.databases.samm import read_samm
+from tscnn_tf.databases.smic import read_smic
 from tscnn_tf.databases.synthetic import read_synthetic
 
-READERS = {"custom": read_custom, "synthetic": read_synthetic}
+READERS = {"custom": read_custom, "synthetic": read_synthetic, "casme2": read_casme2,
+           "smic": read_smic, "samm": read_samm, "casme_sq": read_casme_sq, "casme": read_casme,
+           "megc2019": read_megc2019}
 
 
-def read_database(db: str, data_dir, **options) -> Database:
-    """Read database `db` from `data_dir` with the reader's options (classes, ...)."""
+def read_database(db: str, data_dir, fps: float | None = None, **options) -> Database:
+    """Read database `db` from `data_dir` with the reader's options (classes, image_set, ...)."""
     if db not in READERS:
         raise ValueError(f"unknown database {db!r}; choose from {sorted(READERS)}")
-    return READERS[db](data_dir, **options)
+    if db != "synthetic" and not Path(data_dir).is_dir():  # synthetic: generated when absent
+        raise FileNotFoundError(f"data_dir does not exist: {data_dir}")
+    database = READERS[db](data_dir, **options)
+    database.fps = fps
+    return database
 
 
 __all__ = ["Database", "Dropped", "Sample", "READERS", "frame_number", "list_frames",
-           "read_custom", "read_database", "read_synthetic"]
+           "read_casme", "read_casme2", "read_casme_sq", "read_custom", "read_database",
+           "read_megc2019", "read_samm", "read_smic", "read_synthetic"]

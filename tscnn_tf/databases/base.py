@@ -57,6 +57,7 @@ class Database:
     class_names: list[str]
     samples: list[Sample]
     dropped: list[Dropped]
+    fps: float | None = None  # frame rate, when the flagfile or the user gives it
 
 
 def frame_number(path: str | Path) -> int | None:

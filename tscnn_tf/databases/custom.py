@@ -28,16 +28,23 @@ def read_annotations(csv_path: str | Path) -> list[dict[str, str]]:
         return [{k: (v or "").strip() for k, v in row.items() if k} for row in reader]
 
 
-def build_samples(db: str, data_dir: Path, rows: list[dict[str, str]],
-                  class_names: list[str] | None) -> Database:
-    """Validate annotation rows into `Sample`s; every unusable row becomes a `Dropped`."""
+def build_samples(db: str, data_dir: Path | None, rows: list[dict[str, str]],
+                  class_names: list[str] | None, known_labels=None) -> Database:
+    """Validate annotation rows into `Sample`s; every unusable row becomes a `Dropped`.
+
+    A row holds subject, clip, onset, apex, offset and label as text. Optional keys: `media`, the
+    clip's frame folder (or video path without suffix; default data_dir/subject/clip), and
+    `where`, how to name the row in messages (default its line in annotations.csv). With
+    `known_labels`, a label outside `class_names` is reported as unused if known, else unknown.
+    """
     dropped: list[Dropped] = []
     candidates: list[Sample] = []
     seen: set[tuple[str, str]] = set()
     for line, row in enumerate(rows, start=2):
         subject, clip, label = row["subject"], row["clip"], row["label"]
+        where = row.get("where", f"row {line}")
         def drop(reason):
-            dropped.append(Dropped(subject, clip, f"row {line}: {reason}"))
+            dropped.append(Dropped(subject, clip, f"{where}: {reason}"))
         if not subject or not clip:
             drop("empty subject or clip")
             continue
@@ -48,11 +55,13 @@ def build_samples(db: str, data_dir: Path, rows: list[dict[str, str]],
         if onset > offset:
             drop(f"onset {onset} after offset {offset}")
             continue
-        if class_names is not None and label not in class_names:
-            drop(f"unknown or unused label {label!r}")
-            continue
         if not label:
             drop("empty label")
+            continue
+        if class_names is not None and label not in class_names:
+            known = known_labels is None or label in known_labels
+            drop(f"{'unused' if known else 'unknown'} label {label!r}"
+                 + (" (not one of the selected classes)" if known else ""))
             continue
         if (subject, clip) in seen:
             drop("duplicate row")
@@ -63,7 +72,8 @@ def build_samples(db: str, data_dir: Path, rows: list[dict[str, str]],
         sample.apex = parse_int(apex_text)
         if sample.apex is None and apex_text not in ("", "/", "-"):
             sample.warnings.append(f"invalid apex {apex_text!r}; it will be spotted instead")
-        reason = resolve_media(sample, data_dir / subject / clip)
+        reason = resolve_media(sample, Path(row["media"]) if row.get("media")
+                               else data_dir / subject / clip)
         if reason:
             drop(reason)
             continue

@@ -1,0 +1,246 @@
+"""Tiny fixtures in the exact on-disk formats of the real releases (see databases.md).
+
+Each builder writes 3 tiny frames per clip, the annotation sheet in the release's format with
+its quirks, and a few bad rows. It returns the expected dry-run figures.
+"""
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+FRAME = np.full((8, 8), 128, np.uint8)
+
+
+def write_frames(folder: Path, numbers, name) -> None:
+    """Frames `name(n)` for each frame number n (a callable giving the file name)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for n in numbers:
+        cv2.imwrite(str(folder / name(n)), FRAME)
+
+
+def write_sheet(path: Path, rows: list[list], sheets: dict[str, list[list]] | None = None) -> Path:
+    """rows (and extra named sheets) as xlsx, xls or csv, cell types as given."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    all_sheets = {"Sheet1": rows, **(sheets or {})}
+    if path.suffix == ".csv":
+        path.write_text("\n".join(",".join("" if c is None else str(c) for c in r) for r in rows)
+                        + "\n")
+    elif path.suffix == ".xls":
+        import xlwt
+        book = xlwt.Workbook()
+        for name, sheet_rows in all_sheets.items():
+            sheet = book.add_sheet(name)
+            for i, r in enumerate(sheet_rows):
+                for j, c in enumerate(r):
+                    if c is not None:
+                        sheet.write(i, j, c)
+        book.save(str(path))
+    else:
+        import openpyxl
+        book = openpyxl.Workbook()
+        book.remove(book.active)
+        for name, sheet_rows in all_sheets.items():
+            sheet = book.create_sheet(name)
+            for r in sheet_rows:
+                sheet.append(list(r))
+        book.save(path)
+    return path
+
+
+def spread(counts: dict[str, int], subjects: list) -> list[tuple]:
+    """(subject, label, k) for every sample, dealing labels round-robin over subjects so every
+    subject gets at least one sample."""
+    labels = [label for label, n in counts.items() for _ in range(n)]
+    cycle = itertools.cycle(subjects)
+    per_subject: dict = {}
+    out = []
+    for label in labels:
+        subject = next(cycle)
+        per_subject[subject] = per_subject.get(subject, 0) + 1
+        out.append((subject, label, per_subject[subject]))
+    return out
+
+
+CASME2_PAPER = {"happiness": 32, "surprise": 25, "disgust": 64, "repression": 27, "others": 99}
+
+
+def casme2(root: Path, counts=CASME2_PAPER, subjects=26, sheet="CASME2-coding-20140508.xlsx",
+           cropped=False, bad_rows=True, extra_labels=(("fear", 2), ("sadness", 7))) -> dict:
+    """`CASME2_RAW_selected/CASME2_RAW_selected/subNN/EPxx_yy[f]/img<N>.jpg` + the coding sheet.
+
+    Quirks: doubled folder, Subject as int and as text, `/` apexes, an apex outside
+    onset..offset, label case and spaces, clip folders with and without the trailing `f`,
+    unnamed blank columns and an `Objective Classes` column.
+    """
+    frames = root / ("Cropped" if cropped else "CASME2_RAW_selected/CASME2_RAW_selected")
+    prefix = "reg_img" if cropped else "img"
+    header = ["Subject", "Filename", "OnsetFrame", "ApexFrame", "OffsetFrame", None,
+              "Action Units", "Estimated Emotion", "Objective Classes"]
+    rows = [header]
+    samples = spread({**counts, **dict(extra_labels)}, list(range(1, subjects + 1)))
+    for i, (subject, label, k) in enumerate(samples):
+        clip = f"EP{k:02d}_{i % 7:02d}"
+        onset = 40 + i
+        folder = clip + "f" if i % 3 == 0 else clip           # sheet name lacks the folder's f
+        sheet_clip = clip + "f" if i % 5 == 1 else clip        # or the sheet has it, the folder not
+        folder = clip if i % 5 == 1 else folder
+        write_frames(frames / f"sub{subject:02d}" / folder, range(onset, onset + 3),
+                     lambda n: f"{prefix}{n}.jpg")
+        apex = "/" if i % 11 == 0 else (onset + 9 if i == 4 else onset + 1)  # i=4: outside
+        cell_subject = subject if i % 2 else f"{subject:02d}"
+        shown = {0: label.capitalize(), 1: f" {label} ", 2: label}[i % 3]
+        rows.append([cell_subject, sheet_clip, onset, apex, onset + 2, None, "AU4", shown, "3"])
+    expected_drops = sum(n for _, n in extra_labels)
+    if bad_rows:
+        write_frames(frames / "sub01" / "EP99_01", range(5, 8), lambda n: f"{prefix}{n}.jpg")
+        rows += [[1, "EP99_01", 5, 6, 7, None, "", "contempt", ""],   # unknown label
+                 [1, "EP99_02", 5, 6, 7, None, "", "others", ""],     # no clip folder
+                 [1, "EP99_01", 9, 6, 7, None, "", "others", ""],     # onset after offset
+                 [None, None, None, None, None, None, None, None, None]]  # blank row
+        expected_drops += 3
+    write_sheet(root / sheet, rows)
+    return {"num_samples": sum(counts.values()), "num_subjects": subjects,
+            "per_class": dict(counts), "dropped": expected_drops}
+
+
+SMIC_PAPER = {"negative": 70, "positive": 51, "surprise": 43}
+SMIC_CODES = {"negative": "ne", "positive": "po", "surprise": "sur"}
+
+
+def smic(root: Path, counts=SMIC_PAPER, subjects=16, cropped=False) -> dict:
+    """`SMIC_all_raw/HS/s<N>/micro/<label>/s<N>_<code>_<k>/image<6 digits>.bmp`; subjects
+    numbered 1..20 with gaps, one clip missing a frame, one empty clip folder."""
+    release = root / ("SMIC_all_cropped" if cropped else "SMIC_all_raw") / "HS"
+    prefix = "reg_image" if cropped else "image"
+    numbers = [n for n in range(1, 21) if n not in (7, 10, 16, 17)][:subjects]
+    for i, (subject, label, k) in enumerate(spread(counts, numbers)):
+        start = 100000 + 37 * i
+        frames = [start, start + 1, start + 3] if i == 5 else range(start, start + 3)  # a gap
+        clip = f"s{subject}_{SMIC_CODES[label]}_{k:02d}"
+        write_frames(release / f"s{subject}" / "micro" / label / clip, frames,
+                     lambda n: f"{prefix}{n:06d}.bmp")
+    (release / "s1" / "micro" / "negative" / "s1_ne_99").mkdir(parents=True)  # no frames
+    return {"num_samples": sum(counts.values()), "num_subjects": len(numbers),
+            "per_class": dict(counts), "dropped": 1}
+
+
+SAMM_PAPER = {"anger": 57, "contempt": 12, "happiness": 26, "surprise": 15, "others": 26}
+
+
+def samm(root: Path, counts=SAMM_PAPER, subjects=28, notes_above_header=True,
+         extra_labels=(("disgust", 9), ("fear", 8), ("sadness", 6))) -> dict:
+    """`SAMM/SAMM/NNN/NNN_k_m/NNN_<frame>.jpg` + `SAMM_Micro_FACS_Codes_v2.xlsx` with note rows
+    above the header; Subject as text and int; `Other`/`Others`; frame numbers of 4-5 digits;
+    a few apexes outside onset..offset."""
+    header = ["Subject", "Filename", "Inducement Code", "Onset Frame", "Apex Frame",
+              "Offset Frame", "Duration", "Micro", "Action Units", "Estimated Emotion",
+              "Objective Classes", "Notes"]
+    rows = ([["SAMM micro-movement FACS codes"], ["Notes: frames are 1-based"], [None]]
+            if notes_above_header else []) + [header]
+    numbers = list(range(6, 6 + subjects))
+    for i, (subject, label, k) in enumerate(spread({**counts, **dict(extra_labels)}, numbers)):
+        clip = f"{subject:03d}_{k}_{i % 5 + 1}"
+        onset = 5562 + i if i % 4 else 812 + i  # frame numbers of 5 and of 3-4 digits
+        write_frames(root / "SAMM" / "SAMM" / f"{subject:03d}" / clip, range(onset, onset + 3),
+                     lambda n: f"{subject:03d}_{n:05d}.jpg" if n > 5000 else f"{subject:03d}_{n}.jpg")
+        apex = onset + 7 if i % 40 == 3 else onset + 1
+        shown = {"others": "Other" if i % 2 else "Others"}.get(label, label.capitalize())
+        rows.append([f"{subject:03d}" if i % 2 else subject, clip, 1, onset, apex, onset + 2, 3,
+                     "Micro - 1/2", "AU4", shown, "VII", ""])
+    write_sheet(root / "SAMM_Micro_FACS_Codes_v2.xlsx", rows)
+    return {"num_samples": sum(counts.values()), "num_subjects": subjects,
+            "per_class": dict(counts), "dropped": sum(n for _, n in extra_labels)}
+
+
+CASME_PAPER = {"tense": 69, "disgust": 44, "repression": 38, "surprise": 20}
+
+
+def casme(root: Path, counts=CASME_PAPER,
+          extra_labels=(("happiness", 5), ("comtempt", 2), ("fear", 2), ("sadness", 6))) -> dict:
+    """Sections A (subjects 1-7, `EP01_5-12.jpg`) and B (8-19, `img12.jpg`) with `Section A.xls`
+    and `Section B.xls`; `tense`/`tenseness`, `comtempt`, ApexF1 `/` with ApexF2 given."""
+    header = ["Subject", "Filename", "OnsetF", "ApexF1", "ApexF2", "OffsetF", "Duration", "AU",
+              "Emotion"]
+    sections = {"A": [header], "B": [header]}
+    for i, (subject, label, k) in enumerate(spread({**counts, **dict(extra_labels)},
+                                                   list(range(1, 20)))):
+        section = "A" if subject <= 7 else "B"
+        clip = f"EP{k:02d}_{i % 9 + 1}"
+        onset = 10 + i
+        folder = root / f"CASME_{section}" / f"Section {section}" / f"sub{subject:02d}" / clip
+        write_frames(folder, range(onset, onset + 3),
+                     (lambda n, c=clip: f"{c}-{n}.jpg") if section == "A" else (lambda n: f"img{n}.jpg"))
+        shown = "tenseness" if label == "tense" and i % 2 else label
+        apex1, apex2 = ("/", onset + 1) if i % 6 == 0 else (onset + 1, "")
+        sections[section].append([subject, clip, onset, apex1, apex2, onset + 2, 3, "4", shown])
+    for section, rows in sections.items():
+        write_sheet(root / f"Section {section}.xls", rows)
+    return {"num_samples": sum(counts.values()), "num_subjects": 19,
+            "per_class": dict(counts), "dropped": sum(n for _, n in extra_labels)}
+
+
+def casme_sq(root: Path) -> dict:
+    """`rawpic/s15/15_0101disgustingteeth/img001.jpg` + `CAS(ME)^2code_final.xlsx` (no header)
+    with `naming rule1`/`naming rule2` sheets (codes as int), offset 0, apex 0, macro rows."""
+    expressions = {"0101": "disgust1", "0102": "disgust2", "0401": "anger1", "0502": "happy2",
+                   "0503": "happy3", "0508": "sad1"}
+    participants = {1: "s15", 2: "s16", 3: "s19"}
+    rule1 = [["participant", "folder"]] + [[p, f] for p, f in participants.items()]
+    rule2 = [[int(code), name] for code, name in expressions.items()]  # 0101 loads as 101
+    rows, counts = [], {"all": {"anger": 0, "happy": 0, "disgust": 0},
+                        "micro": {"anger": 0, "happy": 0, "disgust": 0}}
+    for p, folder in participants.items():
+        number = int(folder[1:])
+        for code, name in expressions.items():
+            video = root / "rawpic" / folder / f"{number}_{code}{name}video"
+            write_frames(video, range(1, 60), lambda n: f"img{n:03d}.jpg")
+            for k, kind in enumerate(("micro-expression", "macro-expression")):
+                onset = 5 + 20 * k
+                apex, offset = onset + 2, onset + 4
+                if name == "happy2" and k == 0:
+                    offset = 0              # "use the apex"
+                if name == "anger1" and k == 1:
+                    apex = 0                # apex not coded: spotted
+                rows.append([p, f"{name}_{k + 1}", onset, apex, offset, "AU12", "others", kind, "x"])
+                label = name.rstrip("0123456789")
+                if label in counts["all"]:
+                    counts["all"][label] += 1
+                    if kind.startswith("micro"):
+                        counts["micro"][label] += 1
+    rows.append([1, "disgust1_9", 5, 0, 0, "", "", "micro-expression", ""])  # apex and offset 0
+    write_sheet(root / "CAS(ME)^2code_final.xlsx", rows,
+                {"naming rule1": rule1, "naming rule2": rule2})
+    return {key: {"num_samples": sum(c.values()), "num_subjects": 3, "per_class": c}
+            for key, c in counts.items()}
+
+
+MEGC_PARTS = {"casme2": ({"disgust": 60, "repression": 28, "happiness": 32, "surprise": 25}, 24),
+              "smic": (SMIC_PAPER, 16),
+              "samm": ({"anger": 57, "contempt": 12, "disgust": 9, "fear": 8, "sadness": 6,
+                        "happiness": 26, "surprise": 15}, 28)}
+MEGC_CLASS = {"disgust": 0, "repression": 0, "anger": 0, "contempt": 0, "fear": 0, "sadness": 0,
+              "negative": 0, "happiness": 1, "positive": 1, "surprise": 2}
+
+
+def megc2019(root: Path) -> dict:
+    """The three databases under one folder plus `combined_3class_gt.csv` listing 442 samples
+    over 68 subjects, with subject ids written as in the MEGC file, and three bad rows."""
+    casme2(root / "CASME2", MEGC_PARTS["casme2"][0], MEGC_PARTS["casme2"][1], bad_rows=False,
+           extra_labels=(("others", 4),))
+    smic(root / "SMIC")
+    samm(root / "SAMM_release", MEGC_PARTS["samm"][0], MEGC_PARTS["samm"][1], extra_labels=())
+    from tscnn_tf.databases import read_casme2, read_samm, read_smic
+    rows = []
+    for dataset, reader in (("casme2", read_casme2), ("smic", read_smic), ("samm", read_samm)):
+        for s in reader(root, classes=[]).samples:
+            if s.label_name in MEGC_CLASS:
+                subject = {"casme2": s.subject[3:], "smic": s.subject, "samm": s.subject}[dataset]
+                rows.append([dataset, subject, s.clip, MEGC_CLASS[s.label_name]])
+    rows += [["casme2", "01", "EP77_01", 0],   # no such clip
+             ["casmeX", "01", "EP01_01", 1],   # unknown dataset
+             ["smic", "s1", "s1_ne_01", 7]]    # unknown class
+    write_sheet(root / "combined_3class_gt.csv", rows)
+    return {"num_samples": 442, "num_subjects": 68, "dropped": 3}

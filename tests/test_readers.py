@@ -1,0 +1,164 @@
+"""Readers of the real releases, on fixtures built in their exact formats (tests/db_fixtures.py)."""
+import json
+import subprocess
+import sys
+
+import pytest
+
+from pipelines.extract_features import dry_run, reason_kind
+from tests import db_fixtures as fx
+from tscnn_tf.databases import read_database
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    """Every fixture, built once: {name: (data_dir, expected)}."""
+    root = tmp_path_factory.mktemp("releases")
+    out = {}
+    for name, builder in (("casme2", fx.casme2), ("smic", fx.smic), ("samm", fx.samm),
+                          ("casme", fx.casme), ("casme_sq", fx.casme_sq),
+                          ("megc2019", fx.megc2019)):
+        out[name] = (root / name, builder(root / name))
+    return out
+
+
+def reasons(summary) -> str:
+    return " | ".join(d["reason"] for d in summary["dropped"])
+
+
+@pytest.mark.parametrize("db, samples, subjects", [
+    ("casme2", 247, 26), ("smic", 164, 16), ("samm", 136, 28), ("casme", 171, 19),
+    ("megc2019", 442, 68)])
+def test_paper_sized_selections(built, db, samples, subjects):
+    data_dir, expected = built[db]
+    summary = dry_run(db, data_dir)
+    assert (summary["num_samples"], summary["num_subjects"]) == (samples, subjects)
+    assert len(summary["dropped"]) == expected["dropped"], reasons(summary)
+    if "per_class" in expected:
+        assert summary["per_class"] == expected["per_class"]
+    assert sum(summary["dropped_per_reason"].values()) == expected["dropped"]
+
+
+def test_casme2_quirks(built):
+    data_dir, _ = built["casme2"]
+    database = read_database("casme2", data_dir)
+    by_id = {s.sample_id: s for s in database.samples}
+    assert database.class_names == list(fx.CASME2_PAPER)
+    # Subject written 1 and 01 is the same folder; '/' apex is kept and left to spotting.
+    assert {s.subject for s in database.samples} == {f"sub{i:02d}" for i in range(1, 27)}
+    assert sum(s.apex is None for s in database.samples) >= 20
+    # Row i=4 has its apex outside onset..offset: kept, apex to be spotted, with a warning.
+    outside = [s for s in database.samples if any("outside" in w for w in s.warnings)]
+    assert len(outside) == 1 and outside[0].apex is None
+    # Clip folders with and without the trailing f were both found.
+    assert any(s.clip.endswith("f") for s in by_id.values())
+    summary = dry_run("casme2", data_dir)
+    text = reasons(summary)
+    for reason in ("unknown label 'contempt'", "unused label 'fear'", "unused label 'sadness'",
+                   "no frame folder or video", "onset 9 after offset 7"):
+        assert reason in text
+    assert "CASME2-coding-20140508.xlsx row" in text  # every drop names its sheet row
+
+
+def test_casme2_xls_release_and_cropped_frames(tmp_path):
+    expected = fx.casme2(tmp_path, counts={"happiness": 3, "others": 4}, subjects=3,
+                         sheet="CASME2_label_Ver_2.xls", cropped=True, extra_labels=())
+    summary = dry_run("casme2", tmp_path, {"image_set": "cropped"})
+    assert summary["num_samples"] == 7 and len(summary["dropped"]) == expected["dropped"]
+    with pytest.raises(FileNotFoundError, match="CASME2_RAW_selected"):
+        read_database("casme2", tmp_path, image_set="raw")
+
+
+def test_smic_labels_from_folders_and_gaps(built, tmp_path):
+    data_dir, _ = built["smic"]
+    database = read_database("smic", data_dir)
+    assert all(s.apex is None for s in database.samples)          # never given
+    sample = next(s for s in database.samples if sorted(s.frames) != list(range(s.onset, s.offset + 1)))
+    assert len(sample.frames) == 3                                  # a clip with a missing frame
+    assert "s1_ne_99" in reasons(dry_run("smic", data_dir))         # the empty folder
+    fx.smic(tmp_path, counts={"negative": 2, "surprise": 1}, subjects=2, cropped=True)
+    # HS given directly, and a cropped release.
+    assert dry_run("smic", tmp_path / "SMIC_all_cropped" / "HS")["num_samples"] == 3
+    assert dry_run("smic", tmp_path, {"image_set": "cropped"})["num_samples"] == 3
+
+
+def test_samm_header_in_row_one_and_other_spellings(built, tmp_path):
+    data_dir, _ = built["samm"]
+    database = read_database("samm", data_dir)
+    assert database.samples[0].subject == "006"
+    assert any(any("outside" in w for w in s.warnings) for s in database.samples)
+    fx.samm(tmp_path, counts={"others": 4, "anger": 2}, subjects=2, notes_above_header=False,
+            extra_labels=())
+    summary = dry_run("samm", tmp_path)
+    assert summary["per_class"]["others"] == 4 and summary["num_samples"] == 6
+
+
+def test_casme_sections_and_apex_fallback(built):
+    data_dir, _ = built["casme"]
+    database = read_database("casme", data_dir)
+    a = [s for s in database.samples if s.subject <= "sub07"]
+    b = [s for s in database.samples if s.subject >= "sub08"]
+    assert a and b
+    assert all(s.apex is not None for s in database.samples)  # ApexF1 '/' falls back to ApexF2
+    assert "unused label 'contempt'" in reasons(dry_run("casme", data_dir))  # 'comtempt' (sic)
+
+
+def test_casme_sq_naming_rules_and_selections(built):
+    data_dir, expected = built["casme_sq"]
+    for selection in ("all", "micro"):
+        summary = dry_run("casme_sq", data_dir, {"expression_type": selection})
+        assert summary["num_samples"] == expected[selection]["num_samples"]
+        assert summary["per_class"] == expected[selection]["per_class"]
+        assert summary["num_subjects"] == 3
+    text = reasons(dry_run("casme_sq", data_dir, {"expression_type": "micro"}))
+    assert "macro-expression (micro-only selection)" in text and "offset and apex both 0" in text
+    database = read_database("casme_sq", data_dir)
+    happy = next(s for s in database.samples if s.clip == "happy2_1" and s.subject == "s15")
+    assert happy.offset == happy.apex and "15_0502happy2video" in next(iter(happy.frames.values()))
+    anger = next(s for s in database.samples if s.clip == "anger1_2" and s.subject == "s16")
+    assert anger.apex is None  # apex 0: spotted
+
+
+def test_megc2019_maps_labels_and_prefixes_subjects(built):
+    data_dir, _ = built["megc2019"]
+    database = read_database("megc2019", data_dir)
+    assert database.class_names == ["negative", "positive", "surprise"]
+    subjects = {s.subject for s in database.samples}
+    assert {"casme2_sub01", "smic_s1", "samm_006"} <= subjects
+    by_db = {p: sum(s.subject.startswith(p) for s in database.samples) for p in ("casme2", "smic", "samm")}
+    assert by_db == {"casme2": 145, "smic": 164, "samm": 133}
+    text = reasons(dry_run("megc2019", data_dir))
+    assert "unknown dataset 'casmex'" in text and "unknown class '7'" in text
+    assert "no casme2 annotation or frames" in text
+
+
+def test_missing_parts_are_clear_errors(tmp_path):
+    with pytest.raises(FileNotFoundError, match="data_dir does not exist"):
+        read_database("casme2", tmp_path / "nowhere")
+    with pytest.raises(FileNotFoundError, match="CASME II coding sheet"):
+        read_database("casme2", tmp_path)
+    with pytest.raises(FileNotFoundError, match="HS folder"):
+        read_database("smic", tmp_path)
+
+
+def test_reason_kinds_group_rows():
+    assert reason_kind("x.xlsx row 12: unused label 'fear' (not one of the selected classes)") == \
+        reason_kind("x.xlsx row 40: unused label 'sadness' (not one of the selected classes)")
+    assert reason_kind("folder s1/micro/negative/s1_ne_99: only 0 frame(s) between onset 0 and "
+                       "offset 0 in /tmp/x") == "only N frame(s) between onset N and offset N"
+
+
+@pytest.mark.parametrize("db", ["casme2", "smic", "samm", "casme", "casme_sq", "megc2019"])
+def test_dry_run_cli_with_flagfile(built, db, tmp_path):
+    data_dir, expected = built[db]
+    out = tmp_path / "summary.json"
+    run = subprocess.run([sys.executable, "-m", "pipelines.extract_features", f"--db={db}",
+                          f"--data_dir={data_dir}", "--dry_run", f"--summary_json={out}"],
+                         capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr[-2000:]
+    summary = json.loads(out.read_text())
+    want = expected["all"] if db == "casme_sq" else expected
+    assert summary["num_samples"] == want["num_samples"]
+    assert summary["fps"] == {"casme2": 200, "smic": 100, "samm": 200, "casme": 60,
+                              "casme_sq": 30, "megc2019": None}[db]
+    assert "drop reason" in run.stdout or not summary["dropped"]

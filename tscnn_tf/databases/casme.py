@@ -1,0 +1,41 @@
+"""CASME: `CASME_A/Section A/sub01/EP01_5/EP01_5-12.jpg` (subjects 1-7) and `CASME_B/Section B/
+sub08/...` (8-19), annotated in `Section A.xls` and `Section B.xls`. Paper: 4 classes, 171."""
+from __future__ import annotations
+
+from tscnn_tf.databases import sheets
+from tscnn_tf.databases.base import Database
+from tscnn_tf.databases.custom import build_samples
+
+CLASSES = ("tense", "disgust", "repression", "surprise")
+KNOWN_LABELS = CLASSES + ("happiness", "sadness", "fear", "contempt")
+ALIASES = {"tenseness": "tense", "comtempt": "contempt"}
+COLUMNS = {"subject": ("Subject",), "clip": ("Filename",), "onset": ("OnsetF", "Onset Frame"),
+           "apex": ("ApexF1", "ApexF", "Apex Frame"), "offset": ("OffsetF", "Offset Frame"),
+           "label": ("Emotion", "Estimated Emotion")}
+
+
+def section_rows(data_dir, section: str) -> list[dict]:
+    """Rows of `Section <section>.xls` with their frame folders under `Section <section>/`."""
+    sheet = sheets.newest_sheet(data_dir, (f"Section {section}.xls*", f"Section_{section}.xls*",
+                                           f"Section {section}.csv"), f"CASME Section {section} sheet")
+    root = sheets.find_dir(data_dir, (f"Section {section}", f"Section_{section}"))
+    if root is None:
+        raise FileNotFoundError(f"no 'Section {section}' frame folder under {data_dir}")
+    rows = sheets.read_rows(sheet)
+    header = sheets.find_header(rows, ("Subject", "Filename"), sheet)
+    apex2 = {"apex2": ("ApexF2",)} if "apexf2" in map(sheets.column_key, rows[header]) else {}
+    out = []
+    for line, r in sheets.records(rows, header, {**COLUMNS, **apex2}, sheet):
+        subject = sheets.padded(r["subject"], 2, "sub")
+        label = sheets.normalise_label(r["label"])
+        apex = r["apex"] if r["apex"] not in ("", "/", "-") else r.get("apex2", "")
+        out.append({**r, "apex": apex, "subject": subject, "label": ALIASES.get(label, label),
+                    "media": root / subject / r["clip"], "where": f"{sheet.name} row {line}"})
+    return out
+
+
+def read_casme(data_dir, classes=None, db: str = "casme") -> Database:
+    """Sections A and B together; the paper's 4 classes by default."""
+    selected = None if classes == [] else list(classes or CLASSES)
+    rows = section_rows(data_dir, "A") + section_rows(data_dir, "B")
+    return build_samples(db, None, rows, selected, KNOWN_LABELS)

@@ -1,0 +1,105 @@
+"""CAS(ME)²: `rawpic/s15/15_0101disgustingteeth/img001.jpg` (also `rawvideo/s15/<name>.avi`,
+`selectedpic/s15/anger1_1/`, `cropped/15/anger1_1/`) and `CAS(ME)^2code_final.xlsx`.
+
+The first sheet has no header: subject, clip (`anger1_1`), onset, apex, offset, AUs, emotion,
+type, self-report. `offset == 0` means "use the apex". Sheets `naming rule1` (participant ->
+folder `s15`) and `naming rule2` (`0101` -> `disgust1`) map sheet names to folder names.
+Paper: 3 classes anger, happy, disgust taken from the clip prefix; macro+micro (341) or micro only.
+"""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from tscnn_tf.databases import sheets
+from tscnn_tf.databases.base import Database, Dropped
+from tscnn_tf.databases.custom import build_samples
+
+CLASSES = ("anger", "happy", "disgust")
+SHEETS = ("CAS(ME)^2code_final*.xls*", "CAS(ME)2code_final*.xls*", "*code_final*.xls*")
+EXPRESSION_TYPES = ("all", "micro")
+
+
+def naming_rules(sheet: Path) -> tuple[dict[str, str], dict[str, str]]:
+    """participant -> subject folder (`1` -> `s15`), expression name -> code (`disgust1` -> `0101`)."""
+    names = sheets.sheet_names(sheet)
+    def rows_of(key):
+        name = next((n for n in names if sheets.column_key(n) == key), None)
+        return sheets.read_rows(sheet, name) if name is not None else []
+    participants = {}
+    for row in rows_of("namingrule1"):
+        cells = [c for c in row if c]
+        folder = next((c for c in cells if re.fullmatch(r"s\d+", c, re.IGNORECASE)), None)
+        numbers = [c for c in cells if c.isdigit()]
+        if numbers and (folder or len(numbers) > 1):
+            participants[str(int(numbers[0]))] = (folder or f"s{int(numbers[1]):02d}").lower()
+    codes = {}
+    for row in rows_of("namingrule2"):
+        code = next((c for c in row if c.isdigit()), None)
+        name = next((c for c in row if re.fullmatch(r"[A-Za-z]+\d*", c)), None)
+        if code and name:
+            codes[name.lower()] = f"{int(code):04d}"
+    return participants, codes
+
+
+def media_for(data_dir: Path, folder: str, clip: str, code: str | None, image_set: str):
+    """The clip's frame folder or video (without suffix), raw frames first."""
+    number = str(int(folder[1:])) if folder[1:].isdigit() else folder
+    candidates = []
+    if image_set in ("auto", "raw") and code:
+        for top in ("rawpic", "rawvideo"):
+            base = sheets.find_dir(data_dir, (top,))
+            if base is not None:
+                candidates += sorted(p.with_suffix("") for p in (base / folder).glob(
+                    f"{number}_{code}*"))
+    if image_set in ("auto", "cropped"):
+        for top, sub in (("selectedpic", folder), ("cropped", number)):
+            base = sheets.find_dir(data_dir, (top,))
+            if base is not None:
+                candidates.append(base / sub / clip)
+    for path in candidates:
+        if path.is_dir() or any(path.with_suffix(e).is_file() for e in (".avi", ".mp4")):
+            return path
+    return candidates[0] if candidates else data_dir / "rawpic" / folder / clip
+
+
+def read_casme_sq(data_dir, classes=None, image_set: str = "auto",
+                  expression_type: str = "all", db: str = "casme_sq") -> Database:
+    """`expression_type`: 'all' (macro + micro, 341 in the paper) or 'micro'."""
+    if expression_type not in EXPRESSION_TYPES:
+        raise ValueError(f"expression_type must be one of {EXPRESSION_TYPES}")
+    data_dir = Path(data_dir)
+    sheet = sheets.newest_sheet(data_dir, SHEETS, "CAS(ME)² code sheet")
+    participants, codes = naming_rules(sheet)
+    rows, type_dropped = [], []
+    for line, cells in enumerate(sheets.read_rows(sheet, 0), start=1):
+        cells = (cells + [""] * 9)[:9]
+        subject, clip, onset, apex, offset, _, _, kind, _ = cells
+        if not subject.isdigit() or not clip:
+            continue  # a title or blank row
+        where = f"{sheet.name} row {line}"
+        folder = participants.get(str(int(subject)), f"s{int(subject):02d}")
+        if expression_type == "micro" and "micro" not in kind.lower():
+            type_dropped.append(Dropped(folder, clip, f"{where}: {kind or 'untyped'} "
+                                                      "(micro-only selection)"))
+            continue
+        if offset in ("0", "") and apex in ("0", ""):
+            type_dropped.append(Dropped(folder, clip, f"{where}: offset and apex both 0 or empty"))
+            continue
+        if offset in ("0", ""):
+            offset = apex  # the sheet's "offset 0: use the apex"
+        if apex == "0":
+            apex = ""
+        expression = re.sub(r"_\d+$", "", clip.lower())
+        label = re.match(r"[a-z]*", expression).group(0)
+        # Frame numbers of the raw frames (img001 = 1) and of the video (0-based) differ by one.
+        media = media_for(data_dir, folder, clip, codes.get(expression), image_set)
+        if not media.is_dir() and media.parent.parent.name == "rawvideo":
+            onset, apex, offset = (str(int(v) - 1) if v.isdigit() else v
+                                   for v in (onset, apex, offset))
+        rows.append({"subject": folder, "clip": clip, "onset": onset, "apex": apex,
+                     "offset": offset, "label": label, "media": media, "where": where})
+    selected = None if classes == [] else list(classes or CLASSES)
+    database = build_samples(db, None, rows, selected)
+    database.dropped = type_dropped + database.dropped
+    return database

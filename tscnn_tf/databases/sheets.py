@@ -1,0 +1,142 @@
+"""Annotation sheets and folders of the real releases: found by name, read cell by cell.
+
+Releases differ: xlsx, xls or csv; a header in row 1 or below a block of notes; unnamed blank
+columns; numbers stored as text or as floats; a doubled top folder after unzipping. These
+helpers hide that, so each reader only says which names it wants.
+"""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+
+def cell_text(value) -> str:
+    """A cell as stripped text: 6.0 -> '6', NaN/None -> '', inner runs of spaces collapsed."""
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        if value != value:  # NaN
+            return ""
+        if value.is_integer():
+            return str(int(value))
+    return re.sub(r"\s+", " ", str(value)).strip()
+
+
+def read_rows(path, sheet=0) -> list[list[str]]:
+    """Every row of a sheet (xlsx, xls or csv) as text cells; nothing is taken as a header."""
+    import pandas as pd
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"annotation sheet not found: {path}")
+    if path.suffix.lower() == ".csv":
+        frame = pd.read_csv(path, header=None, dtype=str, keep_default_na=False,
+                            encoding="utf-8-sig", skip_blank_lines=False)
+    else:
+        # calamine reads xls and xlsx alike; pandas deprecates its xlrd (xls) engine.
+        frame = pd.read_excel(path, sheet_name=sheet, header=None, dtype=object,
+                              engine="calamine")
+    return [[cell_text(v) for v in row] for row in frame.itertuples(index=False)]
+
+
+def sheet_names(path) -> list[str]:
+    import pandas as pd
+    with pd.ExcelFile(path, engine="calamine") as book:
+        return [str(name) for name in book.sheet_names]
+
+
+def column_key(name: str) -> str:
+    """'Onset Frame', 'onset_frame', ' OnsetFrame ' -> 'onsetframe'."""
+    return re.sub(r"[\s_]+", "", name).lower()
+
+
+def find_header(rows: list[list[str]], required: tuple[str, ...], path="") -> int:
+    """Index of the first row holding every `required` column name (compared by column_key)."""
+    wanted = {column_key(r) for r in required}
+    for i, row in enumerate(rows):
+        if wanted <= {column_key(c) for c in row if c}:
+            return i
+    raise ValueError(f"{path}: no header row with the columns {list(required)}")
+
+
+def records(rows: list[list[str]], header: int, aliases: dict[str, tuple[str, ...]],
+            path="") -> list[tuple[int, dict[str, str]]]:
+    """(sheet row number, {field: cell}) for the non-empty rows below `header`.
+
+    `aliases` maps each field to the column names that may hold it, in order of preference.
+    """
+    keys = [column_key(c) for c in rows[header]]
+    columns = {}
+    for field, names in aliases.items():
+        found = next((keys.index(column_key(n)) for n in names if column_key(n) in keys), None)
+        if found is None:
+            raise ValueError(f"{path}: no column for {field!r} (looked for {list(names)}) in "
+                             f"header {rows[header]}")
+        columns[field] = found
+    out = []
+    for i, row in enumerate(rows[header + 1:], start=header + 2):
+        if not any(row):
+            continue
+        out.append((i, {f: row[c] if c < len(row) else "" for f, c in columns.items()}))
+    return out
+
+
+def find_files(root, patterns: tuple[str, ...], max_depth: int = 4) -> list[Path]:
+    """Files under `root` (at most `max_depth` folders down) matching any glob pattern."""
+    root = Path(root)
+    found = []
+    for depth in range(max_depth + 1):
+        for pattern in patterns:
+            found += sorted(root.glob("/".join(["*"] * depth + [pattern])))
+    return [p for p in dict.fromkeys(found) if p.is_file()]
+
+
+def find_dir(root, names: tuple[str, ...], max_depth: int = 3) -> Path | None:
+    """The shallowest folder named one of `names` under `root` (else `root` itself, if so named),
+    descending through a doubled top folder (`X/X/`) left by unzipping."""
+    root = Path(root)
+    wanted = {n.lower() for n in names}
+    candidates = []
+    for depth in range(1, max_depth + 1):
+        if candidates:
+            break
+        candidates = sorted(p for p in root.glob("/".join(["*"] * depth))
+                            if p.is_dir() and p.name.lower() in wanted)
+    if not candidates:
+        if root.name.lower() not in wanted:
+            return None
+        candidates = [root]
+    found = candidates[0]
+    while (found / found.name).is_dir():
+        found = found / found.name
+    return found
+
+
+def normalise_label(text: str) -> str:
+    """'  Happiness ' -> 'happiness'."""
+    return re.sub(r"\s+", " ", str(text)).strip().lower()
+
+
+def frames_root(data_dir, names: dict[str, tuple[str, ...]], image_set: str = "auto") -> Path:
+    """The folder of the raw or cropped frames (`image_set` raw|cropped|auto: raw if present)."""
+    if image_set not in ("auto", "raw", "cropped"):
+        raise ValueError(f"image_set must be auto, raw or cropped, got {image_set!r}")
+    for kind in (("raw", "cropped") if image_set == "auto" else (image_set,)):
+        found = find_dir(data_dir, names[kind])
+        if found is not None:
+            return found
+    wanted = names["raw"] + names["cropped"] if image_set == "auto" else names[image_set]
+    raise FileNotFoundError(f"no frame folder named one of {list(wanted)} under {data_dir}")
+
+
+def newest_sheet(data_dir, patterns: tuple[str, ...], what: str) -> Path:
+    """The last (by name, so the newest of dated releases) sheet matching `patterns`."""
+    found = find_files(data_dir, patterns)
+    if not found:
+        raise FileNotFoundError(f"no {what} ({' or '.join(patterns)}) under {data_dir}")
+    return sorted(found, key=lambda p: p.name)[-1]
+
+
+def padded(subject: str, width: int, prefix: str = "") -> str:
+    """'1', '01', '1.0', 'sub01' -> prefix + zero-padded number; other text is kept."""
+    digits = re.fullmatch(rf"(?:{re.escape(prefix)})?0*(\d+)", subject.strip(), re.IGNORECASE)
+    return f"{prefix}{int(digits.group(1)):0{width}d}" if digits else subject.strip()
