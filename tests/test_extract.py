@@ -174,7 +174,9 @@ def test_dry_run_summary_json(messy_db, tmp_path):
     result = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
     assert result.returncode == 0, result.stderr
     summary = json.loads(summary_path.read_text())
-    assert set(summary) == {"db", "num_samples", "num_subjects", "per_class", "per_subject", "dropped"}
+    assert set(summary) == {"db", "num_samples", "num_subjects", "per_class", "per_subject",
+                            "dropped", "dropped_per_reason", "fps"}
+    assert sum(summary["dropped_per_reason"].values()) == 5
     assert summary["num_samples"] == 6 and summary["num_subjects"] == 2
     assert sum(summary["per_class"].values()) == 6 and summary["per_subject"] == {"A": 4, "B": 2}
     assert {d["clip"] for d in summary["dropped"]} == {"bad_number", "unknown_label", "missing",

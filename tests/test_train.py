@@ -204,3 +204,9 @@ def test_missing_data_dir_is_a_clear_error(tmp_path):
                           f"--workdir={tmp_path / 'run'}"], capture_output=True, text=True)
     assert cli.returncode == 1 and "error: --data_dir is required" in cli.stderr
     assert "Traceback" not in cli.stderr
+
+
+def test_unusable_pretrained_s_stream_is_a_clear_error(records_3_subjects, tmp_path):
+    config = train.TrainConfig(**{**TINY.__dict__, "pretrained_s": str(tmp_path / "none.keras")})
+    with pytest.raises(train.TrainingError, match="--pretrained_s"):
+        train.train_final(records_3_subjects, tmp_path / "final", config)

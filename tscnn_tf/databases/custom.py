@@ -59,9 +59,12 @@ def build_samples(db: str, data_dir: Path | None, rows: list[dict[str, str]],
             drop("empty label")
             continue
         if class_names is not None and label not in class_names:
-            known = known_labels is None or label in known_labels
-            drop(f"{'unused' if known else 'unknown'} label {label!r}"
-                 + (" (not one of the selected classes)" if known else ""))
+            if known_labels is None:
+                drop(f"unknown or unused label {label!r}")
+            elif label in known_labels:
+                drop(f"unused label {label!r} (not one of the selected classes)")
+            else:
+                drop(f"unknown label {label!r}")
             continue
         if (subject, clip) in seen:
             drop("duplicate row")

@@ -129,11 +129,13 @@ def frames_root(data_dir, names: dict[str, tuple[str, ...]], image_set: str = "a
 
 
 def newest_sheet(data_dir, patterns: tuple[str, ...], what: str) -> Path:
-    """The last (by name, so the newest of dated releases) sheet matching `patterns`."""
-    found = find_files(data_dir, patterns)
-    if not found:
-        raise FileNotFoundError(f"no {what} ({' or '.join(patterns)}) under {data_dir}")
-    return sorted(found, key=lambda p: p.name)[-1]
+    """The sheet of the first pattern that matches anything; of several, the last by name (so
+    the newest of dated releases)."""
+    for pattern in patterns:
+        found = find_files(data_dir, (pattern,))
+        if found:
+            return sorted(found, key=lambda p: p.name)[-1]
+    raise FileNotFoundError(f"no {what} ({' or '.join(patterns)}) under {data_dir}")
 
 
 def padded(subject: str, width: int, prefix: str = "") -> str:
