@@ -24,3 +24,15 @@ def tiny_synthetic(tmp_path_factory):
 @pytest.fixture(autouse=True)
 def _quiet_logs(caplog):
     caplog.set_level(logging.WARNING, logger="tscnn_tf")
+
+
+@pytest.fixture(scope="session")
+def records_3_subjects(tmp_path_factory):
+    """Records of 3 subjects x 3 classes x 1 clip (the smallest database LOSO accepts)."""
+    from pipelines import extract_features as ef
+    root = tmp_path_factory.mktemp("train")
+    db = synthetic.generate(root / "db", seed=3, num_subjects=3, clips_per_class=1)
+    ef.extract_features("synthetic", db, root / "records", FAST,
+                        {"seed": 3, "num_subjects": 3, "clips_per_class": 1}, num_workers=2,
+                        progress=False)
+    return root / "records"

@@ -16,16 +16,6 @@ from tests.conftest import FAST
 TINY = train.TrainConfig(variant="tiny", epochs=2, patience=5, batch_size=16, learning_rate=0.01)
 
 
-@pytest.fixture(scope="session")
-def records_3_subjects(tmp_path_factory):
-    root = tmp_path_factory.mktemp("train")
-    db = synthetic.generate(root / "db", seed=3, num_subjects=3, clips_per_class=1)
-    ef.extract_features("synthetic", db, root / "records", FAST,
-                        {"seed": 3, "num_subjects": 3, "clips_per_class": 1}, num_workers=2,
-                        progress=False)
-    return root / "records"
-
-
 def test_validation_subjects_are_training_subjects_only():
     subjects = [f"s{i:02d}" for i in range(26)]
     for test in subjects:
@@ -153,27 +143,12 @@ def test_class_gaps_in_a_fold_are_reported(records_3_subjects, tmp_path):
     assert any("cannot predict" in w for w in split["warnings"])
 
 
-def test_final_model_is_exported_and_loads_back(records_3_subjects, tmp_path):
-    model = train.train_final(records_3_subjects, tmp_path / "final", TINY)
+def test_final_model_splits_subjects(records_3_subjects, tmp_path):
+    train.train_final(records_3_subjects, tmp_path / "final", TINY)
     split = json.loads((tmp_path / "final" / "split.json").read_text())
     assert sorted(split["train"] + split["validation"]) == ["sub01", "sub02", "sub03"]
     assert not set(split["train"]) & set(split["validation"]) and split["test"] == []
-    meta = train.export_final(model, records_3_subjects, tmp_path / "export", "synthetic", TINY,
-                              None)
-    out = tmp_path / "export"
-    assert meta["class_names"] == list(synthetic.CLASS_NAMES) and meta["params"]["blocks"] == 3
-    assert json.loads((out / "metadata.json").read_text())["parity"] == meta["parity"]
-    assert meta["parity"]["saved_model"]["top1_agreement"] == 1.0
-    assert meta["parity"]["tflite_float32"]["max_abs_diff"] < 1e-5
-    import keras
-    from tscnn_tf import export
-    rng = np.random.default_rng(0)
-    x = {"apex_gray": rng.random((3, 48, 48, 1)), "blocks": rng.random((3, 48, 48, 9)),
-         "flow": rng.random((3, 48, 48, 4))}
-    expected = keras.saving.load_model(out / "model.keras").predict(x, verbose=0)
-    np.testing.assert_allclose(model.predict(x, verbose=0), expected, atol=1e-6)
-    np.testing.assert_allclose(export.run_saved_model(out / "saved_model", x), expected, atol=1e-6)
-    np.testing.assert_allclose(export.run_tflite(out / "model.tflite", x), expected, atol=1e-5)
+    assert (tmp_path / "final" / "best.keras").is_file()
 
 
 def test_sweep_prints_a_table_per_point(records_3_subjects, tmp_path):

@@ -1,25 +1,33 @@
 """Deployment artifacts of a trained TSCNN: SavedModel (with a serving signature) and TFLite.
 
-    saved_models/<name>/model.keras        the Keras model, for reuse in research code
-    saved_models/<name>/saved_model/       signature "serving_default": inputs apex_gray,
-                                           blocks, flow -> probabilities, class_index
-    saved_models/<name>/model.tflite       float32, the same signature
-    saved_models/<name>/metadata.json      class names, feature parameters, normalisation,
-                                           versions, and the measured parity of each artifact
+    python -m tscnn_tf.export --model=runs/casme2/final/best.keras --output_dir=saved_models/casme2
 
-Both artifacts are loaded back and compared with the Keras model before metadata.json, the
-mark of a finished export, is written.
+    <output_dir>/model.keras            the Keras model without optimizer state, for reuse
+    <output_dir>/saved_model/           signature "serving_default": inputs apex_gray, blocks,
+                                        flow -> outputs probabilities, class_index
+    <output_dir>/model.tflite           float32, the same signature
+    <output_dir>/model_dynamic.tflite   dynamic-range quantised weights
+    <output_dir>/model_int8.tflite      full-integer int8 ops (float32 inputs and outputs),
+                                        calibrated on training-subject records
+    <output_dir>/metadata.json          class names, feature parameters (n, λ, flow, ...), input
+                                        normalisation, versions, and the measured parity of
+                                        every artifact with the Keras model on held-out samples
+
+metadata.json is written last: an export without it is unfinished.
 """
 from __future__ import annotations
 
 import json
 import os
 import shutil
+import sys
 from pathlib import Path
 
 import numpy as np
 
 SIGNATURE = "serving_default"
+TFLITE_FILES = {"float32": "model.tflite", "dynamic": "model_dynamic.tflite",
+                "int8": "model_int8.tflite"}
 INPUT_NORMALISATION = {
     "apex_gray": "grey apex face, 48x48x1, scaled to [0, 1]",
     "blocks": "n x n blocks of the apex face, 48x48xn², row-major channels, [0, 1]",
@@ -27,11 +35,18 @@ INPUT_NORMALISATION = {
 }
 
 
+class ExportError(Exception):
+    """An export that cannot be done as asked (no records to calibrate on, mismatched n, ...)."""
+
+
+def input_names(model) -> list[str]:
+    return [t.name.split(":")[0] for t in model.inputs]
+
+
 def input_specs(model) -> dict:
     import tensorflow as tf
-    return {t.name.split(":")[0]: tf.TensorSpec((None, *t.shape[1:]), tf.float32,
-                                                name=t.name.split(":")[0])
-            for t in model.inputs}
+    return {name: tf.TensorSpec((None, *t.shape[1:]), tf.float32, name=name)
+            for name, t in zip(input_names(model), model.inputs)}
 
 
 def write_saved_model(model, path: Path) -> None:
@@ -50,12 +65,27 @@ def write_saved_model(model, path: Path) -> None:
     archive.write_out(str(path), verbose=False)
 
 
-def write_tflite(saved_model: Path, path: Path) -> None:
-    """Float32 TFLite converted from the exported SavedModel (not from tf.saved_model.save,
-    whose conversion gives NaN outputs on TF 2.21)."""
+def write_tflite(saved_model: Path, path: Path, mode: str = "float32",
+                 representative: dict | None = None) -> None:
+    """TFLite converted from the exported SavedModel (not from tf.saved_model.save, whose
+    conversion gives NaN outputs on TF 2.21). mode: float32, dynamic or int8; int8 needs
+    `representative` ({input name: array}), fed by name because TFLite reorders inputs."""
     import tensorflow as tf
     converter = tf.lite.TFLiteConverter.from_saved_model(str(saved_model), [SIGNATURE])
-    path.write_bytes(converter.convert())
+    if mode in ("dynamic", "int8"):
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    if mode == "int8":
+        count = len(next(iter(representative.values())))
+
+        def samples():
+            for i in range(count):
+                yield {k: np.asarray(v[i:i + 1], np.float32) for k, v in representative.items()}
+
+        converter.representative_dataset = samples
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    tmp = path.with_name("partial-" + path.name)
+    tmp.write_bytes(converter.convert())
+    os.replace(tmp, path)
 
 
 def run_saved_model(path, inputs: dict) -> np.ndarray:
@@ -90,39 +120,146 @@ def package_versions() -> dict:
     return out
 
 
-def export_model(model, output_dir, metadata: dict, sample_inputs: dict) -> dict:
-    """Write model.keras, saved_model/ and model.tflite under `output_dir`, check each against
-    the Keras model on `sample_inputs` ({input name: array}) and write metadata.json last.
+def export_model(model, output_dir, metadata: dict, parity_inputs: dict,
+                 representative: dict) -> dict:
+    """Write every artifact under `output_dir`, compare each with the Keras model on
+    `parity_inputs` ({input name: array}, held-out samples), and write metadata.json last.
 
-    `metadata` must hold at least `class_names` and `params` (the feature parameters).
-    Returns the metadata as written.
+    `metadata` must hold at least `class_names` and `params` (the feature parameters);
+    `representative` (training samples) calibrates the int8 file. Returns the metadata written.
     """
+    import keras
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     (output_dir / "metadata.json").unlink(missing_ok=True)  # not finished until rewritten
+    deploy = keras.models.clone_model(model)  # without the optimizer state: half the size
+    deploy.set_weights(model.get_weights())
     tmp = output_dir / "partial-model.keras"
-    model.save(tmp)
+    deploy.save(tmp)
     os.replace(tmp, output_dir / "model.keras")
     saved = output_dir / "saved_model"
     shutil.rmtree(saved, ignore_errors=True)
-    write_saved_model(model, saved)
-    write_tflite(saved, output_dir / "model.tflite")
+    write_saved_model(deploy, saved)
+    for mode, name in TFLITE_FILES.items():
+        write_tflite(saved, output_dir / name, mode, representative)
 
-    reference = model.predict({k: np.asarray(v, np.float32) for k, v in sample_inputs.items()},
-                              verbose=0)
-    metadata = {**metadata,
-                "inputs": {name: {"shape": list(spec.shape[1:]),
-                                  "normalisation": INPUT_NORMALISATION[name]}
-                           for name, spec in input_specs(model).items()},
-                "outputs": {"probabilities": "softmax over class_names",
-                            "class_index": "argmax of probabilities"},
-                "signature": SIGNATURE,
-                "versions": package_versions(),
-                "parity": {"num_samples": len(reference),
-                           "saved_model": parity(reference, run_saved_model(saved, sample_inputs)),
-                           "tflite_float32": parity(reference, run_tflite(
-                               output_dir / "model.tflite", sample_inputs))}}
+    parity_inputs = {k: np.asarray(v, np.float32) for k, v in parity_inputs.items()}
+    reference = deploy.predict(parity_inputs, verbose=0)
+    measured = {"saved_model": parity(reference, run_saved_model(saved, parity_inputs))}
+    for mode, name in TFLITE_FILES.items():
+        measured[f"tflite_{mode}"] = parity(reference, run_tflite(output_dir / name, parity_inputs))
+    metadata = dict(metadata)
+    samples = metadata.pop("parity_samples", "")
+    metadata.update({
+        "inputs": {name: {"shape": list(spec.shape[1:]), "normalisation": INPUT_NORMALISATION[name]}
+                   for name, spec in input_specs(model).items()},
+        "outputs": {"probabilities": "softmax over class_names",
+                    "class_index": "argmax of probabilities"},
+        "signature": SIGNATURE,
+        "artifacts": {"keras": "model.keras", "saved_model": "saved_model",
+                      **{f"tflite_{m}": n for m, n in TFLITE_FILES.items()}},
+        "versions": package_versions(),
+        "parity": {"num_samples": len(reference), "samples": samples, **measured}})
     tmp = output_dir / "metadata.json.partial"
     tmp.write_text(json.dumps(metadata, indent=1))
     os.replace(tmp, output_dir / "metadata.json")
     return metadata
+
+
+def subject_inputs(records_dir, subjects, streams, augment: bool, limit: int) -> dict:
+    """Up to `limit` model inputs of `subjects` from the records (all subjects if None)."""
+    from tscnn_tf import data
+    manifest = data.load_manifest(records_dir)
+    ds = data.make_dataset(data.record_files(records_dir), manifest["params"]["blocks"], streams,
+                           subjects, training=augment, augment_x10=augment, batch_size=limit,
+                           seed=0)
+    inputs, _ = next(iter(ds))
+    return {k: v.numpy() for k, v in inputs.items()}
+
+
+def export_run_model(model_path, output_dir, records_dir=None, limit: int = 128) -> dict:
+    """Export a model trained by `tscnn_tf.train` (a fold's or the final `best.keras`).
+
+    The records default to the run's (`<workdir>/records`). The int8 file is calibrated on the
+    model's training subjects; parity is measured on its held-out (validation and test)
+    subjects with their ×10 flips and rotations, so it never includes what the model trained on.
+    """
+    import keras
+    from tscnn_tf import data, model as model_lib
+    model_path = Path(model_path)
+    if not model_path.is_file():
+        raise ExportError(f"no model at {model_path}")
+    run_dir = model_path.parent
+    workdir = next((p for p in (run_dir.parent, run_dir.parent.parent)
+                    if (p / "records" / "manifest.json").is_file()), None)
+    records_dir = Path(records_dir) if records_dir else (workdir / "records" if workdir else None)
+    if records_dir is None or not (records_dir / "manifest.json").is_file():
+        raise ExportError(f"no records for {model_path}: pass --records_dir (the int8 file is "
+                          "calibrated on them and parity is measured on them)")
+    manifest = data.load_manifest(records_dir)
+    model = keras.saving.load_model(model_path, compile=False)
+    names = input_names(model)
+    streams = tuple(s for s, name in model_lib.STREAM_INPUTS.items() if name in names)
+    n = manifest["params"]["blocks"]
+    if "blocks" in names and model.inputs[names.index("blocks")].shape[-1] != n * n:
+        raise ExportError(f"the model takes {model.inputs[names.index('blocks')].shape[-1]} block "
+                          f"channels, the records n={n} ({n * n}); use the records it was "
+                          "trained on")
+    split = (json.loads((run_dir / "split.json").read_text())
+             if (run_dir / "split.json").is_file() else None)
+    held_out = (split["validation"] + split["test"]) if split else None
+    metadata = {"db": manifest["db"], "class_names": manifest["class_names"],
+                "params": manifest["params"], "streams": "+".join(streams),
+                "parity_samples": (f"held-out subjects {held_out} with their x10 variants"
+                                   if split else "all records (no split.json: not held out)")}
+    if workdir and (workdir / "config.json").is_file():
+        metadata["train"] = json.loads((workdir / "config.json").read_text())["train"]
+    if workdir and (workdir / "results.json").is_file():
+        loso = json.loads((workdir / "results.json").read_text())
+        metadata["loso_estimate"] = {k: loso[k] for k in
+                                     ("accuracy", "f1_macro", "uf1", "uar", "num_samples")}
+    return export_model(model, output_dir, metadata,
+                        subject_inputs(records_dir, held_out, streams, True, limit),
+                        subject_inputs(records_dir, split["train"] if split else None, streams,
+                                       False, limit))
+
+
+def format_parity(metadata: dict) -> str:
+    lines = [f"parity with Keras on {metadata['parity']['num_samples']} samples "
+             f"({metadata['parity']['samples']}):"]
+    for name, p in metadata["parity"].items():
+        if isinstance(p, dict):
+            lines.append(f"  {name:<16} max |Δp| {p['max_abs_diff']:.2e}   "
+                         f"top-1 agreement {100 * p['top1_agreement']:.1f}%")
+    return "\n".join(lines)
+
+
+def main(argv):
+    del argv
+    from absl import flags
+    FLAGS = flags.FLAGS
+    try:
+        metadata = export_run_model(FLAGS.model, FLAGS.output_dir, FLAGS.records_dir,
+                                    FLAGS.parity_samples)
+    except (ExportError, FileNotFoundError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(1)
+    print(format_parity(metadata))
+    print(f"exported to {FLAGS.output_dir}: " + ", ".join(metadata["artifacts"].values()))
+
+
+def define_flags():
+    from absl import flags
+    flags.DEFINE_string("model", None, "A .keras model written by tscnn_tf.train.", required=True)
+    flags.DEFINE_string("output_dir", None, "Where the artifacts go (saved_models/<name>).",
+                        required=True)
+    flags.DEFINE_string("records_dir", None, "Records for calibration and parity "
+                        "(default: the training run's records).")
+    flags.DEFINE_integer("parity_samples", 128, "Most samples for calibration and for parity.")
+
+
+if __name__ == "__main__":
+    import tscnn_tf  # noqa: F401  (sets the CPU defaults before TensorFlow loads)
+    from absl import app
+    define_flags()
+    app.run(main)

@@ -59,3 +59,40 @@ def write_png(path, rgb: np.ndarray) -> None:
     if not cv2.imwrite(str(tmp), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)):
         raise OSError(f"could not write {path}")
     os.replace(tmp, path)
+
+
+def flow_to_rgb(flow: np.ndarray, max_magnitude: float | None = None) -> np.ndarray:
+    """A (H, W, 2) flow field in the usual colour code: hue = direction, brightness = magnitude."""
+    magnitude, angle = cv2.cartToPolar(flow[..., 0].astype(np.float32),
+                                       flow[..., 1].astype(np.float32), angleInDegrees=True)
+    top = max_magnitude or float(magnitude.max()) or 1.0
+    hsv = np.zeros((*flow.shape[:2], 3), np.uint8)
+    hsv[..., 0] = (angle / 2).astype(np.uint8)
+    hsv[..., 1] = 255
+    hsv[..., 2] = np.clip(255 * magnitude / top, 0, 255).astype(np.uint8)
+    return cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)
+
+
+def apex_and_flow_image(apex_face: np.ndarray, landmarks: np.ndarray, flow_raw: np.ndarray,
+                        title: str, grid: int = 6) -> np.ndarray:
+    """In the manner of the paper's Fig. 6: the aligned apex face with its landmarks and block
+    grid, beside the colour-coded onset->apex and apex->offset flows (shared colour scale)."""
+    size = apex_face.shape[0]
+    face = cv2.cvtColor(apex_face, cv2.COLOR_GRAY2RGB)
+    for k in range(1, grid):
+        p = round(k * size / grid)
+        cv2.line(face, (p, 0), (p, size - 1), (0, 200, 255), 1)
+        cv2.line(face, (0, p), (size - 1, p), (0, 200, 255), 1)
+    for x, y in landmarks:
+        cv2.circle(face, (int(round(x)), int(round(y))), 1, (255, 40, 40), -1)
+    top = float(np.hypot(flow_raw[..., 0::2], flow_raw[..., 1::2]).max()) or 1.0
+    flows = [cv2.resize(flow_to_rgb(flow_raw[..., c:c + 2], top), (size, size),
+                        interpolation=cv2.INTER_NEAREST) for c in (0, 2)]
+    panel = np.concatenate([face, np.full((size, 4, 3), 255, np.uint8), flows[0],
+                            np.full((size, 4, 3), 255, np.uint8), flows[1]], axis=1)
+    out = np.full((size + 44, panel.shape[1], 3), 255, np.uint8)
+    out[44:] = panel
+    cv2.putText(out, title, (4, 16), _FONT, 0.45, (0, 0, 0), 1, cv2.LINE_AA)
+    for k, text in enumerate(("apex, landmarks, grid", "onset->apex", "apex->offset")):
+        cv2.putText(out, text, (4 + k * (size + 4), 38), _FONT, 0.38, (60, 60, 60), 1, cv2.LINE_AA)
+    return out

@@ -359,28 +359,11 @@ def ensure_records(db: str, data_dir, records_dir, feature_config, reader_option
     ef.extract_features(db, data_dir, records_dir, feature_config, reader_options, num_workers)
 
 
-def export_final(model, records_dir, export_dir, db: str, config: TrainConfig,
-                 loso: dict | None) -> dict:
-    """Export the final model with its metadata; parity is measured on up to 32 records."""
-    from tscnn_tf import data, export, model as model_lib
-    manifest = data.load_manifest(records_dir)
-    streams = model_lib.parse_streams(config.streams)
-    batch = next(iter(data.make_dataset(data.record_files(records_dir),
-                                        manifest["params"]["blocks"], streams, batch_size=32)))
-    sample_inputs = {k: v.numpy() for k, v in batch[0].items()}
-    estimate = None if loso is None else {k: loso[k] for k in
-                                          ("accuracy", "f1_macro", "uf1", "uar", "num_samples")}
-    return export.export_model(model, export_dir, {
-        "db": db, "class_names": manifest["class_names"], "params": manifest["params"],
-        "streams": config.streams, "variant": config.variant, "train": dataclasses.asdict(config),
-        "loso_estimate": estimate}, sample_inputs)
-
-
 def main(argv):
     del argv
     from absl import flags
     from pipelines import extract_features as ef
-    from tscnn_tf import cli
+    from tscnn_tf import cli, export
     FLAGS = flags.FLAGS
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
     workdir = Path(FLAGS.workdir or f"runs/{FLAGS.db}")
@@ -413,12 +396,14 @@ def main(argv):
               f"   confusion matrix: {workdir / 'confusion_matrix.png'}")
         if FLAGS.final_model and not FLAGS.folds:
             log.info("final model: all subjects, validation subjects held out for stopping")
-            model = train_final(records_dir, workdir / "final", config)
+            train_final(records_dir, workdir / "final", config)
             export_dir = Path(FLAGS.export_dir or f"saved_models/{FLAGS.db}")
-            meta = export_final(model, records_dir, export_dir, FLAGS.db, config, results)
-            print(f"final model: {workdir / 'final' / 'best.keras'}; exported to {export_dir} "
-                  f"(TFLite max |Δp| {meta['parity']['tflite_float32']['max_abs_diff']:.2e})")
-    except (TrainingError, ef.ExtractionError, FileNotFoundError, ValueError) as e:
+            meta = export.export_run_model(workdir / "final" / "best.keras", export_dir,
+                                           records_dir)
+            print(f"final model: {workdir / 'final' / 'best.keras'}, exported to {export_dir}")
+            print(export.format_parity(meta))
+    except (TrainingError, ef.ExtractionError, export.ExportError, FileNotFoundError,
+            ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(1)
     print(f"tensorboard --logdir {workdir}")

@@ -1,0 +1,164 @@
+"""Export to every format with measured parity, prediction on new clips, and their bad inputs."""
+import json
+import shutil
+import subprocess
+import sys
+
+import cv2
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import tscnn_tf
+from tscnn_tf import export, predict, train
+from tscnn_tf.databases import list_frames
+
+CONFIG = train.TrainConfig(variant="tiny", epochs=20, patience=50, batch_size=16,
+                           learning_rate=0.01)
+
+
+@pytest.fixture(scope="module")
+def exported(records_3_subjects, tmp_path_factory):
+    """A tiny model trained on 2 of 3 subjects (the third held out) and exported."""
+    workdir = tmp_path_factory.mktemp("run")
+    (workdir / "records").symlink_to(records_3_subjects)
+    train.train_final(workdir / "records", workdir / "final", CONFIG)
+    out = workdir / "export"
+    metadata = export.export_run_model(workdir / "final" / "best.keras", out)
+    return out, metadata
+
+
+def random_inputs(n=4, blocks=3, seed=0):
+    rng = np.random.default_rng(seed)
+    return {"apex_gray": rng.random((n, 48, 48, 1), np.float32),
+            "blocks": rng.random((n, 48, 48, blocks * blocks), np.float32),
+            "flow": rng.random((n, 48, 48, 4), np.float32)}
+
+
+class ExportTest(tf.test.TestCase):
+    """The artifacts agree with the Keras model (keras-hub style round trips)."""
+
+    @pytest.fixture(autouse=True)
+    def _exported(self, exported):
+        self.out, self.metadata = exported
+
+    def test_every_artifact_and_metadata(self):
+        for name in ("model.keras", "saved_model/saved_model.pb", "model.tflite",
+                     "model_dynamic.tflite", "model_int8.tflite", "metadata.json"):
+            self.assertTrue((self.out / name).exists(), name)
+        meta = json.loads((self.out / "metadata.json").read_text())
+        self.assertEqual(meta["class_names"], ["negative", "positive", "surprise"])
+        self.assertEqual(meta["params"]["blocks"], 3)
+        for key in ("apex_lambda", "flow"):
+            self.assertIn(key, meta["params"])
+        self.assertEqual(set(meta["inputs"]), {"apex_gray", "blocks", "flow"})
+        self.assertIn("tensorflow", meta["versions"])
+        self.assertIn("held-out subjects", meta["parity"]["samples"])
+        self.assertGreaterEqual(meta["parity"]["num_samples"], 10)
+
+    def test_measured_parity(self):
+        parity = self.metadata["parity"]
+        self.assertLess(parity["saved_model"]["max_abs_diff"], 1e-5)
+        self.assertLess(parity["tflite_float32"]["max_abs_diff"], 1e-5)
+        self.assertGreaterEqual(parity["tflite_dynamic"]["top1_agreement"], 0.9)
+        self.assertGreaterEqual(parity["tflite_int8"]["top1_agreement"], 0.9)
+
+    def test_round_trips_give_the_same_outputs(self):
+        x = random_inputs()
+        expected = tscnn_tf.load_model(self.out).predict(x, verbose=0)
+        self.assertAllClose(expected, export.run_saved_model(self.out / "saved_model", x), atol=1e-6)
+        self.assertAllClose(expected, export.run_tflite(self.out / "model.tflite", x), atol=1e-5)
+        served = tf.saved_model.load(str(self.out / "saved_model")).signatures["serving_default"]
+        result = served(**{k: tf.constant(v) for k, v in x.items()})
+        self.assertAllEqual(result["class_index"], np.argmax(expected, axis=-1))
+
+
+def test_export_errors(exported, tmp_path, records_3_subjects):
+    with pytest.raises(export.ExportError, match="no model"):
+        export.export_run_model(tmp_path / "none.keras", tmp_path / "out")
+    out, _ = exported
+    shutil.copy(out / "model.keras", tmp_path / "model.keras")
+    with pytest.raises(export.ExportError, match="pass --records_dir"):
+        export.export_run_model(tmp_path / "model.keras", tmp_path / "out")
+
+
+def first_clip(records_3_subjects):
+    return sorted(p for p in (records_3_subjects.parent / "db" / "sub01").iterdir())[0]
+
+
+def write_video(path, frames, fps=30):
+    first = cv2.imread(str(frames[0]))
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps,
+                             (first.shape[1], first.shape[0]))
+    for f in frames:
+        writer.write(cv2.imread(str(f)))
+    writer.release()
+    return path
+
+
+def test_predict_frames_and_mp4_agree(exported, records_3_subjects, tmp_path):
+    out, _ = exported
+    clip = first_clip(records_3_subjects)
+    frames = list(list_frames(clip).values())
+    model = predict.Model(out / "model_int8.tflite")
+    from_frames = predict.predict_clip(model, predict.clip_sample(frames=clip))["result"]
+    video = write_video(tmp_path / "clip.mp4", frames)
+    from_video = predict.predict_clip(model, predict.clip_sample(video=video))["result"]
+    assert from_frames["label"] == from_video["label"]
+    assert (from_video["onset"], from_video["offset"]) == (0, len(frames) - 1)
+    first = min(list_frames(clip))
+    assert abs((from_frames["apex"] - first) - from_video["apex"]) <= 1
+    assert abs(from_frames["probabilities"][from_frames["label"]]
+               - from_video["probabilities"][from_video["label"]]) < 0.05
+
+
+def test_predict_cli_json_visualize_and_dump(exported, records_3_subjects, tmp_path):
+    out, _ = exported
+    clip = first_clip(records_3_subjects)
+    run = subprocess.run([sys.executable, "-m", "tscnn_tf.predict", f"--model={out}",
+                          f"--frames={clip}", "--json", f"--visualize={tmp_path / 'v.png'}",
+                          f"--dump_features={tmp_path / 'f.npz'}"], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr[-2000:]
+    result = json.loads(run.stdout.strip().splitlines()[-1])
+    assert set(result) == {"label", "probabilities", "onset", "apex", "offset"}
+    assert result["onset"] <= result["apex"] <= result["offset"]
+    assert abs(sum(result["probabilities"].values()) - 1) < 1e-4
+    assert cv2.imread(str(tmp_path / "v.png")) is not None
+    dumped = np.load(tmp_path / "f.npz")
+    assert dumped["blocks"].shape == (1, 48, 48, 9) and dumped["flow"].shape == (1, 48, 48, 4)
+    # The dumped features give the same prediction through the LiteRT interpreter directly.
+    probs = export.run_tflite(out / "model.tflite", dict(dumped))
+    assert result["label"] == ["negative", "positive", "surprise"][int(np.argmax(probs))]
+
+
+def test_predict_bad_inputs(exported, records_3_subjects, tmp_path):
+    out, _ = exported
+    model = predict.Model(out / "model.keras")
+    grey = tmp_path / "grey"
+    grey.mkdir()
+    for i in range(5):
+        cv2.imwrite(str(grey / f"img{i}.png"), np.full((120, 120), 90, np.uint8))
+    with pytest.raises(predict.PredictError, match="no face"):
+        predict.predict_clip(model, predict.clip_sample(frames=grey))
+    with pytest.raises(predict.PredictError, match="fewer than 3 frames"):
+        predict.clip_sample(frames=grey, onset=3)
+    (tmp_path / "broken.mp4").write_bytes(b"not a video at all")
+    with pytest.raises(predict.PredictError, match="unreadable video"):
+        predict.clip_sample(video=tmp_path / "broken.mp4")
+    with pytest.raises(predict.PredictError, match="no video file"):
+        predict.clip_sample(video=tmp_path / "missing.mp4")
+    # Metadata that does not match the model (another n).
+    other = tmp_path / "other"
+    shutil.copytree(out, other)
+    meta = json.loads((other / "metadata.json").read_text())
+    meta["params"]["blocks"] = 2
+    (other / "metadata.json").write_text(json.dumps(meta))
+    clip = first_clip(records_3_subjects)
+    with pytest.raises(predict.PredictError, match="does not match"):
+        predict.predict_clip(predict.Model(other / "model.tflite"), predict.clip_sample(frames=clip))
+    for args, message in (([f"--model={other}", f"--frames={clip}"], "does not match"),
+                          ([f"--model={out}", f"--frames={grey}"], "no face")):
+        run = subprocess.run([sys.executable, "-m", "tscnn_tf.predict", *args],
+                             capture_output=True, text=True)
+        assert run.returncode == 1 and message in run.stderr and "Traceback" not in run.stderr
+        assert len([l for l in run.stderr.splitlines() if l.startswith("error:")]) == 1
