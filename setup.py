@@ -29,7 +29,10 @@ setup(
     ],
     extras_require={
         # openpyxl and xlwt write the xlsx and xls fixtures of the release formats.
-        "test": ["pytest>=8", "openpyxl>=3.1", "xlwt>=1.3"],
+        # apache-beam: the test that the Beam feature stage writes the local path's records.
+        "test": ["pytest>=8", "openpyxl>=3.1", "xlwt>=1.3", "apache-beam[tfrecord]>=2.55"],
+        # The feature stage on Apache Beam (pipelines/beam_extract.py).
+        "beam": ["apache-beam[tfrecord]>=2.55"],
         # Optional landmark backend; fetches its weights from the internet on first use.
         "face-alignment": ["face-alignment>=1.4"],
     },

@@ -248,7 +248,13 @@ def extract_features(db: str, data_dir, output_dir, config: FeatureConfig,
             writer.add(sample, features)
     writer.flush()
     entries = [e for index in indexes + writer.written for e in index["samples"]]
-    entries.sort(key=lambda e: e["sample_id"])
+    return write_manifest(output_dir, database, config, data_dir, entries, failed)
+
+
+def write_manifest(output_dir: Path, database, config: FeatureConfig, data_dir,
+                   entries: list[dict], failed: list[dict], shards: list[str] | None = None) -> dict:
+    """The manifest of finished records (shared by the local and the Beam pipelines)."""
+    entries = sorted(entries, key=lambda e: e["sample_id"])
     dropped = dropped_rows(database) + failed
     manifest = {
         **summarize(database.name, entries, database.class_names, dropped, database.fps),
@@ -256,7 +262,7 @@ def extract_features(db: str, data_dir, output_dir, config: FeatureConfig,
         "params": config.to_dict(),
         "params_fingerprint": config.fingerprint(),
         "data_dir": str(data_dir),
-        "shards": sorted({e["shard"] for e in entries}),
+        "shards": sorted(shards if shards is not None else {e["shard"] for e in entries}),
         "samples": entries,
         "skipped": dropped,
         "apex_spotting": apex_agreement(entries),
@@ -264,9 +270,9 @@ def extract_features(db: str, data_dir, output_dir, config: FeatureConfig,
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
     }
     if not entries:
-        raise ExtractionError(f"no usable sample in {db} at {data_dir}: "
+        raise ExtractionError(f"no usable sample in {database.name} at {data_dir}: "
                               f"{len(dropped)} dropped; see the warnings above")
-    write_json_atomic(output_dir / MANIFEST, manifest)
+    write_json_atomic(Path(output_dir) / MANIFEST, manifest)
     return manifest
 
 

@@ -64,3 +64,19 @@ def test_spotting_on_synthetic_clips():
         hists = np.stack([apex.block_histograms(f) for f in faces])
         errors.append(abs(apex.spot_apex(hists, lam=20)[0] - true_apex))
     assert np.mean(np.array(errors) <= 2) >= 5 / 6, errors
+
+
+@pytest.mark.parametrize("points, radius", [(8, 3), (8, 1), (16, 2), (8, 2.5)])
+def test_fast_lbp_equals_scikit_image(points, radius):
+    from skimage import color, data
+    from skimage.feature import local_binary_pattern
+    rng = np.random.default_rng(points)
+    images = [rng.integers(0, 256, (144, 144)).astype(np.uint8),
+              (color.rgb2gray(data.astronaut()) * 255).astype(np.uint8)[100:340, 150:390],
+              np.full((30, 41), 7, np.uint8),                      # flat: every neighbour equal
+              rng.integers(0, 3, (37, 29)).astype(np.uint8)]        # many ties
+    for image in images:
+        expected = local_binary_pattern(image, points, radius, method="uniform").astype(np.int64)
+        np.testing.assert_array_equal(apex.uniform_lbp(image, points, radius), expected)
+    np.testing.assert_array_equal(apex.block_histograms(images[1], implementation="numpy"),
+                                  apex.block_histograms(images[1], implementation="skimage"))

@@ -13,10 +13,60 @@ LBP_POINTS, LBP_RADIUS = 8, 3
 LBP_BINS = LBP_POINTS + 2  # uniform patterns 0..P plus one bin for all non-uniform ones
 
 
+def uniform_lbp(image: np.ndarray, points: int = LBP_POINTS,
+                radius: float = LBP_RADIUS) -> np.ndarray:
+    """Uniform LBP codes (0..P+1), equal to scikit-image's `local_binary_pattern(image, P, R,
+    "uniform")` and several times faster: all pixels at once per sampling point.
+
+    It repeats scikit-image's arithmetic step for step (offsets rounded to 5 decimals, bilinear
+    interpolation in the same order, 0 outside the image, `neighbour - centre >= 0`), so that
+    the codes are identical, not merely close (tested).
+    """
+    img = np.ascontiguousarray(image, dtype=np.float64)
+    h, w = img.shape
+    pad = int(np.ceil(radius)) + 1
+    padded = np.pad(img, pad)  # reads outside the image give 0, as scikit-image's mode 'C'
+    angles = 2 * np.pi * np.arange(points) / points
+    row_offsets = np.round(-radius * np.sin(angles), 5)
+    col_offsets = np.round(radius * np.cos(angles), 5)
+    rows, cols = np.arange(h, dtype=np.float64), np.arange(w, dtype=np.float64)
+    ones = np.zeros((h, w), np.int64)
+    changes = np.zeros((h, w), np.int64)
+    previous = None
+    def shifted(dy: int, dx: int) -> np.ndarray:  # image[y + dy, x + dx] for every pixel
+        return padded[pad + dy:pad + dy + h, pad + dx:pad + dx + w]
+
+    for dr_off, dc_off in zip(row_offsets, col_offsets):
+        r, c = rows + dr_off, cols + dc_off
+        r0, c0 = np.floor(r), np.floor(c)
+        # floor/ceil move every row (column) by the same whole number, so the four bilinear
+        # corners are shifted views of the image; only the weights vary (in the last bits).
+        (y0, y1), (x0, x1) = (int(r0[0]), int(np.ceil(r[0]))), (int(c0[0]), int(np.ceil(c[0])))
+        dr, dc = (r - r0)[:, None], (c - c0)[None, :]
+        top = (1 - dc) * shifted(y0, x0) + dc * shifted(y0, x1)
+        bottom = (1 - dc) * shifted(y1, x0) + dc * shifted(y1, x1)
+        bit = ((1 - dr) * top + dr * bottom) - img >= 0
+        ones += bit
+        if previous is not None:
+            changes += bit != previous
+        previous = bit
+    return np.where(changes <= 2, ones, points + 1)
+
+
+LBP_IMPLEMENTATIONS = {
+    "numpy": uniform_lbp,
+    "skimage": lambda image, points, radius: local_binary_pattern(
+        image, points, radius, method="uniform").astype(np.int64),
+}
+
+
 def block_histograms(face: np.ndarray, grid: int = GRID, points: int = LBP_POINTS,
-                     radius: float = LBP_RADIUS) -> np.ndarray:
-    """Normalised uniform-LBP histograms of the grid x grid blocks of a face crop: (grid², P+2)."""
-    codes = local_binary_pattern(face, points, radius, method="uniform").astype(np.int64)
+                     radius: float = LBP_RADIUS, implementation: str = "numpy") -> np.ndarray:
+    """Normalised uniform-LBP histograms of the grid x grid blocks of a face crop: (grid², P+2).
+
+    implementation: "numpy" (`uniform_lbp`, the default) or "skimage"; the histograms are equal.
+    """
+    codes = LBP_IMPLEMENTATIONS[implementation](face, points, radius)
     bins = points + 2
     h, w = codes.shape
     rows = np.minimum(np.arange(h) * grid // h, grid - 1)

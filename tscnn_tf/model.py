@@ -67,5 +67,6 @@ def build_tscnn(num_classes: int, streams: str = "L+S+T", blocks: int = 3,
         features.append(apply_stream(inputs[name], spec["filters"], spec["fc"], dropout, stream))
     fused = features[0] if len(features) == 1 else layers.Concatenate(name="fc2_concat")(features)
     fused = layers.Dropout(dropout, name="fc2_dropout")(fused)
-    outputs = layers.Dense(num_classes, activation="softmax", name="output")(fused)
+    # float32 softmax even under a mixed-precision policy, for a stable loss.
+    outputs = layers.Dense(num_classes, activation="softmax", dtype="float32", name="output")(fused)
     return keras.Model(inputs, outputs, name="tscnn_" + "".join(parse_streams(streams)))

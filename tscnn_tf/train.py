@@ -42,6 +42,7 @@ class TrainConfig:
     augment: bool = True
     seed: int = 0
     pretrained_s: str | None = None  # S stream from pretrain_fer2013 (Section III.B)
+    mixed_precision: bool = False    # float16 compute on GPUs; the softmax stays float32
 
 
 class TrainingError(Exception):
@@ -139,24 +140,27 @@ def fit_model(run_dir: Path, files: list[str], manifest: dict, fit: list[str], v
     n = manifest["params"]["blocks"]
     streams = model_lib.parse_streams(config.streams)
     keras.utils.set_random_seed(config.seed)
+    if config.mixed_precision:
+        keras.mixed_precision.set_global_policy("mixed_float16")
     state = {"epoch": 0, "best_val_loss": float("inf"), "best_epoch": 0, "wait": 0}
-    if (run_dir / "last.keras").is_file() and (run_dir / "state.json").is_file():
-        state = json.loads((run_dir / "state.json").read_text())
-        model = keras.saving.load_model(run_dir / "last.keras")
-        log.info("%s: resuming after epoch %d", run_dir.name, state["epoch"])
-    else:
-        model = model_lib.build_tscnn(len(manifest["class_names"]), config.streams, n,
-                                      config.variant, config.dropout)
-        if config.pretrained_s:
-            from tscnn_tf.pretrain_fer2013 import load_s_stream
-            try:
-                log.info("S stream initialised from %s (%d layers)", config.pretrained_s,
-                         load_s_stream(model, config.pretrained_s))
-            except (OSError, ValueError) as e:
-                raise TrainingError(f"--pretrained_s: {e}") from e
-        model.compile(make_optimizer(config), loss="sparse_categorical_crossentropy",
-                      metrics=["accuracy"])
-        write_hparams(run_dir / "logs", {**dataclasses.asdict(config), **manifest["params"]})
+    with distribution_strategy().scope():
+        if (run_dir / "last.keras").is_file() and (run_dir / "state.json").is_file():
+            state = json.loads((run_dir / "state.json").read_text())
+            model = keras.saving.load_model(run_dir / "last.keras")
+            log.info("%s: resuming after epoch %d", run_dir.name, state["epoch"])
+        else:
+            model = model_lib.build_tscnn(len(manifest["class_names"]), config.streams, n,
+                                          config.variant, config.dropout)
+            if config.pretrained_s:
+                from tscnn_tf.pretrain_fer2013 import load_s_stream
+                try:
+                    log.info("S stream initialised from %s (%d layers)", config.pretrained_s,
+                             load_s_stream(model, config.pretrained_s))
+                except (OSError, ValueError) as e:
+                    raise TrainingError(f"--pretrained_s: {e}") from e
+            model.compile(make_optimizer(config), loss="sparse_categorical_crossentropy",
+                          metrics=["accuracy"])
+            write_hparams(run_dir / "logs", {**dataclasses.asdict(config), **manifest["params"]})
     train_ds = data.make_dataset(files, n, streams, fit, training=True,
                                  augment_x10=config.augment, batch_size=config.batch_size,
                                  seed=config.seed)
@@ -168,6 +172,13 @@ def fit_model(run_dir: Path, files: list[str], manifest: dict, fit: list[str], v
                                                       config.min_delta),
                              keras.callbacks.TensorBoard(str(run_dir / "logs"))])
     return keras.saving.load_model(run_dir / "best.keras")
+
+
+def distribution_strategy():
+    """MirroredStrategy over every GPU when there are several; else the default strategy."""
+    import tensorflow as tf
+    gpus = tf.config.list_logical_devices("GPU")
+    return tf.distribute.MirroredStrategy() if len(gpus) > 1 else tf.distribute.get_strategy()
 
 
 def write_hparams(logdir: Path, hparams: dict) -> None:
@@ -374,7 +385,8 @@ def main(argv):
                          batch_size=FLAGS.batch_size, learning_rate=FLAGS.learning_rate,
                          momentum=FLAGS.momentum, decay=FLAGS.decay, decay_mode=FLAGS.decay_mode,
                          dropout=FLAGS.dropout, val_fraction=FLAGS.val_fraction,
-                         augment=FLAGS.augment, seed=FLAGS.seed, pretrained_s=FLAGS.pretrained_s)
+                         augment=FLAGS.augment, seed=FLAGS.seed, pretrained_s=FLAGS.pretrained_s,
+                         mixed_precision=FLAGS.mixed_precision)
 
     def make_records(features, path):
         ensure_records(FLAGS.db, FLAGS.data_dir, path, features, cli.reader_options(FLAGS),
@@ -432,6 +444,7 @@ def define_flags():
     flags.DEFINE_bool("augment", True, "The x10 flip/rotation expansion of Section III.B.")
     flags.DEFINE_list("folds", None, "Test subjects (ids or 0-based indices) to run; default all.")
     flags.DEFINE_string("pretrained_s", None, "S-stream weights from tscnn_tf.pretrain_fer2013.")
+    flags.DEFINE_bool("mixed_precision", False, "float16 compute (for GPUs; softmax in float32).")
     flags.DEFINE_bool("final_model", True, "After LOSO, train on all subjects and export it.")
     flags.DEFINE_string("export_dir", None, "Where the final model goes (saved_models/<db>).")
     flags.DEFINE_enum("sweep", None, ["streams", "blocks", "lambda"],

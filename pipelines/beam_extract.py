@@ -1,0 +1,123 @@
+"""The feature stage as an Apache Beam pipeline, for databases that outgrow one machine.
+
+    pip install -e '.[beam]'
+    python -m pipelines.beam_extract --db=casme2 --data_dir=DIR --output_dir=DIR            # DirectRunner
+    python -m pipelines.beam_extract --db=casme2 --data_dir=gs://... --output_dir=... \
+        -- --runner=DataflowRunner --project=P --region=R --temp_location=gs://...   # or Flink, Spark
+
+Beam's own pipeline options go after `--`. The records are identical to the local path's
+(`pipelines.extract_features`, tested); shards are `<db>-SSSSS-of-NNNNN.tfrecord` and the
+manifest is written last, so `tscnn_tf.train --records_dir=DIR` reads them the same way.
+`--output_dir` must be a folder the launching machine can read (local or mounted), because it
+writes the manifest from the per-sample entries the workers leave there. The local
+multiprocessing path stays the default: it resumes an interrupted run; this one reruns.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+
+from pipelines.extract_features import ExtractionError, sample_entry, write_manifest
+from tscnn_tf.features import FeatureConfig
+
+
+def build_pipeline(pipeline, samples, config: FeatureConfig, output_dir: str, db: str):
+    """Samples -> (record, manifest entry) | failure; records to TFRecord shards.
+
+    Returns (file names, entries, failures) as PCollections.
+    """
+    import apache_beam as beam
+
+    class ExtractFeatures(beam.DoFn):
+        """One landmark model per worker (setup), one sample per element."""
+
+        def setup(self):
+            import cv2
+            from tscnn_tf import face
+            cv2.setNumThreads(1)  # as the local workers: Beam runs several bundles at once
+            self.landmarker = face.make_landmarker(config.landmarks)
+
+        def process(self, sample):
+            from tscnn_tf import face, records
+            from tscnn_tf.features import sample_features
+            from tscnn_tf.video import ClipError
+            try:
+                features = sample_features(sample, config, self.landmarker)
+            except (ClipError, face.FaceNotFound) as e:
+                yield beam.pvalue.TaggedOutput("failed", {"subject": sample.subject,
+                                                          "clip": sample.clip, "reason": str(e)})
+                return
+            yield records.to_example(features), sample_entry(sample, features, "")
+
+    results = (pipeline
+               | "Samples" >> beam.Create(samples)
+               | "Extract" >> beam.ParDo(ExtractFeatures()).with_outputs("failed", main="ok"))
+    files = (results.ok
+             | "Records" >> beam.Map(lambda pair: pair[0])
+             | "Write" >> beam.io.WriteToTFRecord(str(Path(output_dir) / db),
+                                                  file_name_suffix=".tfrecord"))
+    entries = results.ok | "Entries" >> beam.Map(lambda pair: pair[1])
+    return files, entries, results.failed
+
+
+def run(db: str, data_dir, output_dir, config: FeatureConfig, reader_options: dict | None = None,
+        beam_args: list[str] | None = None) -> dict:
+    """Read the database here, extract on the runner, write the manifest when all is written."""
+    import apache_beam as beam
+    from apache_beam.options.pipeline_options import PipelineOptions
+    from tscnn_tf.databases import read_database
+    database = read_database(db, data_dir, **(reader_options or {}))
+    Path(output_dir).mkdir(parents=True, exist_ok=True)
+    if list(Path(output_dir).glob("*.tfrecord")):
+        raise ExtractionError(f"{output_dir} already holds records; use an empty folder")
+    out = Path(output_dir)
+    with beam.Pipeline(options=PipelineOptions(beam_args or [])) as pipeline:
+        _, entries, failed = build_pipeline(pipeline, database.samples, config, output_dir,
+                                            database.name)
+        # Entries and failures go to files that the driver reads once everything is written.
+        for name, collection in (("entries", entries), ("failed", failed)):
+            _ = (collection | f"{name}Json" >> beam.Map(json.dumps)
+                 | f"{name}Write" >> beam.io.WriteToText(str(out / f"beam-{name}"),
+                                                        file_name_suffix=".jsonl"))
+    lines = {name: [json.loads(line) for path in sorted(out.glob(f"beam-{name}*.jsonl"))
+                    for line in path.read_text().splitlines() if line]
+             for name in ("entries", "failed")}
+    for path in out.glob("beam-*.jsonl"):
+        path.unlink()
+    shards = sorted(p.name for p in out.glob(f"{database.name}-*.tfrecord"))
+    return write_manifest(out, database, config, data_dir, lines["entries"], lines["failed"], shards)
+
+
+def main(argv):
+    from absl import flags
+    from tscnn_tf import cli
+    FLAGS = flags.FLAGS
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
+    beam_args = argv[1:]
+    try:
+        if FLAGS.data_dir is None and FLAGS.db != "synthetic":
+            raise ExtractionError("--data_dir is required for --db=" + FLAGS.db)
+        data_dir = FLAGS.data_dir or str(Path(FLAGS.output_dir) / "synthetic_db")
+        manifest = run(FLAGS.db, data_dir, FLAGS.output_dir, cli.feature_config(FLAGS),
+                       cli.reader_options(FLAGS), beam_args)
+    except (ExtractionError, FileNotFoundError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(1)
+    print(f"{manifest['num_samples']} samples in {len(manifest['shards'])} shard(s) in "
+          f"{FLAGS.output_dir}")
+
+
+def define_flags():
+    from absl import flags
+    from tscnn_tf import cli
+    cli.define_feature_flags()
+    flags.DEFINE_string("output_dir", None, "Where the TFRecords and manifest.json go.",
+                        required=True)
+
+
+if __name__ == "__main__":
+    define_flags()
+    from tscnn_tf import cli
+    cli.run(main)
