@@ -233,3 +233,19 @@ def test_records_with_other_parameters_are_not_mixed(tiny_synthetic, tmp_path):
                                    num_workers=1, overwrite=True, progress=False)
     assert manifest["params"]["blocks"] == 2
     assert read_records(tmp_path, n=2)[0]["blocks"].shape == (48, 48, 4)
+
+
+def test_every_flagfile_loads_in_the_commands_that_read_it(tmp_path):
+    """flags/<db>.cfg holds feature-stage flags only (extract_features, beam_extract, train);
+    flags/<db>.train.cfg is loaded by train alone."""
+    from tscnn_tf import cli
+    argv = cli.with_db_flagfile(["x", "--db=synthetic"])
+    assert argv[1].endswith("synthetic.cfg") and len(argv) == 3
+    assert cli.with_db_flagfile(["x", "--db=synthetic"], training=True)[2].endswith(
+        "synthetic.train.cfg")
+    run = subprocess.run([sys.executable, "-m", "pipelines.extract_features", "--db=synthetic",
+                          f"--data_dir={tmp_path / 'db'}", "--synthetic_subjects=2",
+                          "--synthetic_clips_per_class=1", "--dry_run"],
+                         capture_output=True, text=True, cwd=ROOT)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert "database synthetic: 6 samples" in run.stdout

@@ -59,8 +59,9 @@ def reader_options(FLAGS) -> dict:
     return options
 
 
-def with_db_flagfile(argv: list[str]) -> list[str]:
-    """Insert `--flagfile=flags/<db>.cfg` before the other flags, so explicit flags override it."""
+def with_db_flagfile(argv: list[str], training: bool = False) -> list[str]:
+    """Insert `--flagfile=flags/<db>.cfg` (feature-stage defaults) and, for training commands,
+    `flags/<db>.train.cfg` before the other flags, so explicit flags override them."""
     if any(a.startswith("--flagfile") for a in argv):
         return argv
     db = None
@@ -70,11 +71,12 @@ def with_db_flagfile(argv: list[str]) -> list[str]:
         elif arg == "--db" and i + 1 < len(argv):
             db = argv[i + 1]
     db = db or "synthetic"
-    path = FLAGFILE_DIR / f"{db}.cfg"
-    return [argv[0], f"--flagfile={path}", *argv[1:]] if path.is_file() else argv
+    names = [f"{db}.cfg"] + ([f"{db}.train.cfg"] if training else [])
+    files = [f"--flagfile={FLAGFILE_DIR / n}" for n in names if (FLAGFILE_DIR / n).is_file()]
+    return [argv[0], *files, *argv[1:]]
 
 
-def run(main) -> None:
-    """absl.app.run with the database's flagfile loaded first."""
+def run(main, training: bool = False) -> None:
+    """absl.app.run with the database's flagfile(s) loaded first."""
     from absl import app
-    app.run(main, argv=with_db_flagfile(sys.argv))
+    app.run(main, argv=with_db_flagfile(sys.argv, training))

@@ -456,4 +456,4 @@ def define_flags():
 if __name__ == "__main__":
     define_flags()
     from tscnn_tf import cli
-    cli.run(main)
+    cli.run(main, training=True)
