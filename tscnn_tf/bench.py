@@ -110,6 +110,13 @@ def bench_features(quick: bool) -> dict:
         out["end_to_end"] = {"clips": len(samples), "frames": total_frames,
                              "one_process": {"clips_per_s": len(samples) / one,
                                              "ms_per_frame": 1e3 * one / total_frames}}
+        dis = FeatureConfig(flow="dis")
+        start = time.perf_counter()
+        for s in samples:
+            sample_features(s, dis, landmarker)
+        fast = time.perf_counter() - start
+        out["end_to_end"]["one_process_flow_dis"] = {"clips_per_s": len(samples) / fast,
+                                                     "ms_per_frame": 1e3 * fast / total_frames}
         workers = os.cpu_count() or 1
         from pipelines.extract_features import run_samples
         start = time.perf_counter()
