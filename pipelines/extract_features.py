@@ -10,7 +10,6 @@ sample already in a finished shard made with the same parameters, so an interrup
 from __future__ import annotations
 
 import datetime
-import importlib.metadata
 import json
 import logging
 import multiprocessing
@@ -19,6 +18,7 @@ import re
 import sys
 from pathlib import Path
 
+from tscnn_tf.artifacts import package_versions, write_json_atomic
 from tscnn_tf.databases import read_database
 from tscnn_tf.features import FeatureConfig, init_worker, process_sample
 
@@ -28,28 +28,10 @@ INDEX_SUFFIX = ".index.json"
 PARTIAL_SUFFIX = ".partial"
 MANIFEST = "manifest.json"
 APEX_TOLERANCE = 2  # frames
-PACKAGES = ("tscnn-tf", "tensorflow", "keras", "numpy", "opencv-contrib-python-headless",
-            "scikit-image", "dlib-bin", "face-recognition-models")
 
 
 class ExtractionError(Exception):
     """The run cannot go on (no usable sample, records made with other parameters, ...)."""
-
-
-def package_versions() -> dict[str, str | None]:
-    out = {"python": sys.version.split()[0]}
-    for name in PACKAGES:
-        try:
-            out[name] = importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            out[name] = None
-    return out
-
-
-def write_json_atomic(path: Path, data) -> None:
-    tmp = path.with_name(path.name + PARTIAL_SUFFIX)
-    tmp.write_text(json.dumps(data, indent=1))
-    os.replace(tmp, path)
 
 
 def finished_shards(output_dir: Path) -> list[dict]:

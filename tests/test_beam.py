@@ -25,7 +25,7 @@ def records_by_id(records_dir, blocks):
 def test_beam_records_equal_local_records(tiny_synthetic, tmp_path):
     local = ef.extract_features("synthetic", tiny_synthetic, tmp_path / "local", FAST, OPTIONS,
                                 num_workers=1, progress=False)
-    beam = beam_extract.run("synthetic", tiny_synthetic, tmp_path / "beam", FAST, OPTIONS,
+    beam_extract.run("synthetic", tiny_synthetic, tmp_path / "beam", FAST, OPTIONS,
                             ["--runner=DirectRunner"])
     expected, got = records_by_id(tmp_path / "local", 3), records_by_id(tmp_path / "beam", 3)
     assert len(expected) == 6 and set(got) == set(expected)

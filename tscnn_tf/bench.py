@@ -16,7 +16,6 @@ import json
 import os
 import platform
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -268,7 +267,6 @@ def format_table(report: dict) -> str:
 
 def run(quick: bool = False) -> dict:
     """All sections; the training section uses every core, inference one thread."""
-    import tscnn_tf  # noqa: F401  (CPU defaults before TensorFlow loads)
     report = {"machine": machine(), "features": bench_features(quick)}
     report["training"] = bench_training(quick)
     report["inference"] = bench_inference()
@@ -292,7 +290,6 @@ def define_flags():
 
 
 if __name__ == "__main__":
-    import tscnn_tf  # noqa: F401
     from absl import app
     define_flags()
     app.run(main)

@@ -25,6 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
+from tscnn_tf.artifacts import package_versions, save_model_atomic, write_json_atomic
+
 SIGNATURE = "serving_default"
 TFLITE_FILES = {"float32": "model.tflite", "dynamic": "model_dynamic.tflite",
                 "int8": "model_int8.tflite"}
@@ -109,17 +111,6 @@ def parity(reference: np.ndarray, other: np.ndarray) -> dict:
             "top1_agreement": float(np.mean(reference.argmax(-1) == other.argmax(-1)))}
 
 
-def package_versions() -> dict:
-    from importlib import metadata
-    out = {}
-    for name in ("tscnn-tf", "tensorflow", "keras", "ai-edge-litert", "opencv-contrib-python-headless"):
-        try:
-            out[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            pass
-    return out
-
-
 def export_model(model, output_dir, metadata: dict, parity_inputs: dict,
                  representative: dict) -> dict:
     """Write every artifact under `output_dir`, compare each with the Keras model on
@@ -134,9 +125,7 @@ def export_model(model, output_dir, metadata: dict, parity_inputs: dict,
     (output_dir / "metadata.json").unlink(missing_ok=True)  # not finished until rewritten
     deploy = keras.models.clone_model(model)  # without the optimizer state: half the size
     deploy.set_weights(model.get_weights())
-    tmp = output_dir / "partial-model.keras"
-    deploy.save(tmp)
-    os.replace(tmp, output_dir / "model.keras")
+    save_model_atomic(deploy, output_dir / "model.keras")
     saved = output_dir / "saved_model"
     shutil.rmtree(saved, ignore_errors=True)
     write_saved_model(deploy, saved)
@@ -160,9 +149,7 @@ def export_model(model, output_dir, metadata: dict, parity_inputs: dict,
                       **{f"tflite_{m}": n for m, n in TFLITE_FILES.items()}},
         "versions": package_versions(),
         "parity": {"num_samples": len(reference), "samples": samples, **measured}})
-    tmp = output_dir / "metadata.json.partial"
-    tmp.write_text(json.dumps(metadata, indent=1))
-    os.replace(tmp, output_dir / "metadata.json")
+    write_json_atomic(output_dir / "metadata.json", metadata)
     return metadata
 
 
@@ -259,7 +246,6 @@ def define_flags():
 
 
 if __name__ == "__main__":
-    import tscnn_tf  # noqa: F401  (sets the CPU defaults before TensorFlow loads)
     from absl import app
     define_flags()
     app.run(main)

@@ -196,7 +196,6 @@ def define_flags():
 
 
 if __name__ == "__main__":
-    import tscnn_tf  # noqa: F401  (sets the CPU defaults before TensorFlow loads)
     from absl import app
     define_flags()
     app.run(main)

@@ -66,7 +66,8 @@ def pretrain_s_stream(csv_path, output, config: PretrainConfig = PretrainConfig(
     """
     import keras
     from tscnn_tf.databases.fer2013 import FER_CLASSES, read_fer2013
-    from tscnn_tf.train import TrainConfig, make_optimizer, save_atomic
+    from tscnn_tf.artifacts import save_model_atomic, write_json_atomic
+    from tscnn_tf.train import TrainConfig, make_optimizer
 
     data = read_fer2013(csv_path)
     train_x, train_y = data.split("Training")
@@ -86,7 +87,7 @@ def pretrain_s_stream(csv_path, output, config: PretrainConfig = PretrainConfig(
     history = model.fit(fer_dataset(train_x, train_y, config.batch_size, True, config.seed),
                         validation_data=fer_dataset(val_x, val_y, config.batch_size, False),
                         epochs=config.epochs, callbacks=[stop], verbose=2)
-    save_atomic(model, output)
+    save_model_atomic(model, output)
     report = {"train_samples": int(len(train_y)), "val_samples": int(len(val_y)),
               "skipped_rows": len(data.dropped), "epochs": len(history.history["loss"]),
               "val_accuracy": float(max(history.history["val_accuracy"])),
@@ -94,7 +95,7 @@ def pretrain_s_stream(csv_path, output, config: PretrainConfig = PretrainConfig(
     if len(test_y):
         _, acc = model.evaluate(fer_dataset(test_x, test_y, config.batch_size, False), verbose=0)
         report.update(test_samples=int(len(test_y)), private_test_accuracy=float(acc))
-    Path(str(output) + ".json").write_text(json.dumps(report, indent=1))
+    write_json_atomic(Path(str(output) + ".json"), report)
     return report
 
 
@@ -154,7 +155,6 @@ def define_flags():
 
 
 if __name__ == "__main__":
-    import tscnn_tf  # noqa: F401  (sets the CPU defaults before TensorFlow loads)
     from absl import app
     define_flags()
     app.run(main)

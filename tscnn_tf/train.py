@@ -20,6 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
+from tscnn_tf.artifacts import save_model_atomic, write_json_atomic
+
 log = logging.getLogger("tscnn_tf")
 
 
@@ -91,27 +93,15 @@ def make_checkpoint_callback(fold_dir: Path, patience: int, state: dict, min_del
             else:
                 state["wait"] += 1
             state["epoch"] = epoch + 1
-            save_atomic(self.model, fold_dir / "last.keras")
+            save_model_atomic(self.model, fold_dir / "last.keras")
             if improved:  # a file copy is 25x faster than serialising the model again
                 shutil.copyfile(fold_dir / "last.keras", fold_dir / "partial-best.keras")
                 os.replace(fold_dir / "partial-best.keras", fold_dir / "best.keras")
-            write_json(fold_dir / "state.json", state)
+            write_json_atomic(fold_dir / "state.json", state)
             if state["wait"] >= patience:
                 self.model.stop_training = True
 
     return FoldCheckpoint()
-
-
-def save_atomic(model, path: Path) -> None:
-    tmp = path.with_name("partial-" + path.name)
-    model.save(tmp)
-    os.replace(tmp, path)
-
-
-def write_json(path: Path, data) -> None:
-    tmp = path.with_name(path.name + ".partial")
-    tmp.write_text(json.dumps(data, indent=1))
-    os.replace(tmp, path)
 
 
 def fold_class_warnings(manifest: dict, train: list[str], test: str | None) -> list[str]:
@@ -222,7 +212,7 @@ def train_fold(fold_dir: Path, files: list[str], manifest: dict, test_subject: s
     warnings = fold_class_warnings(manifest, fit, test_subject)
     for warning in warnings:
         log.warning(warning)
-    write_json(fold_dir / "split.json", {"test": [test_subject], "validation": val, "train": fit,
+    write_json_atomic(fold_dir / "split.json", {"test": [test_subject], "validation": val, "train": fit,
                                          "warnings": warnings})
     best = fit_model(fold_dir, files, manifest, fit, val, config)
     # The test subject, seen for the first and only time.
@@ -263,7 +253,7 @@ def train_final(records_dir, run_dir, config: TrainConfig):
     # Same rule as a fold with one more training subject; "final" seeds the choice.
     val = validation_subjects(subjects, config.val_fraction, config.seed, "final")
     fit = [s for s in subjects if s not in val]
-    write_json(run_dir / "split.json", {"test": [], "validation": val, "train": fit,
+    write_json_atomic(run_dir / "split.json", {"test": [], "validation": val, "train": fit,
                                         "warnings": fold_class_warnings(manifest, fit, None)})
     return fit_model(run_dir, data.record_files(records_dir), manifest, fit, val, config)
 
@@ -301,7 +291,7 @@ def aggregate(workdir: Path, class_names: list[str]) -> dict:
     results["warnings"] = [w for path in sorted(workdir.glob("folds/*/split.json"))
                            for w in json.loads(path.read_text()).get("warnings", [])]
     write_predictions(workdir / "predictions.csv", rows)
-    write_json(workdir / "results.json", results)
+    write_json_atomic(workdir / "results.json", results)
     title = (f"LOSO, {len(per_fold)} folds: accuracy {100 * results['accuracy']:.1f}%, "
              f"UF1 {results['uf1']:.3f}")
     write_png(workdir / "confusion_matrix.png",
@@ -335,7 +325,7 @@ def train_loso(records_dir, workdir, config: TrainConfig, folds: list[str] | Non
                                            str(subjects.index(s)) in folds]
     if folds and not selected:
         raise TrainingError(f"--folds {folds} names no subject of {subjects}")
-    write_json(workdir / "config.json", {"train": dataclasses.asdict(config),
+    write_json_atomic(workdir / "config.json", {"train": dataclasses.asdict(config),
                                          "features": manifest["params"]})
     for k, subject in enumerate(selected):
         fold_dir = workdir / "folds" / subject

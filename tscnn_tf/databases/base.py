@@ -138,3 +138,9 @@ def resolve_media(sample: Sample, clip_dir: Path) -> str | None:
             f"given apex {sample.apex} outside onset..offset; it will be spotted instead")
         sample.apex = None
     return None
+
+
+def class_selection(classes, default) -> list[str] | None:
+    """The classes a reader keeps: `default` (the paper's) unless `classes` are given; an empty
+    list keeps every label (as MEGC2019 needs from its parts)."""
+    return None if classes == [] else list(classes or default)

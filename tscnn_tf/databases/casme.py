@@ -3,7 +3,7 @@ sub08/...` (8-19), annotated in `Section A.xls` and `Section B.xls`. Paper: 4 cl
 from __future__ import annotations
 
 from tscnn_tf.databases import sheets
-from tscnn_tf.databases.base import Database
+from tscnn_tf.databases.base import Database, class_selection
 from tscnn_tf.databases.custom import build_samples
 
 CLASSES = ("tense", "disgust", "repression", "surprise")
@@ -36,6 +36,6 @@ def section_rows(data_dir, section: str) -> list[dict]:
 
 def read_casme(data_dir, classes=None, db: str = "casme") -> Database:
     """Sections A and B together; the paper's 4 classes by default."""
-    selected = None if classes == [] else list(classes or CLASSES)
+    selected = class_selection(classes, CLASSES)
     rows = section_rows(data_dir, "A") + section_rows(data_dir, "B")
     return build_samples(db, None, rows, selected, KNOWN_LABELS)

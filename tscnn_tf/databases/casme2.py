@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from tscnn_tf.databases import sheets
-from tscnn_tf.databases.base import Database
+from tscnn_tf.databases.base import Database, class_selection
 from tscnn_tf.databases.custom import build_samples
 
 CLASSES = ("happiness", "surprise", "disgust", "repression", "others")
@@ -43,5 +43,5 @@ def annotation_rows(data_dir, image_set: str = "auto") -> list[dict]:
 
 def read_casme2(data_dir, classes=None, image_set: str = "auto", db: str = "casme2") -> Database:
     """The paper's 5 classes by default; `classes=[]` keeps every label (for MEGC2019)."""
-    selected = None if classes == [] else list(classes or CLASSES)
+    selected = class_selection(classes, CLASSES)
     return build_samples(db, None, annotation_rows(data_dir, image_set), selected, KNOWN_LABELS)

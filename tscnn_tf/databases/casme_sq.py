@@ -12,7 +12,7 @@ import re
 from pathlib import Path
 
 from tscnn_tf.databases import sheets
-from tscnn_tf.databases.base import Database, Dropped
+from tscnn_tf.databases.base import Database, Dropped, class_selection
 from tscnn_tf.databases.custom import build_samples
 
 CLASSES = ("anger", "happy", "disgust")
@@ -42,25 +42,29 @@ def naming_rules(sheet: Path) -> tuple[dict[str, str], dict[str, str]]:
     return participants, codes
 
 
-def media_for(data_dir: Path, folder: str, clip: str, code: str | None, image_set: str):
+def media_roots(data_dir: Path) -> dict[str, Path | None]:
+    """The release's frame and video folders, found once per read."""
+    return {"data_dir": data_dir, **{top: sheets.find_dir(data_dir, (top,))
+                                     for top in ("rawpic", "rawvideo", "selectedpic", "cropped")}}
+
+
+def media_for(roots: dict, folder: str, clip: str, code: str | None, image_set: str) -> Path:
     """The clip's frame folder or video (without suffix), raw frames first."""
     number = str(int(folder[1:])) if folder[1:].isdigit() else folder
     candidates = []
     if image_set in ("auto", "raw") and code:
         for top in ("rawpic", "rawvideo"):
-            base = sheets.find_dir(data_dir, (top,))
-            if base is not None:
-                candidates += sorted(p.with_suffix("") for p in (base / folder).glob(
+            if roots[top] is not None:
+                candidates += sorted(p.with_suffix("") for p in (roots[top] / folder).glob(
                     f"{number}_{code}*"))
     if image_set in ("auto", "cropped"):
         for top, sub in (("selectedpic", folder), ("cropped", number)):
-            base = sheets.find_dir(data_dir, (top,))
-            if base is not None:
-                candidates.append(base / sub / clip)
+            if roots[top] is not None:
+                candidates.append(roots[top] / sub / clip)
     for path in candidates:
         if path.is_dir() or any(path.with_suffix(e).is_file() for e in (".avi", ".mp4")):
             return path
-    return candidates[0] if candidates else data_dir / "rawpic" / folder / clip
+    return candidates[0] if candidates else roots["data_dir"] / "rawpic" / folder / clip
 
 
 def read_casme_sq(data_dir, classes=None, image_set: str = "auto",
@@ -71,6 +75,7 @@ def read_casme_sq(data_dir, classes=None, image_set: str = "auto",
     data_dir = Path(data_dir)
     sheet = sheets.newest_sheet(data_dir, SHEETS, "CAS(ME)² code sheet")
     participants, codes = naming_rules(sheet)
+    roots = media_roots(data_dir)
     rows, type_dropped = [], []
     for line, cells in enumerate(sheets.read_rows(sheet, 0), start=1):
         cells = (cells + [""] * 9)[:9]
@@ -93,13 +98,13 @@ def read_casme_sq(data_dir, classes=None, image_set: str = "auto",
         expression = re.sub(r"_\d+$", "", clip.lower())
         label = re.match(r"[a-z]*", expression).group(0)
         # Frame numbers of the raw frames (img001 = 1) and of the video (0-based) differ by one.
-        media = media_for(data_dir, folder, clip, codes.get(expression), image_set)
+        media = media_for(roots, folder, clip, codes.get(expression), image_set)
         if not media.is_dir() and media.parent.parent.name == "rawvideo":
             onset, apex, offset = (str(int(v) - 1) if v.isdigit() else v
                                    for v in (onset, apex, offset))
         rows.append({"subject": folder, "clip": clip, "onset": onset, "apex": apex,
                      "offset": offset, "label": label, "media": media, "where": where})
-    selected = None if classes == [] else list(classes or CLASSES)
+    selected = class_selection(classes, CLASSES)
     database = build_samples(db, None, rows, selected)
     database.dropped = type_dropped + database.dropped
     return database

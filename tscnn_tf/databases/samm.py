@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from tscnn_tf.databases import sheets
-from tscnn_tf.databases.base import Database
+from tscnn_tf.databases.base import Database, class_selection
 from tscnn_tf.databases.custom import build_samples
 
 CLASSES = ("anger", "contempt", "happiness", "surprise", "others")
@@ -42,5 +42,5 @@ def annotation_rows(data_dir) -> list[dict]:
 
 def read_samm(data_dir, classes=None, db: str = "samm") -> Database:
     """The paper's 5 classes by default; `classes=[]` keeps every label (for MEGC2019)."""
-    selected = None if classes == [] else list(classes or CLASSES)
+    selected = class_selection(classes, CLASSES)
     return build_samples(db, None, annotation_rows(data_dir), selected, KNOWN_LABELS)

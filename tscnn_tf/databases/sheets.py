@@ -81,13 +81,15 @@ def records(rows: list[list[str]], header: int, aliases: dict[str, tuple[str, ..
 
 
 def find_files(root, patterns: tuple[str, ...], max_depth: int = 4) -> list[Path]:
-    """Files under `root` (at most `max_depth` folders down) matching any glob pattern."""
+    """Files matching any glob pattern at the shallowest depth under `root` (at most
+    `max_depth` folders down) that has any: deeper levels, such as frame folders, are not read."""
     root = Path(root)
-    found = []
     for depth in range(max_depth + 1):
-        for pattern in patterns:
-            found += sorted(root.glob("/".join(["*"] * depth + [pattern])))
-    return [p for p in dict.fromkeys(found) if p.is_file()]
+        found = [p for pattern in patterns
+                 for p in sorted(root.glob("/".join(["*"] * depth + [pattern]))) if p.is_file()]
+        if found:
+            return list(dict.fromkeys(found))
+    return []
 
 
 def find_dir(root, names: tuple[str, ...], max_depth: int = 3) -> Path | None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from tscnn_tf.databases import sheets
-from tscnn_tf.databases.base import Database, list_frames
+from tscnn_tf.databases.base import Database, class_selection, list_frames
 from tscnn_tf.databases.custom import build_samples
 
 CLASSES = ("negative", "positive", "surprise")
@@ -47,5 +47,5 @@ def folder_rows(data_dir, image_set: str = "auto") -> list[dict]:
 
 def read_smic(data_dir, classes=None, image_set: str = "auto", db: str = "smic") -> Database:
     """The 3 classes of the folders (`classes=[]` keeps every label)."""
-    selected = None if classes == [] else list(classes or CLASSES)
+    selected = class_selection(classes, CLASSES)
     return build_samples(db, None, folder_rows(data_dir, image_set), selected, CLASSES)
