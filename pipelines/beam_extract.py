@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import logging
-import sys
 from pathlib import Path
 
 from pipelines.extract_features import ExtractionError, sample_entry, write_manifest
@@ -40,14 +39,13 @@ def build_pipeline(pipeline, samples, config: FeatureConfig, output_dir: str, db
             self.landmarker = face.make_landmarker(config.landmarks)
 
         def process(self, sample):
-            from tscnn_tf import face, records
-            from tscnn_tf.features import sample_features
-            from tscnn_tf.video import ClipError
+            from tscnn_tf import records
+            from tscnn_tf.features import failure, sample_features
             try:
                 features = sample_features(sample, config, self.landmarker)
-            except (ClipError, face.FaceNotFound) as e:
+            except Exception as e:  # noqa: BLE001 - as the local runner: skip the clip, keep why
                 yield beam.pvalue.TaggedOutput("failed", {"subject": sample.subject,
-                                                          "clip": sample.clip, "reason": str(e)})
+                                                          "clip": sample.clip, **failure(e)})
                 return
             yield records.to_example(features), sample_entry(sample, features, "")
 
@@ -96,15 +94,11 @@ def main(argv):
     FLAGS = flags.FLAGS
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
     beam_args = argv[1:]
-    try:
-        if FLAGS.data_dir is None and FLAGS.db != "synthetic":
-            raise ExtractionError("--data_dir is required for --db=" + FLAGS.db)
-        data_dir = FLAGS.data_dir or str(Path(FLAGS.output_dir) / "synthetic_db")
-        manifest = run(FLAGS.db, data_dir, FLAGS.output_dir, cli.feature_config(FLAGS),
-                       cli.reader_options(FLAGS), beam_args)
-    except (ExtractionError, FileNotFoundError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        sys.exit(1)
+    if FLAGS.data_dir is None and FLAGS.db != "synthetic":
+        raise ExtractionError("--data_dir is required for --db=" + FLAGS.db)
+    data_dir = FLAGS.data_dir or str(Path(FLAGS.output_dir) / "synthetic_db")
+    manifest = run(FLAGS.db, data_dir, FLAGS.output_dir, cli.feature_config(FLAGS),
+                   cli.reader_options(FLAGS), beam_args)
     print(f"{manifest['num_samples']} samples in {len(manifest['shards'])} shard(s) in "
           f"{FLAGS.output_dir}")
 

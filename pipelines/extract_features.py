@@ -14,29 +14,28 @@ import json
 import logging
 import multiprocessing
 import os
-import re
-import sys
 from pathlib import Path
 
-from tscnn_tf.artifacts import package_versions, write_json_atomic
+from tscnn_tf.artifacts import (PARTIAL_PREFIX, atomic_write, check_writable_dir,
+                                package_versions, write_json_atomic)
 from tscnn_tf.databases import read_database
+from tscnn_tf.errors import ToolkitError
 from tscnn_tf.features import FeatureConfig, init_worker, process_sample
 
 log = logging.getLogger("tscnn_tf")
 SHARD_SUFFIX = ".tfrecord"
 INDEX_SUFFIX = ".index.json"
-PARTIAL_SUFFIX = ".partial"
 MANIFEST = "manifest.json"
 APEX_TOLERANCE = 2  # frames
 
 
-class ExtractionError(Exception):
+class ExtractionError(ToolkitError):
     """The run cannot go on (no usable sample, records made with other parameters, ...)."""
 
 
 def finished_shards(output_dir: Path) -> list[dict]:
     """Indexes of complete shards; removes leftovers of an interrupted run."""
-    for leftover in output_dir.glob("*" + PARTIAL_SUFFIX):
+    for leftover in output_dir.glob(PARTIAL_PREFIX + "*"):
         log.warning("removing unfinished file from an interrupted run: %s", leftover.name)
         leftover.unlink()
     indexes = []
@@ -103,13 +102,13 @@ class ShardWriter:
             return
         name = f"{self.database.name}-{self.number:05d}"
         shard = name + SHARD_SUFFIX
-        partial = self.output_dir / (name + PARTIAL_SUFFIX)
-        self._records.write_shard(str(partial), self.examples)
         index = {"shard": shard, "db": self.database.name, "params": self.config.to_dict(),
                  "class_names": self.database.class_names,
                  "samples": [sample_entry(s, f, shard) for s, f in self.entries]}
-        write_json_atomic(self.output_dir / (name + INDEX_SUFFIX), index)
-        os.replace(partial, self.output_dir / shard)  # the shard exists only once complete
+        # The index is written first and the shard renamed last: it exists only once complete.
+        with atomic_write(self.output_dir / shard) as partial:
+            self._records.write_shard(str(partial), self.examples)
+            write_json_atomic(self.output_dir / (name + INDEX_SUFFIX), index)
         self.written.append(index)
         self.number += 1
         self.examples, self.entries = [], []
@@ -126,7 +125,7 @@ def run_samples(samples, config: FeatureConfig, num_workers: int, progress: bool
     else:
         # spawn: fresh interpreters that never import TensorFlow (not fork-safe).
         pool = multiprocessing.get_context("spawn").Pool(
-            num_workers, initializer=init_worker, initargs=(config,))
+            num_workers, initializer=init_worker, initargs=(config, True))
         results = pool.imap_unordered(process_sample, samples)
     try:
         for result in results:
@@ -150,14 +149,8 @@ def apex_agreement(entries: list[dict], tolerance: int = APEX_TOLERANCE) -> dict
 
 
 def dropped_rows(database) -> list[dict]:
-    return [{"subject": d.subject, "clip": d.clip, "reason": d.reason} for d in database.dropped]
-
-
-def reason_kind(reason: str) -> str:
-    """A drop reason without its row, values and paths: the key of the per-reason counts."""
-    kind = reason.split(": ", 1)[-1] if re.match(r"[^:]*(row|folder) ", reason) else reason
-    kind = re.sub(r" (at|in) /\S*", "", kind)
-    return re.sub(r"\d+", "N", re.sub(r"'[^']*'", "'…'", kind))
+    return [{"subject": d.subject, "clip": d.clip, "reason": d.reason, "kind": d.kind}
+            for d in database.dropped]
 
 
 def summarize(db: str, entries: list[dict], class_names: list[str], dropped: list[dict],
@@ -170,7 +163,7 @@ def summarize(db: str, entries: list[dict], class_names: list[str], dropped: lis
         per_subject[e["subject"]] = per_subject.get(e["subject"], 0) + 1
     per_reason: dict[str, int] = {}
     for d in dropped:
-        per_reason[reason_kind(d["reason"])] = per_reason.get(reason_kind(d["reason"]), 0) + 1
+        per_reason[d["kind"]] = per_reason.get(d["kind"], 0) + 1
     return {"db": db, "num_samples": len(entries), "num_subjects": len(per_subject),
             "per_class": per_class, "per_subject": dict(sorted(per_subject.items())),
             "dropped": dropped, "dropped_per_reason": per_reason, "fps": fps}
@@ -207,7 +200,9 @@ def extract_features(db: str, data_dir, output_dir, config: FeatureConfig,
                      progress: bool = True) -> dict:
     """Extract every sample of `db` into TFRecords under `output_dir`; returns the manifest."""
     output_dir = Path(output_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
+    if output_dir.exists() and not output_dir.is_dir():
+        raise ExtractionError(f"--output_dir {output_dir} is a file, not a folder")
+    check_writable_dir(output_dir)  # before any clip is processed, not after
     database = read_database(db, data_dir, **(reader_options or {}))
     if overwrite:
         clear_records(output_dir)
@@ -222,10 +217,10 @@ def extract_features(db: str, data_dir, output_dir, config: FeatureConfig,
                          samples_per_shard)
     failed = []
     workers = num_workers or os.cpu_count() or 1
-    for sample, features, reason in run_samples(todo, config, workers, progress):
+    for sample, features, failure in run_samples(todo, config, workers, progress):
         if features is None:
-            log.warning("%s skipped: %s", sample.sample_id, reason)
-            failed.append({"subject": sample.subject, "clip": sample.clip, "reason": reason})
+            log.warning("%s skipped: %s", sample.sample_id, failure["reason"])
+            failed.append({"subject": sample.subject, "clip": sample.clip, **failure})
         else:
             writer.add(sample, features)
     writer.flush()
@@ -267,26 +262,25 @@ def main(argv):
     data_dir = FLAGS.data_dir
     if data_dir is None and FLAGS.db == "synthetic":
         data_dir = str(Path(FLAGS.output_dir or ".") / "synthetic_db")
-    try:
-        if data_dir is None:
-            raise ExtractionError("--data_dir is required for --db=" + FLAGS.db)
-        if FLAGS.dry_run:
-            summary = dry_run(FLAGS.db, data_dir, cli.reader_options(FLAGS))
-            print(format_summary(summary))
-            if FLAGS.summary_json:
-                write_json_atomic(Path(FLAGS.summary_json), summary)
-            if not summary["num_samples"]:
-                raise ExtractionError("no usable sample")
-            return
-        if not FLAGS.output_dir:
-            raise ExtractionError("--output_dir is required")
-        manifest = extract_features(
-            FLAGS.db, data_dir, FLAGS.output_dir, cli.feature_config(FLAGS),
-            cli.reader_options(FLAGS), FLAGS.num_workers, FLAGS.samples_per_shard,
-            FLAGS.overwrite)
-    except (ExtractionError, FileNotFoundError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        sys.exit(1)
+    if data_dir is None:
+        raise ExtractionError("--data_dir is required for --db=" + FLAGS.db)
+    if FLAGS.dry_run:
+        if FLAGS.summary_json and not Path(FLAGS.summary_json).parent.is_dir():
+            raise ExtractionError(f"cannot write --summary_json {FLAGS.summary_json}: the folder "
+                                  f"{Path(FLAGS.summary_json).parent} does not exist")
+        summary = dry_run(FLAGS.db, data_dir, cli.reader_options(FLAGS))
+        print(format_summary(summary))
+        if FLAGS.summary_json:
+            write_json_atomic(Path(FLAGS.summary_json), summary)
+        if not summary["num_samples"]:
+            raise ExtractionError("no usable sample")
+        return
+    if not FLAGS.output_dir:
+        raise ExtractionError("--output_dir is required")
+    manifest = extract_features(
+        FLAGS.db, data_dir, FLAGS.output_dir, cli.feature_config(FLAGS),
+        cli.reader_options(FLAGS), FLAGS.num_workers, FLAGS.samples_per_shard,
+        FLAGS.overwrite)
     print(format_summary(manifest))
     apex = manifest["apex_spotting"]
     if apex["compared"]:

@@ -120,7 +120,8 @@ def test_predict_cli_json_visualize_and_dump(exported, records_3_subjects, tmp_p
                           f"--dump_features={tmp_path / 'f.npz'}"], capture_output=True, text=True)
     assert run.returncode == 0, run.stderr[-2000:]
     result = json.loads(run.stdout.strip().splitlines()[-1])
-    assert set(result) == {"label", "probabilities", "onset", "apex", "offset"}
+    assert set(result) == {"label", "probabilities", "onset", "apex", "offset", "warnings"}
+    assert result["warnings"] == []  # one steady face, no cut: nothing to warn about
     assert result["onset"] <= result["apex"] <= result["offset"]
     assert abs(sum(result["probabilities"].values()) - 1) < 1e-4
     assert cv2.imread(str(tmp_path / "v.png")) is not None

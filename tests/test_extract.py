@@ -112,7 +112,7 @@ def test_reader_validation(messy_db):
     assert set(reasons) == {"bad_number", "unknown_label", "missing", "reversed", "broken_video"}
     assert "unreadable video" in reasons["broken_video"]
     assert "invalid onset" in reasons["bad_number"]
-    assert "unknown or unused label 'joy'" in reasons["unknown_label"]
+    assert "unknown or unused label: 'joy'" in reasons["unknown_label"]
     assert "no frame folder or video" in reasons["missing"]
     assert "after offset" in reasons["reversed"]
     assert kept["apex_out"].apex is None and "outside" in kept["apex_out"].warnings[0]

@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from pipelines.extract_features import dry_run, reason_kind
+from pipelines.extract_features import dry_run
 from tests import db_fixtures as fx
 from tscnn_tf.databases import read_database
 
@@ -54,8 +54,9 @@ def test_casme2_quirks(built):
     assert any(s.clip.endswith("f") for s in by_id.values())
     summary = dry_run("casme2", data_dir)
     text = reasons(summary)
-    for reason in ("unknown label 'contempt'", "unused label 'fear'", "unused label 'sadness'",
-                   "no frame folder or video", "onset 9 after offset 7"):
+    for reason in ("unknown label: 'contempt'", "selected classes): 'fear'",
+                   "selected classes): 'sadness'", "no frame folder or video",
+                   "onset after offset: onset 9, offset 7"):
         assert reason in text
     assert "CASME2-coding-20140508.xlsx row" in text  # every drop names its sheet row
 
@@ -100,7 +101,7 @@ def test_casme_sections_and_apex_fallback(built):
     b = [s for s in database.samples if s.subject >= "sub08"]
     assert a and b
     assert all(s.apex is not None for s in database.samples)  # ApexF1 '/' falls back to ApexF2
-    assert "unused label 'contempt'" in reasons(dry_run("casme", data_dir))  # 'comtempt' (sic)
+    assert "selected classes): 'contempt'" in reasons(dry_run("casme", data_dir))  # 'comtempt' (sic)
 
 
 def test_casme_sq_naming_rules_and_selections(built):
@@ -128,7 +129,7 @@ def test_megc2019_maps_labels_and_prefixes_subjects(built):
     by_db = {p: sum(s.subject.startswith(p) for s in database.samples) for p in ("casme2", "smic", "samm")}
     assert by_db == {"casme2": 145, "smic": 164, "samm": 133}
     text = reasons(dry_run("megc2019", data_dir))
-    assert "unknown dataset 'casmex'" in text and "unknown class '7'" in text
+    assert "unknown dataset: 'casmex'" in text and "unknown class: '7'" in text
     assert "no casme2 annotation or frames" in text
 
 
@@ -141,11 +142,14 @@ def test_missing_parts_are_clear_errors(tmp_path):
         read_database("smic", tmp_path)
 
 
-def test_reason_kinds_group_rows():
-    assert reason_kind("x.xlsx row 12: unused label 'fear' (not one of the selected classes)") == \
-        reason_kind("x.xlsx row 40: unused label 'sadness' (not one of the selected classes)")
-    assert reason_kind("folder s1/micro/negative/s1_ne_99: only 0 frame(s) between onset 0 and "
-                       "offset 0 in /tmp/x") == "only N frame(s) between onset N and offset N"
+def test_drop_reasons_group_by_kind(built):
+    """The per-reason counts group rows by what went wrong, never by row, value or path."""
+    summary = dry_run("casme2", built["casme2"][0])
+    assert summary["dropped_per_reason"] == {
+        "unused label (not one of the selected classes)": 9, "unknown label": 1,
+        "no frame folder or video": 1, "onset after offset": 1}
+    smic = dry_run("smic", built["smic"][0])
+    assert smic["dropped_per_reason"] == {"fewer than 3 frames between onset and offset": 1}
 
 
 @pytest.mark.parametrize("db", ["casme2", "smic", "samm", "casme", "casme_sq", "megc2019"])

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from absl import flags
 
+from tscnn_tf.errors import ToolkitError
 from tscnn_tf.features import FeatureConfig
 from tscnn_tf.flow import FLOW_METHODS
 
@@ -76,7 +77,31 @@ def with_db_flagfile(argv: list[str], training: bool = False) -> list[str]:
     return [argv[0], *files, *argv[1:]]
 
 
-def run(main, training: bool = False) -> None:
-    """absl.app.run with the database's flagfile(s) loaded first."""
+# Failures a command reports as one `error:` line (exit 1) instead of a traceback.
+EXPECTED_ERRORS = (ToolkitError, OSError, ValueError)
+
+
+def reporting_errors(main):
+    """`main` with expected failures as one `error:` line and Ctrl-C as one `interrupted:` line.
+
+    Everything the commands write is atomic and resumable, so an interrupted run loses only the
+    unfinished clip or epoch.
+    """
+    def wrapped(argv):
+        try:
+            return main(argv)
+        except KeyboardInterrupt:
+            print("interrupted: finished records, epochs and folds are kept; run the same command "
+                  "again to resume", file=sys.stderr)
+            sys.exit(130)
+        except EXPECTED_ERRORS as e:
+            print(f"error: {e}", file=sys.stderr)
+            sys.exit(1)
+    return wrapped
+
+
+def run(main, training: bool = False, db_flagfiles: bool = True) -> None:
+    """absl.app.run with the database's flagfile(s) loaded first and errors reported in one line."""
     from absl import app
-    app.run(main, argv=with_db_flagfile(sys.argv, training))
+    argv = with_db_flagfile(sys.argv, training) if db_flagfiles else sys.argv
+    app.run(reporting_errors(main), argv=argv)

@@ -14,6 +14,7 @@ from pathlib import Path
 import tensorflow as tf
 
 from tscnn_tf import records
+from tscnn_tf.artifacts import is_partial
 from tscnn_tf.features import INPUT_SIZE
 from tscnn_tf.model import STREAM_INPUTS
 
@@ -29,7 +30,7 @@ def load_manifest(records_dir) -> dict:
 
 
 def record_files(records_dir) -> list[str]:
-    files = sorted(str(p) for p in Path(records_dir).glob("*.tfrecord"))
+    files = sorted(str(p) for p in Path(records_dir).glob("*.tfrecord") if not is_partial(p))
     if not files:
         raise FileNotFoundError(f"no *.tfrecord files in {records_dir}")
     return files

@@ -18,14 +18,13 @@ metadata.json is written last: an export without it is unfinished.
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import sys
 from pathlib import Path
 
 import numpy as np
 
-from tscnn_tf.artifacts import package_versions, save_model_atomic, write_json_atomic
+from tscnn_tf.errors import ToolkitError
+from tscnn_tf.artifacts import (atomic_write, package_versions, save_model_atomic,
+                                write_json_atomic)
 
 SIGNATURE = "serving_default"
 TFLITE_FILES = {"float32": "model.tflite", "dynamic": "model_dynamic.tflite",
@@ -37,7 +36,7 @@ INPUT_NORMALISATION = {
 }
 
 
-class ExportError(Exception):
+class ExportError(ToolkitError):
     """An export that cannot be done as asked (no records to calibrate on, mismatched n, ...)."""
 
 
@@ -85,9 +84,8 @@ def write_tflite(saved_model: Path, path: Path, mode: str = "float32",
 
         converter.representative_dataset = samples
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-    tmp = path.with_name("partial-" + path.name)
-    tmp.write_bytes(converter.convert())
-    os.replace(tmp, path)
+    with atomic_write(path) as tmp:
+        tmp.write_bytes(converter.convert())
 
 
 def run_saved_model(path, inputs: dict) -> np.ndarray:
@@ -127,8 +125,8 @@ def export_model(model, output_dir, metadata: dict, parity_inputs: dict,
     deploy.set_weights(model.get_weights())
     save_model_atomic(deploy, output_dir / "model.keras")
     saved = output_dir / "saved_model"
-    shutil.rmtree(saved, ignore_errors=True)
-    write_saved_model(deploy, saved)
+    with atomic_write(saved) as tmp:
+        write_saved_model(deploy, tmp)
     for mode, name in TFLITE_FILES.items():
         write_tflite(saved, output_dir / name, mode, representative)
 
@@ -225,12 +223,8 @@ def main(argv):
     del argv
     from absl import flags
     FLAGS = flags.FLAGS
-    try:
-        metadata = export_run_model(FLAGS.model, FLAGS.output_dir, FLAGS.records_dir,
-                                    FLAGS.parity_samples)
-    except (ExportError, FileNotFoundError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        sys.exit(1)
+    metadata = export_run_model(FLAGS.model, FLAGS.output_dir, FLAGS.records_dir,
+                                FLAGS.parity_samples)
     print(format_parity(metadata))
     print(f"exported to {FLAGS.output_dir}: " + ", ".join(metadata["artifacts"].values()))
 
@@ -246,6 +240,6 @@ def define_flags():
 
 
 if __name__ == "__main__":
-    from absl import app
+    from tscnn_tf import cli
     define_flags()
-    app.run(main)
+    cli.run(main, db_flagfiles=False)

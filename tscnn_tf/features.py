@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import signal
 
 import cv2
 import numpy as np
@@ -16,7 +17,11 @@ from tscnn_tf import apex as apex_lib
 from tscnn_tf import face as face_lib
 from tscnn_tf import flow as flow_lib
 from tscnn_tf.databases.base import Sample
-from tscnn_tf.video import ClipError, read_clip
+from tscnn_tf.video import ClipError, check_frames, iter_frames, read_frame
+
+CUT_LEVEL = 30.0       # mean |Δ| grey levels between consecutive face crops that marks a cut
+CUT_FACTOR = 6.0       # ... and how many times the clip's median frame difference it must be
+FACE_MOVED = 0.35      # landmark shift, in eye distances, that says the tracked face was lost
 
 INPUT_SIZE = 48
 APEX_SOURCES = ("spotted", "given")
@@ -112,12 +117,46 @@ def align_clip(frames: list[np.ndarray], landmarker, config: FeatureConfig,
     return faces, geometry
 
 
-def clip_features(frames: list[np.ndarray], indices: list[int], config: FeatureConfig,
-                  landmarker, given_apex: int | None = None,
+def aligned_clip(sample: Sample, config: FeatureConfig, landmarker, warnings: list[str]
+                 ) -> tuple[list[int], list[np.ndarray], face_lib.FaceGeometry]:
+    """(indices, aligned face crops, geometry) of onset..offset, reading one frame at a time:
+    memory holds the crops, never the clip's full-resolution frames. When the onset frame has no
+    face, the clip is read again whole and `find_geometry` tries the middle and last frames."""
+    indices, faces, shape, geometry = [], [], None, None
+    frames = iter_frames(sample, warnings)
+    try:
+        for index, frame in frames:
+            if shape is None:
+                shape = frame.shape
+                points = landmarker(frame)
+                if points is None:
+                    break
+                geometry = face_lib.face_geometry(points, config.face_size)
+            elif frame.shape != shape:
+                raise ClipError("frames of different sizes in one clip")
+            elif config.per_frame_landmarks:
+                points = landmarker(frame)
+                if points is not None:
+                    geometry = face_lib.face_geometry(points, config.face_size)
+            indices.append(index)
+            faces.append(face_lib.warp_to_face(frame, geometry))
+    finally:
+        frames.close()
+    if geometry is None:
+        pairs = list(iter_frames(sample, []))  # its warnings were noted in the first pass
+        check_frames([frame for _, frame in pairs])
+        faces, geometry = align_clip([frame for _, frame in pairs], landmarker, config, warnings)
+        indices = [i for i, _ in pairs]
+    check_frames(faces)
+    return indices, faces, geometry
+
+
+def clip_features(faces: list[np.ndarray], indices: list[int], geometry: face_lib.FaceGeometry,
+                  config: FeatureConfig, given_apex: int | None = None,
                   warnings: list[str] | None = None) -> dict:
-    """The three inputs of one clip (frames from onset to offset) and the apex bookkeeping."""
+    """The three inputs of one clip from its aligned face crops (onset to offset), and the apex
+    bookkeeping."""
     warnings = [] if warnings is None else warnings
-    faces, geometry = align_clip(frames, landmarker, config, warnings)
     histograms = np.stack([apex_lib.block_histograms(f) for f in faces])
     spotted, fd = apex_lib.spot_apex(histograms, config.apex_lambda)
     position = spotted
@@ -144,10 +183,38 @@ def clip_features(frames: list[np.ndarray], indices: list[int], config: FeatureC
     }
 
 
+def face_track_warnings(sample: Sample, faces: list[np.ndarray], indices: list[int],
+                        geometry: face_lib.FaceGeometry, apex_index: int, landmarker) -> list[str]:
+    """What says the one face tracked from the onset was lost: a cut (the face crop changes at
+    once), or a face on the apex frame that is missing or far from the tracked landmarks."""
+    out = []
+    steps = np.array([np.mean(np.abs(a.astype(np.float32) - b))
+                      for a, b in zip(faces, faces[1:])])
+    if len(steps):
+        cuts = np.flatnonzero(steps > max(CUT_LEVEL, CUT_FACTOR * float(np.median(steps))))
+        if len(cuts):
+            out.append(f"the face crop changes abruptly between frames {indices[cuts[0]]} and "
+                       f"{indices[cuts[0] + 1]} ({len(cuts)} such change(s)): a cut or a lost "
+                       "face; the result may not describe one face")
+    frame = read_frame(sample, apex_index)
+    points = None if frame is None else landmarker(frame)
+    if points is None:
+        out.append(f"no face found on the apex frame {apex_index}: the crop there may show "
+                   "something else than the face tracked from the onset")
+    else:
+        eye = float(np.linalg.norm(np.subtract(*geometry.landmarks[list(face_lib.INNER_EYE_CORNERS)])))
+        shift = float(np.mean(np.linalg.norm(points - geometry.landmarks, axis=1))) / max(eye, 1.0)
+        if shift > FACE_MOVED:
+            out.append(f"the face on the apex frame {apex_index} lies {shift:.1f} eye distances "
+                       "from the face tracked from the onset (head movement, another face or a "
+                       "cut): the result may not describe one face")
+    return out
+
+
 def sample_features(sample: Sample, config: FeatureConfig, landmarker) -> dict:
     """Record-ready features of one database sample. Raises ClipError or FaceNotFound."""
-    indices, frames = read_clip(sample)
-    out = clip_features(frames, indices, config, landmarker, sample.apex, sample.warnings)
+    indices, faces, geometry = aligned_clip(sample, config, landmarker, sample.warnings)
+    out = clip_features(faces, indices, geometry, config, sample.apex, sample.warnings)
     return {
         "apex_gray": out["apex_gray"], "blocks": out["blocks"],
         "flow": out["flow"], "flow_raw": out["flow_raw"],
@@ -164,18 +231,31 @@ def sample_features(sample: Sample, config: FeatureConfig, landmarker) -> dict:
 _worker: dict = {}
 
 
-def init_worker(config: FeatureConfig) -> None:
-    """Load the landmark model once per process; one OpenCV thread per worker process."""
+def init_worker(config: FeatureConfig, worker_process: bool = False) -> None:
+    """Load the landmark model once per process; one OpenCV thread per worker process.
+
+    In a worker process Ctrl-C is left to the parent, which stops the pool and reports once.
+    """
+    if worker_process:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
     cv2.setNumThreads(1)
     _worker["config"] = config
     _worker["landmarker"] = face_lib.make_landmarker(config.landmarks)
 
 
-def process_sample(sample: Sample) -> tuple[Sample, dict | None, str | None]:
-    """(sample, features, None) or (sample, None, reason) for an expected failure."""
+def failure(error: Exception) -> dict:
+    """A clip's failure as the manifest records it: {"reason": text, "kind": counting key}."""
+    if isinstance(error, face_lib.FaceNotFound):
+        return {"reason": str(error), "kind": "no face found"}
+    if isinstance(error, ClipError):
+        return {"reason": str(error), "kind": "unreadable clip"}
+    return {"reason": f"{type(error).__name__}: {error}",
+            "kind": f"unexpected error ({type(error).__name__})"}
+
+
+def process_sample(sample: Sample) -> tuple[Sample, dict | None, dict | None]:
+    """(sample, features, None), or (sample, None, failure(error)) when the clip fails."""
     try:
         return sample, sample_features(sample, _worker["config"], _worker["landmarker"]), None
-    except (ClipError, face_lib.FaceNotFound) as e:
-        return sample, None, str(e)
     except Exception as e:  # noqa: BLE001 - one bad clip must not end the run; the reason is kept
-        return sample, None, f"{type(e).__name__}: {e}"
+        return sample, None, failure(e)

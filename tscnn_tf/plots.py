@@ -4,11 +4,11 @@ Drawn with OpenCV, which the feature stage needs anyway, so no plotting library 
 """
 from __future__ import annotations
 
-import os
-from pathlib import Path
 
 import cv2
 import numpy as np
+
+from tscnn_tf.artifacts import atomic_write
 
 _FONT = cv2.FONT_HERSHEY_SIMPLEX
 
@@ -54,11 +54,9 @@ def confusion_matrix_image(cm, class_names: list[str], title: str = "",
 
 def write_png(path, rgb: np.ndarray) -> None:
     """Write an RGB image atomically (a finished PNG or none)."""
-    path = Path(path)
-    tmp = path.with_name("partial-" + path.name)
-    if not cv2.imwrite(str(tmp), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)):
-        raise OSError(f"could not write {path}")
-    os.replace(tmp, path)
+    with atomic_write(path) as tmp:
+        if not cv2.imwrite(str(tmp), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)):
+            raise OSError(f"could not write {path}")
 
 
 def flow_to_rgb(flow: np.ndarray, max_magnitude: float | None = None) -> np.ndarray:

@@ -16,20 +16,28 @@ from pathlib import Path
 
 import numpy as np
 
-from tscnn_tf.databases.base import Sample, list_frames, video_frame_count, MIN_FRAMES
+from tscnn_tf.databases.base import MIN_FRAMES, Sample, list_frames, video_fps, video_frame_count
+from tscnn_tf.errors import ToolkitError
 
 
-class PredictError(Exception):
+class PredictError(ToolkitError):
     """An expected failure (no face, too few frames, unreadable input, mismatched model)."""
+
+
+LONG_CLIP_S = 2.0        # longer than any micro- or macro-expression
+LONG_CLIP_FRAMES = 400   # the same without a frame rate (2 s at 200 fps)
 
 
 def find_metadata(model_path: Path) -> dict:
     """metadata.json in the export folder, or beside a model file inside it."""
-    for folder in (model_path, model_path.parent, model_path.parent.parent):
+    folders = [model_path] if model_path.is_dir() else [model_path.parent, model_path.parent.parent]
+    for folder in folders:
         if (folder / "metadata.json").is_file():
             return json.loads((folder / "metadata.json").read_text())
-    raise PredictError(f"no metadata.json for {model_path}: export the model first "
-                       "(python -m tscnn_tf.export)")
+    raise PredictError(
+        f"missing {folders[0] / 'metadata.json'}: a model needs the metadata.json of its export "
+        "folder (class names and feature parameters). Copy it beside the model file, or pass the "
+        "export folder itself; `python -m tscnn_tf.export` writes both.")
 
 
 class Model:
@@ -50,6 +58,7 @@ class Model:
             self.kind = "saved_model"
             self.input_shapes = {k: tuple(v.shape[1:]) for k, v in
                                  fn.structured_input_signature[1].items()}
+            self.num_outputs = int(fn.structured_outputs["probabilities"].shape[-1])
             self._run = lambda x: fn(**{k: tf.constant(v) for k, v in x.items()})[
                 "probabilities"].numpy()
         elif path.suffix == ".tflite":
@@ -62,6 +71,7 @@ class Model:
             self.kind = "tflite"
             self.input_shapes = {k: tuple(v["shape"][1:]) for k, v in
                                  runner.get_input_details().items()}
+            self.num_outputs = int(runner.get_output_details()["probabilities"]["shape"][-1])
             self._run = lambda x: runner(**x)["probabilities"]
         elif path.suffix == ".keras":
             import keras
@@ -71,9 +81,15 @@ class Model:
                 raise PredictError(f"unreadable Keras model {path}: {e}") from e
             self.kind = "keras"
             self.input_shapes = {t.name.split(":")[0]: tuple(t.shape[1:]) for t in model.inputs}
+            self.num_outputs = int(model.outputs[0].shape[-1])
             self._run = lambda x: model.predict(x, verbose=0)
         else:
             raise PredictError(f"{path}: expected an export folder, a .keras or a .tflite file")
+        if self.num_outputs != len(self.class_names):
+            raise PredictError(
+                f"{path} has {self.num_outputs} outputs but its metadata.json names "
+                f"{len(self.class_names)} classes {self.class_names}: the model and the metadata "
+                "come from different exports")
 
     def check(self, features: dict) -> None:
         """Refuse features whose shapes differ from the model's inputs (e.g. another n)."""
@@ -124,20 +140,43 @@ def clip_sample(video=None, frames=None, onset=None, offset=None) -> Sample:
     return sample
 
 
+def length_warning(sample: Sample) -> str | None:
+    """A clip far longer than an expression is not one expression."""
+    frames = sample.offset - sample.onset + 1
+    fps = video_fps(sample.video) if sample.video else None
+    if fps and frames / fps > LONG_CLIP_S:
+        return (f"the clip lasts {frames / fps:.1f} s ({frames} frames at {fps:g} fps), longer "
+                "than any micro-expression: it is treated as ONE expression. Give --onset and "
+                "--offset around the expression.")
+    if not fps and frames > LONG_CLIP_FRAMES:
+        return (f"the clip has {frames} frames, more than one expression lasts: it is treated as "
+                "ONE expression. Give --onset and --offset around the expression.")
+    return None
+
+
 def predict_clip(model: Model, sample: Sample, landmarker=None) -> dict:
-    """Run the whole chain on one clip; returns the result and the features it used."""
+    """Run the whole chain on one clip; returns the result and the features it used.
+
+    Frames are read one at a time and only aligned face crops are kept, so memory does not grow
+    with the frame size. The result's `warnings` say when the face tracked from the onset was
+    lost (a cut, no face on the apex frame) or the clip is far too long for one expression.
+    """
     from tscnn_tf import face as face_lib
-    from tscnn_tf.features import FeatureConfig, clip_features
-    from tscnn_tf.video import ClipError, read_clip
+    from tscnn_tf.features import FeatureConfig, aligned_clip, clip_features, face_track_warnings
+    from tscnn_tf.video import ClipError
     config = FeatureConfig(**model.metadata["params"])
     landmarker = landmarker or face_lib.make_landmarker(config.landmarks)
+    if (warning := length_warning(sample)) is not None:
+        sample.warnings.append(warning)
     try:
-        indices, frames = read_clip(sample)
-        features = clip_features(frames, indices, config, landmarker, None, sample.warnings)
+        indices, faces, geometry = aligned_clip(sample, config, landmarker, sample.warnings)
+        features = clip_features(faces, indices, geometry, config, None, sample.warnings)
     except ClipError as e:
-        raise PredictError(str(e)) from e
+        raise PredictError(f"{e} in {sample.video or sample.clip}") from e
     except face_lib.FaceNotFound as e:
         raise PredictError(f"{e} in {sample.video or sample.clip}") from e
+    sample.warnings.extend(face_track_warnings(sample, faces, indices, geometry,
+                                               int(features["apex_used"]), landmarker))
     probabilities = model(features)
     best = int(np.argmax(probabilities))
     result = {"label": model.class_names[best],
@@ -151,7 +190,6 @@ def format_result(result: dict) -> str:
     lines = [f"label: {result['label']}",
              f"onset {result['onset']}  apex {result['apex']}  offset {result['offset']}"]
     lines += [f"  {name:<14}{p:.4f}" for name, p in result["probabilities"].items()]
-    lines += [f"warning: {w}" for w in result["warnings"]]
     return "\n".join(lines)
 
 
@@ -159,14 +197,11 @@ def main(argv):
     del argv
     from absl import flags
     FLAGS = flags.FLAGS
-    try:
-        model = Model(FLAGS.model)
-        sample = clip_sample(FLAGS.video, FLAGS.frames, FLAGS.onset, FLAGS.offset)
-        out = predict_clip(model, sample)
-    except PredictError as e:
-        print(f"error: {e}", file=sys.stderr)
-        sys.exit(1)
+    sample = clip_sample(FLAGS.video, FLAGS.frames, FLAGS.onset, FLAGS.offset)  # before the model
+    out = predict_clip(Model(FLAGS.model), sample)
     result, features = out["result"], out["features"]
+    for warning in result["warnings"]:
+        print(f"warning: {warning}", file=sys.stderr)
     if FLAGS.dump_features:
         np.savez(FLAGS.dump_features, **{k: np.asarray(features[k], np.float32)[None]
                                          for k in ("apex_gray", "blocks", "flow")})
@@ -178,8 +213,7 @@ def main(argv):
         plots.write_png(FLAGS.visualize, plots.apex_and_flow_image(
             features["apex_face"], geometry.to_crop(geometry.landmarks), features["flow_raw"],
             title))
-    print(json.dumps({k: result[k] for k in ("label", "probabilities", "onset", "apex", "offset")})
-          if FLAGS.json else format_result(result))
+    print(json.dumps(result) if FLAGS.json else format_result(result))
 
 
 def define_flags():
@@ -190,12 +224,13 @@ def define_flags():
     flags.DEFINE_string("frames", None, "A folder of frames, ordered by the integer in their names.")
     flags.DEFINE_integer("onset", None, "Onset frame (default: the first).")
     flags.DEFINE_integer("offset", None, "Offset frame (default: the last).")
-    flags.DEFINE_bool("json", False, "Print one JSON object: label, probabilities, onset, apex, offset.")
+    flags.DEFINE_bool("json", False, "Print one JSON object: label, probabilities, onset, apex, "
+                      "offset, warnings.")
     flags.DEFINE_string("visualize", None, "Write the apex face, landmarks, grid and flow to this PNG.")
     flags.DEFINE_string("dump_features", None, "Write the three inputs (batch of 1) to this .npz.")
 
 
 if __name__ == "__main__":
-    from absl import app
+    from tscnn_tf import cli
     define_flags()
-    app.run(main)
+    cli.run(main, db_flagfiles=False)

@@ -14,13 +14,13 @@ import dataclasses
 import json
 import logging
 import os
-import shutil
 import sys
 from pathlib import Path
 
 import numpy as np
 
-from tscnn_tf.artifacts import save_model_atomic, write_json_atomic
+from tscnn_tf.errors import ToolkitError
+from tscnn_tf.artifacts import atomic_write, copy_atomic, save_model_atomic, write_json_atomic
 
 log = logging.getLogger("tscnn_tf")
 
@@ -47,7 +47,7 @@ class TrainConfig:
     mixed_precision: bool = False    # float16 compute on GPUs; the softmax stays float32
 
 
-class TrainingError(Exception):
+class TrainingError(ToolkitError):
     """A run that cannot give an honest result (too few subjects, mismatched records, ...)."""
 
 
@@ -95,8 +95,7 @@ def make_checkpoint_callback(fold_dir: Path, patience: int, state: dict, min_del
             state["epoch"] = epoch + 1
             save_model_atomic(self.model, fold_dir / "last.keras")
             if improved:  # a file copy is 25x faster than serialising the model again
-                shutil.copyfile(fold_dir / "last.keras", fold_dir / "partial-best.keras")
-                os.replace(fold_dir / "partial-best.keras", fold_dir / "best.keras")
+                copy_atomic(fold_dir / "last.keras", fold_dir / "best.keras")
             write_json_atomic(fold_dir / "state.json", state)
             if state["wait"] >= patience:
                 self.model.stop_training = True
@@ -157,7 +156,7 @@ def fit_model(run_dir: Path, files: list[str], manifest: dict, fit: list[str], v
     val_ds = data.make_dataset(files, n, streams, val, batch_size=config.batch_size)
     if state["wait"] < config.patience and state["epoch"] < config.epochs:
         model.fit(train_ds, validation_data=val_ds, epochs=config.epochs,
-                  initial_epoch=state["epoch"], verbose=2 if os.environ.get("CI") else 1,
+                  initial_epoch=state["epoch"], verbose=1 if sys.stdout.isatty() else 2,
                   callbacks=[make_checkpoint_callback(run_dir, config.patience, state,
                                                       config.min_delta),
                              keras.callbacks.TensorBoard(str(run_dir / "logs"))])
@@ -259,12 +258,10 @@ def train_final(records_dir, run_dir, config: TrainConfig):
 
 
 def write_predictions(path: Path, rows: list[dict]) -> None:
-    tmp = path.with_name(path.name + ".partial")
-    with open(tmp, "w", newline="") as f:
+    with atomic_write(path) as tmp, open(tmp, "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
-    os.replace(tmp, path)
 
 
 def read_predictions(path: Path) -> list[dict]:
@@ -305,6 +302,11 @@ def check_records(manifest: dict, expected_params: dict | None) -> None:
     if expected_params is not None and manifest["params"] != expected_params:
         raise TrainingError(f"records made with {manifest['params']}, not {expected_params}; "
                             "re-extract with --overwrite or use another --workdir")
+    labels = sorted({e["label_name"] for e in manifest["samples"]})
+    if len(labels) < 2:
+        raise TrainingError(f"the records hold one class only ({labels}): a classifier needs at "
+                            "least two, and any score would be meaningless. Check --classes and "
+                            "the labels of the annotation sheet.")
     if len({e["subject"] for e in manifest["samples"]}) < 3:
         raise TrainingError("leave-one-subject-out with a subject-held-out validation split needs "
                             "at least 3 subjects; this database has "
@@ -382,32 +384,27 @@ def main(argv):
         ensure_records(FLAGS.db, FLAGS.data_dir, path, features, cli.reader_options(FLAGS),
                        FLAGS.num_workers)
 
-    try:
-        if FLAGS.sweep:
-            from tscnn_tf import sweep
-            rows = sweep.run_sweep(FLAGS.sweep, workdir, feature_config, config, make_records,
-                                   FLAGS.sweep_streams, FLAGS.sweep_values, FLAGS.folds)
-            print(sweep.format_table(rows, f"{FLAGS.db}: sweep over {FLAGS.sweep}"))
-            return
-        make_records(feature_config, records_dir)
-        results = train_loso(records_dir, workdir, config, FLAGS.folds, feature_config.to_dict())
-        for warning in results["warnings"]:
-            print(f"warning: {warning}")
-        print(format_results(results, config.streams))
-        print(f"results: {workdir / 'results.json'}   predictions: {workdir / 'predictions.csv'}"
-              f"   confusion matrix: {workdir / 'confusion_matrix.png'}")
-        if FLAGS.final_model and not FLAGS.folds:
-            log.info("final model: all subjects, validation subjects held out for stopping")
-            train_final(records_dir, workdir / "final", config)
-            export_dir = Path(FLAGS.export_dir or f"saved_models/{FLAGS.db}")
-            meta = export.export_run_model(workdir / "final" / "best.keras", export_dir,
-                                           records_dir)
-            print(f"final model: {workdir / 'final' / 'best.keras'}, exported to {export_dir}")
-            print(export.format_parity(meta))
-    except (TrainingError, ef.ExtractionError, export.ExportError, FileNotFoundError,
-            ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        sys.exit(1)
+    if FLAGS.sweep:
+        from tscnn_tf import sweep
+        rows = sweep.run_sweep(FLAGS.sweep, workdir, feature_config, config, make_records,
+                               FLAGS.sweep_streams, FLAGS.sweep_values, FLAGS.folds)
+        print(sweep.format_table(rows, f"{FLAGS.db}: sweep over {FLAGS.sweep}"))
+        return
+    make_records(feature_config, records_dir)
+    results = train_loso(records_dir, workdir, config, FLAGS.folds, feature_config.to_dict())
+    for warning in results["warnings"]:
+        print(f"warning: {warning}")
+    print(format_results(results, config.streams))
+    print(f"results: {workdir / 'results.json'}   predictions: {workdir / 'predictions.csv'}"
+          f"   confusion matrix: {workdir / 'confusion_matrix.png'}")
+    if FLAGS.final_model and not FLAGS.folds:
+        log.info("final model: all subjects, validation subjects held out for stopping")
+        train_final(records_dir, workdir / "final", config)
+        export_dir = Path(FLAGS.export_dir or f"saved_models/{FLAGS.db}")
+        meta = export.export_run_model(workdir / "final" / "best.keras", export_dir,
+                                       records_dir)
+        print(f"final model: {workdir / 'final' / 'best.keras'}, exported to {export_dir}")
+        print(export.format_parity(meta))
     print(f"tensorboard --logdir {workdir}")
 
 

@@ -1,5 +1,11 @@
-"""Reading a clip's grey frames from a frame folder or a video file, tolerating bad frames."""
+"""Reading a clip's grey frames from a frame folder or a video file, tolerating bad frames.
+
+Frames are read one at a time (`iter_frames`), so a caller that keeps only what it needs (the
+aligned face crops) never holds a clip's full-resolution frames in memory.
+"""
 from __future__ import annotations
+
+from typing import Iterator
 
 import cv2
 import numpy as np
@@ -11,38 +17,70 @@ class ClipError(Exception):
     """A clip that cannot be used; the message is the reason recorded in the manifest."""
 
 
-def read_clip(sample: Sample) -> tuple[list[int], list[np.ndarray]]:
-    """Grey uint8 frames from onset to offset with their indices; unreadable frames are skipped
-    with a warning in `sample.warnings`. Raises ClipError when fewer than 3 frames remain."""
-    indices, frames = [], []
+def to_gray(image: np.ndarray) -> np.ndarray:
+    return image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+
+
+def iter_frames(sample: Sample, warnings: list[str] | None = None
+                ) -> Iterator[tuple[int, np.ndarray]]:
+    """(index, grey uint8 frame) from onset to offset, one at a time. Unreadable frames are
+    skipped with a warning appended to `warnings` (default `sample.warnings`)."""
+    warnings = sample.warnings if warnings is None else warnings
     if sample.frames is not None:
         for index, path in sample.frames.items():
             image = cv2.imread(path, cv2.IMREAD_GRAYSCALE)
             if image is None:
-                sample.warnings.append(f"unreadable frame {index} ({path}) skipped")
+                warnings.append(f"unreadable frame {index} ({path}) skipped")
                 continue
-            indices.append(index)
-            frames.append(image)
+            yield index, image
     elif sample.video is not None:
         cap = cv2.VideoCapture(sample.video)
         if not cap.isOpened():
-            raise ClipError(f"unreadable video {sample.video}")
-        index = 0
-        while index <= sample.offset:
-            ok, image = cap.read()
-            if not ok:
-                break
-            if index >= sample.onset:
-                indices.append(index)
-                frames.append(image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_BGR2GRAY))
-            index += 1
-        cap.release()
-        if index <= sample.offset:
-            sample.warnings.append(f"video ended at frame {index - 1}, before offset {sample.offset}")
+            raise ClipError("unreadable video")
+        try:
+            index = 0
+            while index <= sample.offset:
+                if index < sample.onset:
+                    ok = cap.grab()  # no colour conversion for frames before the onset
+                    image = None
+                else:
+                    ok, image = cap.read()
+                if not ok:
+                    warnings.append(f"video ended at frame {index - 1}, before offset "
+                                    f"{sample.offset}")
+                    break
+                if image is not None:
+                    yield index, to_gray(image)
+                index += 1
+        finally:
+            cap.release()
     else:
         raise ClipError("sample has neither frames nor a video")
+
+
+def read_frame(sample: Sample, index: int) -> np.ndarray | None:
+    """One grey frame of the clip by its index, or None when it cannot be read."""
+    if sample.frames is not None:
+        path = sample.frames.get(index)
+        return None if path is None else cv2.imread(path, cv2.IMREAD_GRAYSCALE)
+    one = Sample(sample.db, sample.subject, sample.clip, "", -1, index, index, video=sample.video)
+    try:
+        return next((frame for _, frame in iter_frames(one, [])), None)
+    except ClipError:
+        return None
+
+
+def read_clip(sample: Sample) -> tuple[list[int], list[np.ndarray]]:
+    """Grey uint8 frames from onset to offset with their indices; unreadable frames are skipped
+    with a warning in `sample.warnings`. Raises ClipError when fewer than 3 frames remain."""
+    pairs = list(iter_frames(sample))
+    check_frames([frame for _, frame in pairs])
+    return [i for i, _ in pairs], [frame for _, frame in pairs]
+
+
+def check_frames(frames: list[np.ndarray]) -> None:
+    """A clip needs at least 3 readable frames of one size."""
     if len(frames) < MIN_FRAMES:
         raise ClipError(f"only {len(frames)} readable frame(s) between onset and offset")
-    if frames and any(f.shape != frames[0].shape for f in frames):
+    if any(f.shape != frames[0].shape for f in frames):
         raise ClipError("frames of different sizes in one clip")
-    return indices, frames

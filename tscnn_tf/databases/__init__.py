@@ -24,6 +24,11 @@ def read_database(db: str, data_dir, fps: float | None = None, **options) -> Dat
         raise FileNotFoundError(f"data_dir does not exist: {data_dir}")
     database = READERS[db](data_dir, **options)
     database.fps = fps
+    ids = [s.sample_id for s in database.samples]
+    if len(set(ids)) != len(ids):
+        repeated = sorted({i for i in ids if ids.count(i) > 1})
+        raise ValueError(f"{db}: {len(repeated)} sample id(s) name more than one sample "
+                         f"(e.g. {repeated[0]}); a record would be attached to the wrong label")
     return database
 
 

@@ -30,10 +30,12 @@ class Sample:
     frames: dict[int, str] | None = None  # frame index -> path, for frame folders
     video: str | None = None              # or a video file
     warnings: list[str] = dataclasses.field(default_factory=list)
+    part: str = ""  # tells apart several expressions annotated in one clip (`<onset>-<offset>`)
 
     @property
     def sample_id(self) -> str:
-        return f"{self.db}/{self.subject}/{self.clip}"
+        base = f"{self.db}/{self.subject}/{self.clip}"
+        return f"{base}@{self.part}" if self.part else base
 
     def fingerprint(self) -> str:
         """What a record of this sample depends on besides the feature parameters."""
@@ -46,7 +48,11 @@ class Dropped:
 
     subject: str
     clip: str
-    reason: str
+    reason: str     # the full text: where (sheet row, folder), what, and the values involved
+    kind: str = ""  # the reason without row, values or paths: the key of the per-reason counts
+
+    def __post_init__(self):
+        self.kind = self.kind or self.reason
 
 
 @dataclasses.dataclass
@@ -87,6 +93,16 @@ def video_frame_count(path: str | Path) -> int:
         cap.release()
 
 
+def video_fps(path: str | Path) -> float | None:
+    """The frame rate the container reports, None when unknown."""
+    cap = cv2.VideoCapture(str(path))
+    try:
+        fps = cap.get(cv2.CAP_PROP_FPS) if cap.isOpened() else 0.0
+    finally:
+        cap.release()
+    return fps if fps and fps > 0 else None
+
+
 def parse_int(value) -> int | None:
     """An annotation cell as an int (`12`, `12.0`, ` 12 `); None when empty or not a number."""
     if value is None:
@@ -101,17 +117,35 @@ def parse_int(value) -> int | None:
     return int(number) if number.is_integer() else None
 
 
-def resolve_media(sample: Sample, clip_dir: Path) -> str | None:
+def inside(root: Path, path: Path) -> bool:
+    """Whether `path`, resolved (symlinks included), lies inside the resolved `root`."""
+    try:
+        Path(path).resolve().relative_to(Path(root).resolve())
+    except ValueError:
+        return False
+    return True
+
+
+def unsafe_name(text: str) -> bool:
+    """A sheet cell that would act as a path (`..`, `/etc`, `a/b`) rather than one folder name."""
+    return text in (".", "..") or any(c in text for c in "/\\\0") or Path(text).is_absolute()
+
+
+def resolve_media(sample: Sample, clip_dir: Path, root: Path) -> tuple[str, str] | None:
     """Attach frames (folder) or a video to `sample` and check onset..offset against them.
 
-    Returns a drop reason, or None when the sample is usable (possibly repaired, with warnings).
+    Returns a drop reason as (kind, detail), or None when the sample is usable (possibly
+    repaired, with warnings). Media that resolve outside `root` (the database folder) are
+    never read.
     """
+    if not inside(root, clip_dir):
+        return "media outside the database folder", str(clip_dir)
     if clip_dir.is_dir():
         frames = list_frames(clip_dir)
         in_range = [i for i in frames if sample.onset <= i <= sample.offset]
         if len(in_range) < MIN_FRAMES:
-            return (f"only {len(in_range)} frame(s) between onset {sample.onset} and offset "
-                    f"{sample.offset} in {clip_dir}")
+            return (f"fewer than {MIN_FRAMES} frames between onset and offset",
+                    f"{len(in_range)} in {sample.onset}..{sample.offset} in {clip_dir}")
         if in_range[0] != sample.onset or in_range[-1] != sample.offset:
             sample.warnings.append(
                 f"onset/offset frame missing; using frames {in_range[0]}..{in_range[-1]}")
@@ -121,17 +155,20 @@ def resolve_media(sample: Sample, clip_dir: Path) -> str | None:
         video = next((clip_dir.with_suffix(ext) for ext in VIDEO_EXTENSIONS + tuple(
             e.upper() for e in VIDEO_EXTENSIONS) if clip_dir.with_suffix(ext).is_file()), None)
         if video is None:
-            return f"no frame folder or video at {clip_dir}"
+            return "no frame folder or video", str(clip_dir)
+        if not inside(root, video):
+            return "media outside the database folder", str(video)
         count = video_frame_count(video)
         if count == 0:
-            return f"unreadable video {video}"
+            return "unreadable video", str(video)
         if sample.onset >= count:
-            return f"onset {sample.onset} beyond the video's {count} frames"
+            return "onset beyond the video", f"onset {sample.onset}, {count} frames"
         if sample.offset >= count:
             sample.warnings.append(f"offset {sample.offset} beyond the video; using {count - 1}")
             sample.offset = count - 1
         if sample.offset - sample.onset + 1 < MIN_FRAMES:
-            return f"fewer than {MIN_FRAMES} frames between onset and offset"
+            return (f"fewer than {MIN_FRAMES} frames between onset and offset",
+                    f"{sample.onset}..{sample.offset}")
         sample.video = str(video)
     if sample.apex is not None and not sample.onset <= sample.apex <= sample.offset:
         sample.warnings.append(

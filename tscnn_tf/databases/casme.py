@@ -38,4 +38,4 @@ def read_casme(data_dir, classes=None, db: str = "casme") -> Database:
     """Sections A and B together; the paper's 4 classes by default."""
     selected = class_selection(classes, CLASSES)
     rows = section_rows(data_dir, "A") + section_rows(data_dir, "B")
-    return build_samples(db, None, rows, selected, KNOWN_LABELS)
+    return build_samples(db, data_dir, rows, selected, KNOWN_LABELS)

@@ -44,4 +44,4 @@ def annotation_rows(data_dir, image_set: str = "auto") -> list[dict]:
 def read_casme2(data_dir, classes=None, image_set: str = "auto", db: str = "casme2") -> Database:
     """The paper's 5 classes by default; `classes=[]` keeps every label (for MEGC2019)."""
     selected = class_selection(classes, CLASSES)
-    return build_samples(db, None, annotation_rows(data_dir, image_set), selected, KNOWN_LABELS)
+    return build_samples(db, data_dir, annotation_rows(data_dir, image_set), selected, KNOWN_LABELS)

@@ -86,10 +86,12 @@ def read_casme_sq(data_dir, classes=None, image_set: str = "auto",
         folder = participants.get(str(int(subject)), f"s{int(subject):02d}")
         if expression_type == "micro" and "micro" not in kind.lower():
             type_dropped.append(Dropped(folder, clip, f"{where}: {kind or 'untyped'} "
-                                                      "(micro-only selection)"))
+                                                      "(micro-only selection)",
+                                        "not a micro-expression (micro-only selection)"))
             continue
         if offset in ("0", "") and apex in ("0", ""):
-            type_dropped.append(Dropped(folder, clip, f"{where}: offset and apex both 0 or empty"))
+            type_dropped.append(Dropped(folder, clip, f"{where}: offset and apex both 0 or empty",
+                                        "offset and apex both 0 or empty"))
             continue
         if offset in ("0", ""):
             offset = apex  # the sheet's "offset 0: use the apex"
@@ -105,6 +107,6 @@ def read_casme_sq(data_dir, classes=None, image_set: str = "auto",
         rows.append({"subject": folder, "clip": clip, "onset": onset, "apex": apex,
                      "offset": offset, "label": label, "media": media, "where": where})
     selected = class_selection(classes, CLASSES)
-    database = build_samples(db, None, rows, selected)
+    database = build_samples(db, data_dir, rows, selected)
     database.dropped = type_dropped + database.dropped
     return database

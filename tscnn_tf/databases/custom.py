@@ -1,16 +1,19 @@
 """The custom database format: `annotations.csv` + `<subject>/<clip>/` frames or `<clip>.mp4`.
 
 Columns (by name, any order, case-insensitive): subject, clip, onset, apex, offset, label.
-`apex` may be empty (or `/`): the apex is then spotted.
+`apex` may be empty (or `/`): the apex is then spotted. Comma, semicolon or tab delimiters and
+UTF-8, UTF-16 or Latin-1 text are read alike.
 """
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
-from tscnn_tf.databases.base import Database, Dropped, Sample, log, parse_int, resolve_media
+from tscnn_tf.databases import sheets
+from tscnn_tf.databases.base import (Database, Dropped, Sample, log, parse_int, resolve_media,
+                                     unsafe_name)
 
 COLUMNS = ("subject", "clip", "onset", "apex", "offset", "label")
+NO_APEX = ("", "/", "-")
 
 
 def read_annotations(csv_path: str | Path) -> list[dict[str, str]]:
@@ -18,78 +21,105 @@ def read_annotations(csv_path: str | Path) -> list[dict[str, str]]:
     csv_path = Path(csv_path)
     if not csv_path.is_file():
         raise FileNotFoundError(f"annotation file not found: {csv_path}")
-    with open(csv_path, newline="", encoding="utf-8-sig") as f:
-        reader = csv.DictReader(f)
-        header = [(name or "").strip().lower() for name in reader.fieldnames or []]
-        missing = [c for c in COLUMNS if c not in header]
-        if missing:
-            raise ValueError(f"{csv_path}: missing column(s) {missing}; expected {list(COLUMNS)}")
-        reader.fieldnames = header
-        return [{k: (v or "").strip() for k, v in row.items() if k} for row in reader]
+    table = sheets.read_text_table(csv_path)
+    rows = table.rows
+    first = next((i for i, row in enumerate(rows) if any(row)), None)
+    header = [c.strip().lower() for c in rows[first]] if first is not None else []
+    missing = [c for c in COLUMNS if c not in header]
+    if missing:
+        raise ValueError(
+            f"{csv_path}: missing column(s) {missing}. Read the header {header} as "
+            f"{table.encoding} text with the delimiter {table.delimiter!r}; expected the columns "
+            f"{list(COLUMNS)}. Save the sheet as CSV (comma-separated, UTF-8) with that header row.")
+    out = []
+    for line, row in enumerate(rows[first + 1:], start=first + 2):
+        if not any(row):
+            continue
+        cells = {name: (row[i].strip() if i < len(row) else "") for i, name in enumerate(header)
+                 if name}
+        out.append({**cells, "where": f"row {line}"})
+    return out
 
 
-def build_samples(db: str, data_dir: Path | None, rows: list[dict[str, str]],
+def build_samples(db: str, data_dir: Path, rows: list[dict[str, str]],
                   class_names: list[str] | None, known_labels=None) -> Database:
     """Validate annotation rows into `Sample`s; every unusable row becomes a `Dropped`.
 
     A row holds subject, clip, onset, apex, offset and label as text. Optional keys: `media`, the
     clip's frame folder (or video path without suffix; default data_dir/subject/clip), and
-    `where`, how to name the row in messages (default its line in annotations.csv). With
+    `where`, how to name the row in messages. Media must lie inside `data_dir` (resolved). With
     `known_labels`, a label outside `class_names` is reported as unused if known, else unknown.
+    Several rows of one clip with other onsets/offsets are several expressions: each becomes a
+    sample whose id ends in `@<onset>-<offset>`; a repeated row is dropped.
     """
+    data_dir = Path(data_dir)
     dropped: list[Dropped] = []
-    candidates: list[Sample] = []
-    seen: set[tuple[str, str]] = set()
+    candidates: list[tuple[Sample, str]] = []
+    seen: set[tuple] = set()
     for line, row in enumerate(rows, start=2):
         subject, clip, label = row["subject"], row["clip"], row["label"]
         where = row.get("where", f"row {line}")
-        def drop(reason):
-            dropped.append(Dropped(subject, clip, f"{where}: {reason}"))
+
+        def drop(kind, detail=""):
+            reason = f"{where}: {kind}" + (f": {detail}" if detail else "")
+            dropped.append(Dropped(subject, clip, reason, kind))
+
         if not subject or not clip:
             drop("empty subject or clip")
             continue
+        if unsafe_name(subject) or unsafe_name(clip):
+            drop("subject or clip is a path, not a name", f"{subject!r}/{clip!r}")
+            continue
         onset, offset = parse_int(row["onset"]), parse_int(row["offset"])
         if onset is None or offset is None:
-            drop(f"invalid onset/offset {row['onset']!r}/{row['offset']!r}")
+            drop("invalid onset/offset", f"{row['onset']!r}/{row['offset']!r}")
             continue
         if onset > offset:
-            drop(f"onset {onset} after offset {offset}")
+            drop("onset after offset", f"onset {onset}, offset {offset}")
             continue
         if not label:
             drop("empty label")
             continue
         if class_names is not None and label not in class_names:
             if known_labels is None:
-                drop(f"unknown or unused label {label!r}")
+                drop("unknown or unused label", repr(label))
             elif label in known_labels:
-                drop(f"unused label {label!r} (not one of the selected classes)")
+                drop("unused label (not one of the selected classes)", repr(label))
             else:
-                drop(f"unknown label {label!r}")
+                drop("unknown label", repr(label))
             continue
-        if (subject, clip) in seen:
-            drop("duplicate row")
+        key = (subject, clip, onset, offset)
+        if key in seen:
+            drop("duplicate row", f"same clip, onset {onset} and offset {offset} as an earlier row")
             continue
-        seen.add((subject, clip))
+        seen.add(key)
         sample = Sample(db, subject, clip, label, -1, onset, offset)
         apex_text = row["apex"]
         sample.apex = parse_int(apex_text)
-        if sample.apex is None and apex_text not in ("", "/", "-"):
+        if sample.apex is None and apex_text not in NO_APEX:
             sample.warnings.append(f"invalid apex {apex_text!r}; it will be spotted instead")
         reason = resolve_media(sample, Path(row["media"]) if row.get("media")
-                               else data_dir / subject / clip)
+                               else data_dir / subject / clip, data_dir)
         if reason:
-            drop(reason)
+            drop(*reason)
             continue
-        candidates.append(sample)
+        candidates.append((sample, f"{onset}-{offset}"))
+    clips: dict[tuple[str, str], int] = {}
+    for sample, _ in candidates:
+        clips[sample.subject, sample.clip] = clips.get((sample.subject, sample.clip), 0) + 1
+    for sample, part in candidates:
+        if clips[sample.subject, sample.clip] > 1:
+            sample.part = part  # the sheet's onset-offset, before any repair
+    samples = [s for s, _ in candidates]
     if class_names is None:
-        class_names = sorted({s.label_name for s in candidates})
-    for s in candidates:
+        class_names = sorted({s.label_name for s in samples})
+    for s in samples:
         s.label = class_names.index(s.label_name)
         for w in s.warnings:
             log.warning("%s: %s", s.sample_id, w)
     for d in dropped:
         log.warning("%s/%s/%s dropped: %s", db, d.subject, d.clip, d.reason)
-    return Database(db, list(class_names), candidates, dropped)
+    return Database(db, list(class_names), samples, dropped)
 
 
 def read_custom(data_dir: str | Path, classes: list[str] | None = None,

@@ -48,7 +48,7 @@ def read_megc2019(data_dir, classes=None, image_set: str = "auto", db: str = "me
             continue
         parts[name] = {"samples": {(subject_key(s.subject), clip_key(s.clip)): s
                                    for s in part.samples},
-                       "dropped": {(subject_key(d.subject), clip_key(d.clip)): d.reason
+                       "dropped": {(subject_key(d.subject), clip_key(d.clip)): d
                                    for d in part.dropped}}
     samples, dropped = [], []
     for line, row in enumerate(sheets.read_rows(gt), start=1):
@@ -56,25 +56,33 @@ def read_megc2019(data_dir, classes=None, image_set: str = "auto", db: str = "me
         dataset = dataset.lower().replace(" ", "").replace("-", "")
         dataset = {"casmeii": "casme2", "smichs": "smic"}.get(dataset, dataset)
         where = f"{gt.name} row {line}"
+
+        def drop(kind, detail=""):
+            reason = f"{where}: {kind}" + (f": {detail}" if detail else "")
+            dropped.append(Dropped(subject, clip, reason, kind))
+
         if dataset not in PARTS:
             if line > 1 or dataset not in ("dataset", "database"):  # tolerate a header row
-                dropped.append(Dropped(subject, clip, f"{where}: unknown dataset {dataset!r}"))
+                drop("unknown dataset", repr(dataset))
             continue
         index = int(label) if label.isdigit() else -1
         if not 0 <= index < len(CLASSES):
-            dropped.append(Dropped(subject, clip, f"{where}: unknown class {label!r}"))
+            drop("unknown class", repr(label))
             continue
         if CLASSES[index] not in class_names:
-            dropped.append(Dropped(subject, clip, f"{where}: unused label {CLASSES[index]!r}"))
+            drop("unused label (not one of the selected classes)", repr(CLASSES[index]))
             continue
         if dataset in missing:
-            dropped.append(Dropped(subject, clip, f"{where}: {dataset} not found: {missing[dataset]}"))
+            drop(f"{dataset} not found", missing[dataset])
             continue
         key = (subject_key(subject), clip_key(clip))
         sample = parts[dataset]["samples"].get(key)
         if sample is None:
-            reason = parts[dataset]["dropped"].get(key, f"no {dataset} annotation or frames")
-            dropped.append(Dropped(subject, clip, f"{where}: {reason}"))
+            part_drop = parts[dataset]["dropped"].get(key)
+            if part_drop is None:
+                drop(f"no {dataset} annotation or frames")
+            else:
+                drop(part_drop.kind, part_drop.reason)
             continue
         samples.append(dataclasses.replace(
             sample, db=db, subject=f"{dataset}_{sample.subject}", label_name=CLASSES[index],
@@ -82,7 +90,7 @@ def read_megc2019(data_dir, classes=None, image_set: str = "auto", db: str = "me
     seen, unique = set(), []
     for s in samples:
         if s.sample_id in seen:
-            dropped.append(Dropped(s.subject, s.clip, "duplicate row"))
+            dropped.append(Dropped(s.subject, s.clip, "duplicate row in the ground truth"))
         else:
             seen.add(s.sample_id)
             unique.append(s)

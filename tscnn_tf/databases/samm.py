@@ -43,4 +43,4 @@ def annotation_rows(data_dir) -> list[dict]:
 def read_samm(data_dir, classes=None, db: str = "samm") -> Database:
     """The paper's 5 classes by default; `classes=[]` keeps every label (for MEGC2019)."""
     selected = class_selection(classes, CLASSES)
-    return build_samples(db, None, annotation_rows(data_dir), selected, KNOWN_LABELS)
+    return build_samples(db, data_dir, annotation_rows(data_dir), selected, KNOWN_LABELS)

@@ -6,8 +6,48 @@ helpers hide that, so each reader only says which names it wants.
 """
 from __future__ import annotations
 
+import csv
+import dataclasses
+import io
+import logging
 import re
 from pathlib import Path
+
+log = logging.getLogger("tscnn_tf")
+DELIMITERS = ",;\t"
+
+
+@dataclasses.dataclass
+class TextTable:
+    """A delimited text file's rows and how it was read."""
+
+    rows: list[list[str]]
+    encoding: str
+    delimiter: str
+
+
+def decode(raw: bytes) -> tuple[str, str]:
+    """(text, encoding) of a sheet saved as UTF-8 (with or without BOM), UTF-16 or Latin-1."""
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return raw.decode("utf-16"), "UTF-16"
+    if raw[:200].count(b"\0") > len(raw[:200]) // 4:  # UTF-16 without a byte-order mark
+        return raw.decode("utf-16-le", errors="replace"), "UTF-16-LE"
+    try:
+        return raw.decode("utf-8-sig"), "UTF-8"
+    except UnicodeDecodeError:
+        return raw.decode("cp1252", errors="replace"), "Latin-1 (cp1252)"
+
+
+def read_text_table(path) -> TextTable:
+    """Rows of a delimited text sheet. The encoding and the delimiter (comma, semicolon, as
+    spreadsheets write in many locales, or tab) are detected, not assumed."""
+    text, encoding = decode(Path(path).read_bytes())
+    if encoding != "UTF-8":
+        log.warning("%s: read as %s text; UTF-8 is the expected encoding", path, encoding)
+    first = next((line for line in text.splitlines() if line.strip()), "")
+    delimiter = max(DELIMITERS, key=first.count) if any(d in first for d in DELIMITERS) else ","
+    rows = list(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter))
+    return TextTable(rows, encoding, delimiter)
 
 
 def cell_text(value) -> str:
@@ -29,8 +69,7 @@ def read_rows(path, sheet=0) -> list[list[str]]:
     if not path.is_file():
         raise FileNotFoundError(f"annotation sheet not found: {path}")
     if path.suffix.lower() == ".csv":
-        frame = pd.read_csv(path, header=None, dtype=str, keep_default_na=False,
-                            encoding="utf-8-sig", skip_blank_lines=False)
+        return [[cell_text(v) for v in row] for row in read_text_table(path).rows]
     else:
         # calamine reads xls and xlsx alike; pandas deprecates its xlrd (xls) engine.
         frame = pd.read_excel(path, sheet_name=sheet, header=None, dtype=object,

@@ -48,4 +48,4 @@ def folder_rows(data_dir, image_set: str = "auto") -> list[dict]:
 def read_smic(data_dir, classes=None, image_set: str = "auto", db: str = "smic") -> Database:
     """The 3 classes of the folders (`classes=[]` keeps every label)."""
     selected = class_selection(classes, CLASSES)
-    return build_samples(db, None, folder_rows(data_dir, image_set), selected, CLASSES)
+    return build_samples(db, data_dir, folder_rows(data_dir, image_set), selected, CLASSES)

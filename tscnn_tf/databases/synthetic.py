@@ -30,6 +30,7 @@ from tscnn_tf.databases.custom import read_custom
 CLASS_NAMES = ["negative", "positive", "surprise"]
 FRAME_SIZE = 256          # rendered frames are FRAME_SIZE x FRAME_SIZE grey
 FOLD_DEPTH = 16.0         # grey levels of a skin fold at the largest movement
+MARKER = "synthetic.json"
 VERSION = 1               # bump when the rendering changes, so old folders are regenerated
 BROWS = list(range(17, 27))
 INNER_BROWS = [19, 20, 21, 22, 23, 24]
@@ -199,19 +200,42 @@ def render_clip(subject: Subject, label: str, rng: np.random.Generator,
     return frames, apex, amplitude
 
 
+class NotASyntheticFolder(FileExistsError):
+    """The folder holds something the synthetic renderer did not make: it is never touched."""
+
+
+def marker_settings(data_dir: Path) -> dict | None:
+    """The settings in `synthetic.json`, the mark of a folder this renderer made; else None."""
+    try:
+        found = json.loads((data_dir / MARKER).read_text())
+    except (OSError, ValueError):
+        return None
+    return found if isinstance(found, dict) and "version" in found else None
+
+
 def generate(data_dir: str | Path, seed: int = 0, num_subjects: int = 8,
              clips_per_class: int = 3) -> Path:
     """Write the synthetic database (frames + annotations.csv) to `data_dir`; deterministic
-    for a seed. Skipped when `data_dir` already holds a finished one with the same settings."""
+    for a seed. Skipped when `data_dir` already holds a finished one with the same settings.
+
+    Only an absent or empty folder, or one this function marked as its own (`synthetic.json`,
+    written first and completed last), is rendered into: anything else raises
+    NotASyntheticFolder and nothing is deleted."""
     data_dir = Path(data_dir)
     settings = {"version": VERSION, "seed": seed, "num_subjects": num_subjects,
                 "clips_per_class": clips_per_class, "classes": CLASS_NAMES}
-    marker = data_dir / "synthetic.json"
-    if marker.is_file() and json.loads(marker.read_text()) == settings:
+    found = marker_settings(data_dir) if data_dir.is_dir() else None
+    if found == {**settings, "finished": True}:
         return data_dir
-    if data_dir.exists():
-        shutil.rmtree(data_dir)  # unfinished or different settings: start over
-    data_dir.mkdir(parents=True)
+    if found is not None:
+        shutil.rmtree(data_dir)  # ours, unfinished or with other settings: start over
+    elif data_dir.exists() and (not data_dir.is_dir() or any(data_dir.iterdir())):
+        raise NotASyntheticFolder(
+            f"{data_dir} is not empty and was not made by the synthetic renderer (no {MARKER}): "
+            "refusing to render into it. Give --data_dir an absent or empty folder, or leave it "
+            "out for the default.")
+    data_dir.mkdir(parents=True, exist_ok=True)
+    (data_dir / MARKER).write_text(json.dumps({**settings, "finished": False}))
     log.info("rendering the synthetic database into %s", data_dir)
     rows = []
     subject_seeds = np.random.SeedSequence(seed).spawn(num_subjects)
@@ -233,7 +257,7 @@ def generate(data_dir: str | Path, seed: int = 0, num_subjects: int = 8,
         writer = csv.writer(f)
         writer.writerow(["subject", "clip", "onset", "apex", "offset", "label"])
         writer.writerows(rows)
-    marker.write_text(json.dumps(settings))  # written last: marks the database as finished
+    (data_dir / MARKER).write_text(json.dumps({**settings, "finished": True}))
     return data_dir
 
 
