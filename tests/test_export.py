@@ -163,3 +163,25 @@ def test_predict_bad_inputs(exported, records_3_subjects, tmp_path):
                              capture_output=True, text=True)
         assert run.returncode == 1 and message in run.stderr and "Traceback" not in run.stderr
         assert len([l for l in run.stderr.splitlines() if l.startswith("error:")]) == 1
+
+
+@pytest.mark.parametrize("artifact", ["model.keras", "model.tflite", "saved_model"])
+@pytest.mark.parametrize("class_names", [["a", "b", "c", "d"], ["a", "b"]])
+def test_model_and_metadata_with_other_classes_are_refused(exported, tmp_path, artifact,
+                                                           class_names):
+    out, _ = exported
+    other = tmp_path / "other"
+    shutil.copytree(out, other)
+    meta = json.loads((other / "metadata.json").read_text())
+    (other / "metadata.json").write_text(json.dumps({**meta, "class_names": class_names}))
+    path = other if artifact == "saved_model" else other / artifact
+    with pytest.raises(predict.PredictError, match=f"3 outputs but its metadata.json names "
+                                                   f"{len(class_names)} classes"):
+        predict.Model(path)
+
+
+def test_a_model_file_copied_out_of_its_export_names_the_missing_metadata(exported, tmp_path):
+    out, _ = exported
+    shutil.copy(out / "model_int8.tflite", tmp_path / "model_int8.tflite")
+    with pytest.raises(predict.PredictError, match=f"missing {tmp_path / 'metadata.json'}"):
+        predict.Model(tmp_path / "model_int8.tflite")
