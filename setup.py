@@ -9,7 +9,12 @@ setup(
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
     python_requires=">=3.11",
-    packages=find_packages(include=["tscnn_tf", "tscnn_tf.*", "pipelines", "pipelines.*"]),
+    packages=find_packages(include=["tscnn_tf", "tscnn_tf.*", "pipelines", "pipelines.*"])
+    + ["tscnn_tf.flagfiles"],
+    # The top-level flags/ folder is installed as the package data tscnn_tf.flagfiles, so the
+    # per-database flagfiles are found after a non-editable install, from any folder.
+    package_dir={"tscnn_tf.flagfiles": "flags"},
+    package_data={"tscnn_tf.flagfiles": ["*.cfg"]},
     install_requires=[
         "tensorflow>=2.21,<2.22",          # ships Keras 3
         "tensorboard>=2.21,<2.22",         # no longer pulled in by TF 2.21; the callback needs it

@@ -61,7 +61,7 @@ def build_pipeline(pipeline, samples, config: FeatureConfig, output_dir: str, db
 
 
 def run(db: str, data_dir, output_dir, config: FeatureConfig, reader_options: dict | None = None,
-        beam_args: list[str] | None = None) -> dict:
+        beam_args: list[str] | None = None, provenance: dict | None = None) -> dict:
     """Read the database here, extract on the runner, write the manifest when all is written."""
     import apache_beam as beam
     from apache_beam.options.pipeline_options import PipelineOptions
@@ -85,7 +85,8 @@ def run(db: str, data_dir, output_dir, config: FeatureConfig, reader_options: di
     for path in out.glob("beam-*.jsonl"):
         path.unlink()
     shards = sorted(p.name for p in out.glob(f"{database.name}-*.tfrecord"))
-    return write_manifest(out, database, config, data_dir, lines["entries"], lines["failed"], shards)
+    return write_manifest(out, database, config, data_dir, lines["entries"], lines["failed"], shards,
+                          provenance)
 
 
 def main(argv):
@@ -94,19 +95,20 @@ def main(argv):
     FLAGS = flags.FLAGS
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
     beam_args = argv[1:]
-    if FLAGS.data_dir is None and FLAGS.db != "synthetic":
-        raise ExtractionError("--data_dir is required for --db=" + FLAGS.db)
-    data_dir = FLAGS.data_dir or str(Path(FLAGS.output_dir) / "synthetic_db")
-    manifest = run(FLAGS.db, data_dir, FLAGS.output_dir, cli.feature_config(FLAGS),
-                   cli.reader_options(FLAGS), beam_args)
+    config = cli.experiment_config(FLAGS)
+    if config.data.data_dir is None and config.data.db != "synthetic":
+        raise ExtractionError("--data_dir is required for --db=" + config.data.db)
+    data_dir = config.data.data_dir or str(Path(FLAGS.output_dir) / "synthetic_db")
+    manifest = run(config.data.db, data_dir, FLAGS.output_dir, config.features,
+                   config.data.reader_options(), beam_args, provenance=config.effective())
     print(f"{manifest['num_samples']} samples in {len(manifest['shards'])} shard(s) in "
           f"{FLAGS.output_dir}")
 
 
 def define_flags():
     from absl import flags
-    from tscnn_tf import cli
-    cli.define_feature_flags()
+    from tscnn_tf import cli, config
+    cli.define_config_flags(config.DataConfig, config.FeatureConfig)
     flags.DEFINE_string("output_dir", None, "Where the TFRecords and manifest.json go.",
                         required=True)
 

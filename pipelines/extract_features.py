@@ -186,28 +186,41 @@ def format_summary(summary: dict) -> str:
     return "\n".join(lines)
 
 
-def dry_run(db: str, data_dir, reader_options: dict | None = None) -> dict:
-    """Read and validate the database without extracting anything; returns the summary."""
+def dry_run(db: str, data_dir, reader_options: dict | None = None,
+            provenance: dict | None = None) -> dict:
+    """Read and validate the database without extracting anything; returns the summary (with
+    `provenance`, the effective settings and flagfiles, when given)."""
     database = read_database(db, data_dir, **(reader_options or {}))
-    return summarize(database.name, [{"label_name": s.label_name, "subject": s.subject}
-                                     for s in database.samples], database.class_names,
-                     dropped_rows(database), database.fps)
+    summary = summarize(database.name, [{"label_name": s.label_name, "subject": s.subject}
+                                        for s in database.samples], database.class_names,
+                        dropped_rows(database), database.fps)
+    return {**summary, "data_fingerprint": database.content_fingerprint(), **(provenance or {})}
 
 
 def extract_features(db: str, data_dir, output_dir, config: FeatureConfig,
                      reader_options: dict | None = None, num_workers: int | None = None,
                      samples_per_shard: int = 64, overwrite: bool = False,
-                     progress: bool = True) -> dict:
-    """Extract every sample of `db` into TFRecords under `output_dir`; returns the manifest."""
+                     progress: bool = True, provenance: dict | None = None) -> dict:
+    """Extract every sample of `db` into TFRecords under `output_dir`; returns the manifest.
+
+    Finished shards of the same database, classes, parameters and annotations are kept (an
+    interrupted run resumes); others are refused, or with `overwrite` replaced. `provenance`
+    (the effective settings and the flagfiles applied) is recorded in the manifest.
+    """
     output_dir = Path(output_dir)
     if output_dir.exists() and not output_dir.is_dir():
         raise ExtractionError(f"--output_dir {output_dir} is a file, not a folder")
     check_writable_dir(output_dir)  # before any clip is processed, not after
     database = read_database(db, data_dir, **(reader_options or {}))
-    if overwrite:
-        clear_records(output_dir)
     indexes = finished_shards(output_dir)
-    check_compatible(indexes, database, config)
+    try:
+        check_compatible(indexes, database, config)
+    except ExtractionError:
+        if not overwrite:
+            raise
+        log.warning("--overwrite: replacing the records of other settings in %s", output_dir)
+        clear_records(output_dir)
+        indexes = []
     done = {e["sample_id"] for index in indexes for e in index["samples"]}
     todo = [s for s in database.samples if s.sample_id not in done]
     if done:
@@ -225,11 +238,13 @@ def extract_features(db: str, data_dir, output_dir, config: FeatureConfig,
             writer.add(sample, features)
     writer.flush()
     entries = [e for index in indexes + writer.written for e in index["samples"]]
-    return write_manifest(output_dir, database, config, data_dir, entries, failed)
+    return write_manifest(output_dir, database, config, data_dir, entries, failed,
+                          provenance=provenance)
 
 
 def write_manifest(output_dir: Path, database, config: FeatureConfig, data_dir,
-                   entries: list[dict], failed: list[dict], shards: list[str] | None = None) -> dict:
+                   entries: list[dict], failed: list[dict], shards: list[str] | None = None,
+                   provenance: dict | None = None) -> dict:
     """The manifest of finished records (shared by the local and the Beam pipelines)."""
     entries = sorted(entries, key=lambda e: e["sample_id"])
     dropped = dropped_rows(database) + failed
@@ -238,7 +253,9 @@ def write_manifest(output_dir: Path, database, config: FeatureConfig, data_dir,
         "class_names": database.class_names,
         "params": config.to_dict(),
         "params_fingerprint": config.fingerprint(),
+        "data_fingerprint": database.content_fingerprint(),
         "data_dir": str(data_dir),
+        **(provenance or {}),
         "shards": sorted(shards if shards is not None else {e["shard"] for e in entries}),
         "samples": entries,
         "skipped": dropped,
@@ -259,16 +276,18 @@ def main(argv):
     from tscnn_tf import cli
     FLAGS = flags.FLAGS
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
-    data_dir = FLAGS.data_dir
-    if data_dir is None and FLAGS.db == "synthetic":
+    config = cli.experiment_config(FLAGS)
+    data_dir = config.data.data_dir
+    if data_dir is None and config.data.db == "synthetic":
         data_dir = str(Path(FLAGS.output_dir or ".") / "synthetic_db")
     if data_dir is None:
-        raise ExtractionError("--data_dir is required for --db=" + FLAGS.db)
+        raise ExtractionError("--data_dir is required for --db=" + config.data.db)
     if FLAGS.dry_run:
         if FLAGS.summary_json and not Path(FLAGS.summary_json).parent.is_dir():
             raise ExtractionError(f"cannot write --summary_json {FLAGS.summary_json}: the folder "
                                   f"{Path(FLAGS.summary_json).parent} does not exist")
-        summary = dry_run(FLAGS.db, data_dir, cli.reader_options(FLAGS))
+        summary = dry_run(config.data.db, data_dir, config.data.reader_options(),
+                          config.effective())
         print(format_summary(summary))
         if FLAGS.summary_json:
             write_json_atomic(Path(FLAGS.summary_json), summary)
@@ -278,9 +297,9 @@ def main(argv):
     if not FLAGS.output_dir:
         raise ExtractionError("--output_dir is required")
     manifest = extract_features(
-        FLAGS.db, data_dir, FLAGS.output_dir, cli.feature_config(FLAGS),
-        cli.reader_options(FLAGS), FLAGS.num_workers, FLAGS.samples_per_shard,
-        FLAGS.overwrite)
+        config.data.db, data_dir, FLAGS.output_dir, config.features, config.data.reader_options(),
+        config.run.num_workers, FLAGS.samples_per_shard, config.run.overwrite,
+        provenance=config.effective())
     print(format_summary(manifest))
     apex = manifest["apex_spotting"]
     if apex["compared"]:
@@ -292,13 +311,13 @@ def main(argv):
 
 def define_flags():
     from absl import flags
-    from tscnn_tf import cli
-    cli.define_feature_flags()
+    from tscnn_tf import cli, config
+    cli.define_config_flags(config.DataConfig, config.FeatureConfig,
+                            run_fields=("num_workers", "overwrite"))
     flags.DEFINE_string("output_dir", None, "Where the TFRecords and manifest.json go.")
     flags.DEFINE_integer("samples_per_shard", 64, "Samples per TFRecord shard.")
     flags.DEFINE_bool("dry_run", False, "Only read and validate the database.")
     flags.DEFINE_string("summary_json", None, "With --dry_run: write the summary here.")
-    flags.DEFINE_bool("overwrite", False, "Replace records made with other parameters.")
 
 
 if __name__ == "__main__":

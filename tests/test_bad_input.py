@@ -1,7 +1,6 @@
 """Bad input never destroys, never misreads, and ends in one clear line (issue 10)."""
 import csv
 import json
-import os
 import signal
 import subprocess
 import sys

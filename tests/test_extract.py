@@ -39,7 +39,10 @@ def test_synthetic_end_to_end(tiny_synthetic, tmp_path):
         [e["sample_id"] for e in manifest["samples"]]
     first = parsed[0]
     assert first["blocks"].shape == (48, 48, 9) and first["flow"].shape == (48, 48, 4)
-    assert 0 <= float(tf.reduce_min(first["flow"])) and float(tf.reduce_max(first["flow"])) <= 1
+    # eq. 5: min-max per channel, so each channel that moves spans exactly [0, 1].
+    lo = tf.reduce_min(first["flow"], axis=(0, 1)).numpy()
+    hi = tf.reduce_max(first["flow"], axis=(0, 1)).numpy()
+    assert list(lo) == [0, 0, 0, 0] and list(hi) == [1, 1, 1, 1]
     assert int(first["apex_given"]) >= int(first["onset"])
     assert not list(tmp_path.glob("*.partial"))
 
@@ -175,7 +178,11 @@ def test_dry_run_summary_json(messy_db, tmp_path):
     assert result.returncode == 0, result.stderr
     summary = json.loads(summary_path.read_text())
     assert set(summary) == {"db", "num_samples", "num_subjects", "per_class", "per_subject",
-                            "dropped", "dropped_per_reason", "fps"}
+                            "dropped", "dropped_per_reason", "fps", "data_fingerprint", "config",
+                            "flagfiles"}
+    assert summary["flagfiles"][0].endswith("custom.cfg")
+    assert summary["config"]["features"]["apex_lambda"] == 25  # flags/custom.cfg
+    assert summary["config"]["data"]["classes"] == ["negative", "positive", "surprise"]
     assert sum(summary["dropped_per_reason"].values()) == 5
     assert summary["num_samples"] == 6 and summary["num_subjects"] == 2
     assert sum(summary["per_class"].values()) == 6 and summary["per_subject"] == {"A": 4, "B": 2}

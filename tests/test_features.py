@@ -32,7 +32,9 @@ def test_apex_gray_shape_and_range():
     face = np.random.default_rng(0).integers(0, 256, (144, 144)).astype(np.uint8)
     g = features.apex_gray(face)
     assert g.shape == (48, 48, 1) and g.dtype == np.float32
-    assert 0 <= g.min() and g.max() <= 1
+    # An area-average of 3 x 3 pixels, scaled by 1/255.
+    expected = face.reshape(48, 3, 48, 3).mean(axis=(1, 3)) / 255
+    np.testing.assert_allclose(g[..., 0], expected, atol=1 / 255)
 
 
 def test_flow_features_channels():
@@ -40,7 +42,15 @@ def test_flow_features_channels():
     onset = rng.integers(0, 255, (144, 144)).astype(np.uint8)
     flow, raw = features.flow_features(onset, onset, onset, "dis")
     assert flow.shape == raw.shape == (48, 48, 4)
-    assert np.isfinite(flow).all() and 0 <= flow.min() and flow.max() <= 1
+    # No motion: every channel is flat, and a flat channel becomes 0 (eq. 5), never NaN.
+    np.testing.assert_allclose(raw, 0, atol=1e-3)
+    assert np.array_equal(flow, np.zeros_like(flow))
+    # A moving image: each channel that varies spans exactly [0, 1] after min-max.
+    moved = np.roll(onset, 2, axis=1)
+    flow, raw = features.flow_features(onset, moved, onset, "dis")
+    for c in range(4):
+        if np.ptp(raw[..., c]) > 0:
+            assert flow[..., c].min() == 0 and flow[..., c].max() == 1
 
 
 def test_config_validation_and_fingerprint():

@@ -12,6 +12,7 @@ from pipelines import extract_features as ef
 from tscnn_tf import records, sweep, train
 from tscnn_tf.databases import synthetic
 from tests.conftest import FAST
+from tscnn_tf.config import ExperimentConfig, RunConfig
 
 TINY = train.TrainConfig(variant="tiny", epochs=2, patience=5, batch_size=16, learning_rate=0.01)
 
@@ -156,8 +157,9 @@ def test_sweep_prints_a_table_per_point(records_3_subjects, tmp_path):
     workdir = tmp_path / "run"
     workdir.mkdir()
     (workdir / "records").symlink_to(records_3_subjects)
-    rows = sweep.run_sweep("streams", workdir, FAST, TINY, lambda c, p: made.append(p),
-                           streams=["S", "T"], folds=["sub01"])
+    experiment = ExperimentConfig(features=FAST, train=TINY, run=RunConfig(folds=("sub01",)))
+    rows = sweep.run_sweep("streams", workdir, experiment, lambda c, p: made.append(p),
+                           streams=["S", "T"])
     assert [r["streams"] for r in rows] == ["S", "T"] and made == [workdir / "records"] * 2
     table = sweep.format_table(rows, "synthetic")
     assert "Net structure" in table and "3x3" in table
@@ -171,10 +173,14 @@ def test_sweep_prints_a_table_per_point(records_3_subjects, tmp_path):
 
 
 def test_missing_data_dir_is_a_clear_error(tmp_path):
+    from tscnn_tf import experiment
+    from tscnn_tf.config import DataConfig
+    custom = ExperimentConfig(data=DataConfig(db="custom"))
     with pytest.raises(train.TrainingError, match="--data_dir is required"):
-        train.ensure_records("custom", None, tmp_path / "records", FAST, {})
+        experiment.ensure_records(custom, tmp_path, tmp_path / "records")
+    nowhere = ExperimentConfig(data=DataConfig(db="custom", data_dir=str(tmp_path / "nowhere")))
     with pytest.raises(train.TrainingError, match="does not exist"):
-        train.ensure_records("custom", tmp_path / "nowhere", tmp_path / "records", FAST, {})
+        experiment.ensure_records(nowhere, tmp_path, tmp_path / "records")
     cli = subprocess.run([sys.executable, "-m", "tscnn_tf.train", "--db=custom",
                           f"--workdir={tmp_path / 'run'}"], capture_output=True, text=True)
     assert cli.returncode == 1 and "error: --data_dir is required" in cli.stderr

@@ -1,84 +1,122 @@
-"""Flags shared by the command-line entry points, and per-database flagfiles.
+"""Command-line flags made from the experiment config, and the per-database flagfiles.
 
-Only `main` functions use this module; library code takes plain arguments.
+Only `main` functions use this module; library code takes a config. A flag's default and help
+are the config field's (`tscnn_tf.config`): nothing is typed twice. The flagfiles of `--db` are
+loaded first, a user's `--flagfile` after them (it adds to them), and explicit flags win.
 """
 from __future__ import annotations
 
+import dataclasses
 import sys
 from pathlib import Path
 
 from absl import flags
 
+from tscnn_tf import config as config_lib
 from tscnn_tf.errors import ToolkitError
-from tscnn_tf.features import FeatureConfig
-from tscnn_tf.flow import FLOW_METHODS
-
-FLAGFILE_DIR = Path(__file__).resolve().parent.parent / "flags"
-
-
-def define_feature_flags() -> None:
-    """Flags of the database reader and the feature stage (Sections II.A-B)."""
-    flags.DEFINE_string("db", "synthetic", "Database: synthetic, custom, casme2, smic, samm, "
-                        "casme_sq, casme or megc2019.")
-    flags.DEFINE_string("data_dir", None, "Database folder (synthetic: generated if absent).")
-    flags.DEFINE_list("classes", None, "Class names to keep, in label order (custom database).")
-    flags.DEFINE_integer("blocks", 3, "n of the n x n block stack of the local-spatial stream.")
-    flags.DEFINE_integer("apex_lambda", 25, "λ of eq. 3: how many of the 36 block distances count.")
-    flags.DEFINE_enum("flow", "tvl1", FLOW_METHODS, "Optical-flow method.")
-    flags.DEFINE_integer("face_size", 144, "Side in pixels of the aligned face crop (6x6 grid).")
-    flags.DEFINE_enum("apex_source", "spotted", ["spotted", "given"],
-                      "Apex feeding the features: spotted (TSCNN-I) or given (TSCNN-II).")
-    flags.DEFINE_enum("landmarks", "dlib", ["dlib", "face_alignment"], "Landmark backend.")
-    flags.DEFINE_bool("per_frame_landmarks", False,
-                      "Detect landmarks on every frame instead of once on the onset frame.")
-    flags.DEFINE_enum("image_set", "auto", ["auto", "raw", "cropped"],
-                      "Raw or cropped frames of the release (auto: raw when present).")
-    flags.DEFINE_enum("expression_type", "all", ["all", "micro"],
-                      "CAS(ME)²: macro + micro expressions (all) or micro only.")
-    flags.DEFINE_float("fps", None, "Frame rate of the clips (recorded in the summary).")
-    flags.DEFINE_integer("num_workers", None, "Feature-stage processes (default: all cores).")
-    flags.DEFINE_integer("seed", 0, "Seed of the synthetic database.")
-    flags.DEFINE_integer("synthetic_subjects", 8, "Subjects of the synthetic database.")
-    flags.DEFINE_integer("synthetic_clips_per_class", 3, "Clips per class and subject (synthetic).")
-
-
-def feature_config(FLAGS) -> FeatureConfig:
-    return FeatureConfig(blocks=FLAGS.blocks, apex_lambda=FLAGS.apex_lambda, flow=FLAGS.flow,
-                         face_size=FLAGS.face_size, apex_source=FLAGS.apex_source,
-                         landmarks=FLAGS.landmarks, per_frame_landmarks=FLAGS.per_frame_landmarks)
-
-
-def reader_options(FLAGS) -> dict:
-    options = {"classes": FLAGS.classes, "fps": FLAGS.fps}
-    if FLAGS.db in ("casme2", "smic", "casme_sq", "megc2019"):
-        options["image_set"] = FLAGS.image_set
-    if FLAGS.db == "casme_sq":
-        options["expression_type"] = FLAGS.expression_type
-    if FLAGS.db == "synthetic":
-        options.update(seed=FLAGS.seed, num_subjects=FLAGS.synthetic_subjects,
-                       clips_per_class=FLAGS.synthetic_clips_per_class)
-    return options
-
-
-def with_db_flagfile(argv: list[str], training: bool = False) -> list[str]:
-    """Insert `--flagfile=flags/<db>.cfg` (feature-stage defaults) and, for training commands,
-    `flags/<db>.train.cfg` before the other flags, so explicit flags override them."""
-    if any(a.startswith("--flagfile") for a in argv):
-        return argv
-    db = None
-    for i, arg in enumerate(argv):
-        if arg.startswith("--db="):
-            db = arg.split("=", 1)[1]
-        elif arg == "--db" and i + 1 < len(argv):
-            db = argv[i + 1]
-    db = db or "synthetic"
-    names = [f"{db}.cfg"] + ([f"{db}.train.cfg"] if training else [])
-    files = [f"--flagfile={FLAGFILE_DIR / n}" for n in names if (FLAGFILE_DIR / n).is_file()]
-    return [argv[0], *files, *argv[1:]]
-
 
 # Failures a command reports as one `error:` line (exit 1) instead of a traceback.
 EXPECTED_ERRORS = (ToolkitError, OSError, ValueError)
+DATABASES = ("synthetic", "custom", "casme2", "smic", "samm", "casme_sq", "casme", "megc2019")
+_applied: list[str] = []  # the flagfiles this command loaded, in order
+
+
+class FlagfileError(ToolkitError):
+    """A database's flagfile is missing (a broken install)."""
+
+
+def flagfile_dir() -> Path:
+    """The flagfiles: package data `tscnn_tf.flagfiles` (the checkout's `flags/`, installed
+    with the package), or the `flags/` folder of a source checkout run without installing."""
+    from importlib import resources
+    try:
+        folder = Path(str(resources.files("tscnn_tf.flagfiles")))
+        if (folder / "synthetic.cfg").is_file():
+            return folder
+    except ModuleNotFoundError:
+        pass
+    checkout = Path(__file__).resolve().parent.parent / "flags"
+    if (checkout / "synthetic.cfg").is_file():
+        return checkout
+    raise FlagfileError("the per-database flagfiles (flags/*.cfg) are not installed; "
+                        "reinstall tscnn-tf (pip install .)")
+
+
+def _value_of(argv: list[str], name: str) -> list[str]:
+    """Every value of `--name=V` / `--name V` in argv."""
+    out = []
+    for i, arg in enumerate(argv):
+        if arg.startswith(f"--{name}="):
+            out.append(arg.split("=", 1)[1])
+        elif arg == f"--{name}" and i + 1 < len(argv):
+            out.append(argv[i + 1])
+    return out
+
+
+def with_db_flagfile(argv: list[str], training: bool = False) -> list[str]:
+    """argv with `flags/<db>.cfg` (feature-stage defaults) and, for training, `<db>.train.cfg`
+    inserted first, so a user's `--flagfile` and explicit flags override them.
+
+    The database is the last `--db` of the command line or, failing that, of a user flagfile.
+    A known database without its flagfile is an error (FlagfileError).
+    """
+    user_files = _value_of(argv, "flagfile")
+    db = next(reversed(_value_of(argv[1:], "db")), None)
+    for path in user_files:
+        if db is None and Path(path).is_file():
+            found = _value_of(Path(path).read_text().split(), "db")
+            db = found[-1] if found else None
+    db = db or "synthetic"
+    folder = flagfile_dir()
+    files = []
+    if db in DATABASES:
+        if not (folder / f"{db}.cfg").is_file():
+            raise FlagfileError(f"flagfile {folder / f'{db}.cfg'} of --db={db} is missing; "
+                                "reinstall tscnn-tf")
+        files.append(folder / f"{db}.cfg")
+        if training and (folder / f"{db}.train.cfg").is_file():
+            files.append(folder / f"{db}.train.cfg")
+    _applied[:] = [str(f) for f in files] + user_files
+    return [argv[0], *[f"--flagfile={f}" for f in files], *argv[1:]]
+
+
+def applied_flagfiles() -> tuple[str, ...]:
+    """The flagfiles loaded by `run`, database's first, for the record."""
+    return tuple(_applied)
+
+
+def define_config_flags(*sections, run_fields: tuple[str, ...] = (),
+                        flag_values=flags.FLAGS) -> None:
+    """One flag per field of the given config sections (and the listed RunConfig fields), with
+    the field's default, help and choices."""
+    fields = [f for section in sections for f in dataclasses.fields(section)]
+    fields += [f for f in dataclasses.fields(config_lib.RunConfig) if f.name in run_fields]
+    for field in fields:
+        meta = field.metadata
+        if "help" not in meta:
+            continue
+        default = list(field.default) if isinstance(field.default, tuple) else field.default
+        if meta["choices"]:
+            flags.DEFINE_enum(field.name, default, list(meta["choices"]), meta["help"],
+                              flag_values=flag_values)
+            continue
+        kind = meta["kind"] or {bool: "bool", int: "integer", float: "float", str: "string",
+                                list: "list"}[type(default)]
+        getattr(flags, f"DEFINE_{kind}")(field.name, default, meta["help"],
+                                         flag_values=flag_values)
+
+
+def experiment_config(FLAGS) -> config_lib.ExperimentConfig:
+    """The experiment config from the parsed flags; fields without a flag keep their default."""
+    sections = {}
+    for name, section in config_lib.SECTIONS.items():
+        values = {f.name: FLAGS[f.name].value for f in dataclasses.fields(section)
+                  if f.name in FLAGS}
+        values = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
+        if name == "run":
+            values["flagfiles"] = applied_flagfiles()
+        sections[name] = section(**values)
+    return config_lib.ExperimentConfig(**sections)
 
 
 def reporting_errors(main):
@@ -103,5 +141,9 @@ def reporting_errors(main):
 def run(main, training: bool = False, db_flagfiles: bool = True) -> None:
     """absl.app.run with the database's flagfile(s) loaded first and errors reported in one line."""
     from absl import app
-    argv = with_db_flagfile(sys.argv, training) if db_flagfiles else sys.argv
+    try:
+        argv = with_db_flagfile(sys.argv, training) if db_flagfiles else sys.argv
+    except FlagfileError as e:
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(1)
     app.run(reporting_errors(main), argv=argv)

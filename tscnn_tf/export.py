@@ -23,12 +23,13 @@ from pathlib import Path
 import numpy as np
 
 from tscnn_tf.errors import ToolkitError
-from tscnn_tf.artifacts import (atomic_write, package_versions, save_model_atomic,
-                                write_json_atomic)
+from tscnn_tf.artifacts import (atomic_write, check_writable_dir, is_partial, package_versions,
+                                save_model_atomic, write_json_atomic)
 
 SIGNATURE = "serving_default"
 TFLITE_FILES = {"float32": "model.tflite", "dynamic": "model_dynamic.tflite",
                 "int8": "model_int8.tflite"}
+ARTIFACTS = {"model.keras", "saved_model", "metadata.json", *TFLITE_FILES.values()}
 INPUT_NORMALISATION = {
     "apex_gray": "grey apex face, 48x48x1, scaled to [0, 1]",
     "blocks": "n x n blocks of the apex face, 48x48xn², row-major channels, [0, 1]",
@@ -119,7 +120,12 @@ def export_model(model, output_dir, metadata: dict, parity_inputs: dict,
     """
     import keras
     output_dir = Path(output_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
+    foreign = sorted(p.name for p in output_dir.iterdir() if p.name not in ARTIFACTS
+                     and not is_partial(p)) if output_dir.is_dir() else []
+    if foreign:
+        raise ExportError(f"{output_dir} holds files an export does not write ({foreign[:3]}): "
+                          "refusing to write into it; give an empty or new --export_dir")
+    check_writable_dir(output_dir)
     (output_dir / "metadata.json").unlink(missing_ok=True)  # not finished until rewritten
     deploy = keras.models.clone_model(model)  # without the optimizer state: half the size
     deploy.set_weights(model.get_weights())
@@ -197,8 +203,10 @@ def export_run_model(model_path, output_dir, records_dir=None, limit: int = 128)
                 "params": manifest["params"], "streams": "+".join(streams),
                 "parity_samples": (f"held-out subjects {held_out} with their x10 variants"
                                    if split else "all records (no split.json: not held out)")}
-    if workdir and (workdir / "config.json").is_file():
-        metadata["train"] = json.loads((workdir / "config.json").read_text())["train"]
+    if (run_dir / "config.json").is_file():  # the run's identity and whole experiment config
+        run = json.loads((run_dir / "config.json").read_text())
+        metadata.update(fingerprint=run.get("fingerprint"), config=run,
+                        train=run.get("identity", {}).get("train"))
     if workdir and (workdir / "results.json").is_file():
         loso = json.loads((workdir / "results.json").read_text())
         metadata["loso_estimate"] = {k: loso[k] for k in

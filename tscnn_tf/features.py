@@ -5,9 +5,6 @@ frames -> landmarks -> aligned face crops -> LBP apex spotting -> flow -> featur
 """
 from __future__ import annotations
 
-import dataclasses
-import hashlib
-import json
 import signal
 
 import cv2
@@ -16,6 +13,7 @@ import numpy as np
 from tscnn_tf import apex as apex_lib
 from tscnn_tf import face as face_lib
 from tscnn_tf import flow as flow_lib
+from tscnn_tf.config import FeatureConfig  # noqa: F401 (re-exported)
 from tscnn_tf.databases.base import Sample
 from tscnn_tf.video import ClipError, check_frames, iter_frames, read_frame
 
@@ -24,39 +22,6 @@ CUT_FACTOR = 6.0       # ... and how many times the clip's median frame differen
 FACE_MOVED = 0.35      # landmark shift, in eye distances, that says the tracked face was lost
 
 INPUT_SIZE = 48
-APEX_SOURCES = ("spotted", "given")
-
-
-@dataclasses.dataclass(frozen=True)
-class FeatureConfig:
-    """Every parameter the records depend on. `apex_source`: spotted = TSCNN-I, given = TSCNN-II."""
-
-    blocks: int = 3             # n of the n x n block stack (paper: 2, 3 or 4)
-    apex_lambda: int = 25       # λ of eq. 3 (paper: 25 CASME II, 21 SMIC-HS, 23 SAMM, ...)
-    flow: str = "tvl1"          # one of flow.FLOW_METHODS
-    face_size: int = 144        # side of the aligned grid crop: 6 x 24-px LBP blocks, 48 x 3
-    apex_source: str = "spotted"
-    landmarks: str = "dlib"
-    per_frame_landmarks: bool = False
-
-    def __post_init__(self):
-        if self.blocks not in (2, 3, 4):
-            raise ValueError(f"blocks must be 2, 3 or 4, got {self.blocks}")
-        if not 1 <= self.apex_lambda <= face_lib.GRID ** 2:
-            raise ValueError(f"apex_lambda must be in 1..36, got {self.apex_lambda}")
-        if self.flow not in flow_lib.FLOW_METHODS:
-            raise ValueError(f"unknown flow method {self.flow!r}; choose from {flow_lib.FLOW_METHODS}")
-        if self.apex_source not in APEX_SOURCES:
-            raise ValueError(f"apex_source must be one of {APEX_SOURCES}")
-        if self.face_size < 48:
-            raise ValueError("face_size must be at least 48")
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
-    def fingerprint(self) -> str:
-        """Short hash of the parameters, stored with every record."""
-        return hashlib.sha1(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()[:12]
 
 
 def to_unit(image: np.ndarray) -> np.ndarray:

@@ -13,8 +13,8 @@ import dataclasses
 from pathlib import Path
 from typing import Callable
 
-from tscnn_tf.features import FeatureConfig
-from tscnn_tf.train import TrainConfig, train_loso
+from tscnn_tf.config import ExperimentConfig, FeatureConfig
+from tscnn_tf.train import train_loso
 
 # (default stream combinations, default values of the swept feature parameter)
 SWEEPS = {
@@ -43,22 +43,26 @@ def records_dir_for(workdir: Path, config: FeatureConfig, base: FeatureConfig) -
     return workdir / f"records-n{config.blocks}-lambda{config.apex_lambda}"
 
 
-def run_sweep(kind: str, workdir, base: FeatureConfig, train_config: TrainConfig,
-              ensure_records: Callable[[FeatureConfig, Path], None], streams=None, values=None,
-              folds=None) -> list[dict]:
-    """Run (or resume) every point; `ensure_records(config, records_dir)` makes missing records.
+def run_sweep(kind: str, workdir, config: ExperimentConfig,
+              ensure_records: Callable[[FeatureConfig, Path], None], streams=None,
+              values=None) -> list[dict]:
+    """Run (or resume) every point; `ensure_records(features, records_dir)` makes or checks the
+    records of a point. Each point is the experiment `config` with its feature config and
+    streams replaced, in its own run folder tied to that point's fingerprint.
 
     Returns one row per point: blocks, apex_lambda, streams and the LOSO results.
     """
     workdir = Path(workdir)
     rows = []
-    for config, point_streams in sweep_points(kind, base, streams, values):
-        records = records_dir_for(workdir, config, base)
-        ensure_records(config, records)
-        run = workdir / "sweep" / f"n{config.blocks}-lambda{config.apex_lambda}-{point_streams}"
-        results = train_loso(records, run, dataclasses.replace(train_config, streams=point_streams),
-                             folds, config.to_dict())
-        rows.append({"blocks": config.blocks, "apex_lambda": config.apex_lambda,
+    for features, point_streams in sweep_points(kind, config.features, streams, values):
+        records = records_dir_for(workdir, features, config.features)
+        ensure_records(features, records)
+        point = dataclasses.replace(config, features=features,
+                                    train=dataclasses.replace(config.train, streams=point_streams))
+        run = workdir / "sweep" / f"n{features.blocks}-lambda{features.apex_lambda}-{point_streams}"
+        results = train_loso(records, run, point.train, config.run.folds, features.to_dict(),
+                             point.to_dict(), config.run.overwrite)
+        rows.append({"blocks": features.blocks, "apex_lambda": features.apex_lambda,
                      "streams": point_streams, "workdir": str(run), **results})
     return rows
 

@@ -13,38 +13,17 @@ import csv
 import dataclasses
 import json
 import logging
-import os
 import sys
 from pathlib import Path
 
 import numpy as np
 
+from tscnn_tf.config import TrainConfig, as_json, differences, fingerprint
 from tscnn_tf.errors import ToolkitError
-from tscnn_tf.artifacts import atomic_write, copy_atomic, save_model_atomic, write_json_atomic
+from tscnn_tf.artifacts import (atomic_write, check_writable_dir, copy_atomic, remove,
+                                save_model_atomic, write_json_atomic)
 
 log = logging.getLogger("tscnn_tf")
-
-
-@dataclasses.dataclass(frozen=True)
-class TrainConfig:
-    """Training settings; the defaults are the paper's (Section II.C, III.B)."""
-
-    streams: str = "L+S+T"
-    variant: str = "full"
-    epochs: int = 500
-    patience: int = 20
-    min_delta: float = 1e-3     # a smaller fall of the validation loss counts as "stable"
-    batch_size: int = 32
-    learning_rate: float = 1e-3
-    momentum: float = 0.9
-    decay: float = 1e-5         # the paper's "attenuation of the weight parameters"
-    decay_mode: str = "lr"      # lr: Keras' classic SGD(decay=...) lr/(1+decay*t); weight: L2-style
-    dropout: float = 0.5
-    val_fraction: float = 0.2   # of the training subjects, at least one subject
-    augment: bool = True
-    seed: int = 0
-    pretrained_s: str | None = None  # S stream from pretrain_fer2013 (Section III.B)
-    mixed_precision: bool = False    # float16 compute on GPUs; the softmax stays float32
 
 
 class TrainingError(ToolkitError):
@@ -156,11 +135,17 @@ def fit_model(run_dir: Path, files: list[str], manifest: dict, fit: list[str], v
     val_ds = data.make_dataset(files, n, streams, val, batch_size=config.batch_size)
     if state["wait"] < config.patience and state["epoch"] < config.epochs:
         model.fit(train_ds, validation_data=val_ds, epochs=config.epochs,
-                  initial_epoch=state["epoch"], verbose=1 if sys.stdout.isatty() else 2,
+                  initial_epoch=state["epoch"], verbose=keras_verbosity(),
                   callbacks=[make_checkpoint_callback(run_dir, config.patience, state,
                                                       config.min_delta),
                              keras.callbacks.TensorBoard(str(run_dir / "logs"))])
     return keras.saving.load_model(run_dir / "best.keras")
+
+
+def keras_verbosity(stream=None) -> int:
+    """A progress bar on a terminal; one line per epoch in a log file or a pipe."""
+    stream = sys.stdout if stream is None else stream
+    return 1 if getattr(stream, "isatty", lambda: False)() else 2
 
 
 def distribution_strategy():
@@ -237,7 +222,8 @@ def train_fold(fold_dir: Path, files: list[str], manifest: dict, test_subject: s
     return predictions
 
 
-def train_final(records_dir, run_dir, config: TrainConfig):
+def train_final(records_dir, run_dir, config: TrainConfig, experiment: dict | None = None,
+                overwrite: bool = False):
     """The deployable model: trained on every subject, stopped early on held-out subjects.
 
     There is no test subject, so this model has no honest score of its own; the LOSO results
@@ -245,15 +231,16 @@ def train_final(records_dir, run_dir, config: TrainConfig):
     """
     from tscnn_tf import data
     run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
+    check_writable_dir(run_dir)
     manifest = data.load_manifest(records_dir)
     check_records(manifest, None)
+    claim_run_dir(run_dir, run_identity(manifest, config), experiment, overwrite, FINAL_FILES)
     subjects = sorted({e["subject"] for e in manifest["samples"]})
     # Same rule as a fold with one more training subject; "final" seeds the choice.
     val = validation_subjects(subjects, config.val_fraction, config.seed, "final")
     fit = [s for s in subjects if s not in val]
     write_json_atomic(run_dir / "split.json", {"test": [], "validation": val, "train": fit,
-                                        "warnings": fold_class_warnings(manifest, fit, None)})
+                                               "warnings": fold_class_warnings(manifest, fit, None)})
     return fit_model(run_dir, data.record_files(records_dir), manifest, fit, val, config)
 
 
@@ -285,6 +272,8 @@ def aggregate(workdir: Path, class_names: list[str]) -> dict:
         raise TrainingError(f"no finished fold in {workdir}")
     results = evaluate([r["label"] for r in rows], [r["pred"] for r in rows], class_names)
     results["per_fold"] = per_fold
+    run = json.loads((workdir / RUN_FILE).read_text()) if (workdir / RUN_FILE).is_file() else {}
+    results["fingerprint"], results["config"] = run.get("fingerprint"), run
     results["warnings"] = [w for path in sorted(workdir.glob("folds/*/split.json"))
                            for w in json.loads(path.read_text()).get("warnings", [])]
     write_predictions(workdir / "predictions.csv", rows)
@@ -313,22 +302,69 @@ def check_records(manifest: dict, expected_params: dict | None) -> None:
                             f"{len({e['subject'] for e in manifest['samples']})}")
 
 
+RUN_FILE = "config.json"  # the identity of the run that owns a folder
+LOSO_FILES = ("folds", "results.json", "predictions.csv", "confusion_matrix.png", "logs", "final")
+FINAL_FILES = ("split.json", "state.json", "last.keras", "best.keras", "logs")
+
+
+def run_identity(manifest: dict, config: TrainConfig) -> dict:
+    """What a trained model and its scores depend on: the records (database, classes, feature
+    parameters, content of the data) and the training config."""
+    return as_json({"records": {"db": manifest["db"], "class_names": manifest["class_names"],
+                                "params": manifest["params"],
+                                "data_fingerprint": manifest.get("data_fingerprint")},
+                    "train": dataclasses.asdict(config)})
+
+
+def claim_run_dir(run_dir: Path, identity: dict, experiment: dict | None, overwrite: bool,
+                  owned: tuple[str, ...]) -> dict:
+    """Make `run_dir` belong to one identity before anything is resumed or aggregated there.
+
+    State of another identity (or of none: an older version) is refused with the fields that
+    differ, or, with `overwrite`, removed (only the files a run writes, listed in `owned`).
+    Returns the record written to `run_dir/config.json`.
+    """
+    record = {"fingerprint": fingerprint(identity), "identity": identity,
+              "experiment": experiment}
+    path = run_dir / RUN_FILE
+    old = json.loads(path.read_text()) if path.is_file() else None
+    stale = (old is not None and old.get("fingerprint") != record["fingerprint"]) or (
+        old is None and any((run_dir / name).exists() for name in owned))
+    if stale and not overwrite:
+        what = ("other settings or data: " + "; ".join(differences(old.get("identity", {}),
+                                                                   identity)[:8])
+                if old is not None else "unknown settings (no config.json)")
+        raise TrainingError(f"{run_dir} holds a run made with {what}. Use another --workdir, or "
+                            "--overwrite to replace that run.")
+    if stale:
+        log.warning("--overwrite: removing the run of other settings in %s", run_dir)
+        for name in owned:
+            remove(run_dir / name)
+    write_json_atomic(path, record)
+    return record
+
+
 def train_loso(records_dir, workdir, config: TrainConfig, folds: list[str] | None = None,
-               expected_params: dict | None = None) -> dict:
-    """Run (or resume) the LOSO folds and aggregate all finished folds into results."""
+               expected_params: dict | None = None, experiment: dict | None = None,
+               overwrite: bool = False) -> dict:
+    """Run (or resume) the LOSO folds and aggregate all finished folds into results.
+
+    `workdir` belongs to one run identity (records + training config, `run_identity`): folds and
+    results of another are never resumed or aggregated (`claim_run_dir`). `experiment` (the
+    whole config) is recorded beside the results.
+    """
     from tscnn_tf import data
     workdir = Path(workdir)
-    workdir.mkdir(parents=True, exist_ok=True)
+    check_writable_dir(workdir)
     manifest = data.load_manifest(records_dir)
     check_records(manifest, expected_params)
+    claim_run_dir(workdir, run_identity(manifest, config), experiment, overwrite, LOSO_FILES)
     files = data.record_files(records_dir)
     subjects = sorted({e["subject"] for e in manifest["samples"]})
     selected = subjects if not folds else [s for s in subjects if s in folds or
                                            str(subjects.index(s)) in folds]
     if folds and not selected:
         raise TrainingError(f"--folds {folds} names no subject of {subjects}")
-    write_json_atomic(workdir / "config.json", {"train": dataclasses.asdict(config),
-                                         "features": manifest["params"]})
     for k, subject in enumerate(selected):
         fold_dir = workdir / "folds" / subject
         if (fold_dir / "predictions.csv").is_file():
@@ -345,99 +381,22 @@ def format_results(results: dict, label: str) -> str:
             f"  UF1 {results['uf1']:.4f}  UAR {results['uar']:.4f}  ({results['num_samples']} samples)")
 
 
-def ensure_records(db: str, data_dir, records_dir, feature_config, reader_options: dict,
-                   num_workers: int | None = None) -> None:
-    """Run the feature stage when `records_dir` has no finished manifest."""
-    from pipelines import extract_features as ef
-    records_dir = Path(records_dir)
-    if (records_dir / "manifest.json").is_file():
-        return
-    if data_dir is None:
-        if db != "synthetic":
-            raise TrainingError(f"--data_dir is required for --db={db}: the folder of the "
-                                "database (see the README)")
-        data_dir = records_dir.parent / "synthetic_db"
-    if db != "synthetic" and not Path(data_dir).is_dir():
-        raise TrainingError(f"--data_dir {data_dir} does not exist")
-    ef.extract_features(db, data_dir, records_dir, feature_config, reader_options, num_workers)
-
-
 def main(argv):
     del argv
     from absl import flags
-    from pipelines import extract_features as ef
-    from tscnn_tf import cli, export
-    FLAGS = flags.FLAGS
+    from tscnn_tf import cli, experiment
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
-    workdir = Path(FLAGS.workdir or f"runs/{FLAGS.db}")
-    records_dir = Path(FLAGS.records_dir or workdir / "records")
-    feature_config = cli.feature_config(FLAGS)
-    config = TrainConfig(streams=FLAGS.streams, variant=FLAGS.variant, epochs=FLAGS.epochs,
-                         patience=FLAGS.patience, min_delta=FLAGS.min_delta,
-                         batch_size=FLAGS.batch_size, learning_rate=FLAGS.learning_rate,
-                         momentum=FLAGS.momentum, decay=FLAGS.decay, decay_mode=FLAGS.decay_mode,
-                         dropout=FLAGS.dropout, val_fraction=FLAGS.val_fraction,
-                         augment=FLAGS.augment, seed=FLAGS.seed, pretrained_s=FLAGS.pretrained_s,
-                         mixed_precision=FLAGS.mixed_precision)
-
-    def make_records(features, path):
-        ensure_records(FLAGS.db, FLAGS.data_dir, path, features, cli.reader_options(FLAGS),
-                       FLAGS.num_workers)
-
-    if FLAGS.sweep:
-        from tscnn_tf import sweep
-        rows = sweep.run_sweep(FLAGS.sweep, workdir, feature_config, config, make_records,
-                               FLAGS.sweep_streams, FLAGS.sweep_values, FLAGS.folds)
-        print(sweep.format_table(rows, f"{FLAGS.db}: sweep over {FLAGS.sweep}"))
-        return
-    make_records(feature_config, records_dir)
-    results = train_loso(records_dir, workdir, config, FLAGS.folds, feature_config.to_dict())
-    for warning in results["warnings"]:
-        print(f"warning: {warning}")
-    print(format_results(results, config.streams))
-    print(f"results: {workdir / 'results.json'}   predictions: {workdir / 'predictions.csv'}"
-          f"   confusion matrix: {workdir / 'confusion_matrix.png'}")
-    if FLAGS.final_model and not FLAGS.folds:
-        log.info("final model: all subjects, validation subjects held out for stopping")
-        train_final(records_dir, workdir / "final", config)
-        export_dir = Path(FLAGS.export_dir or f"saved_models/{FLAGS.db}")
-        meta = export.export_run_model(workdir / "final" / "best.keras", export_dir,
-                                       records_dir)
-        print(f"final model: {workdir / 'final' / 'best.keras'}, exported to {export_dir}")
-        print(export.format_parity(meta))
-    print(f"tensorboard --logdir {workdir}")
+    config = cli.experiment_config(flags.FLAGS)
+    workdir = Path(flags.FLAGS.workdir or f"runs/{config.data.db}")
+    print(experiment.report(experiment.run(config, workdir), config, workdir))
 
 
 def define_flags():
     from absl import flags
-    from tscnn_tf import cli
-    cli.define_feature_flags()
+    from tscnn_tf import cli, config
+    cli.define_config_flags(config.DataConfig, config.FeatureConfig, config.TrainConfig,
+                            config.ExportConfig, config.RunConfig)
     flags.DEFINE_string("workdir", None, "Everything the run writes (default runs/<db>).")
-    flags.DEFINE_string("records_dir", None, "Records (default <workdir>/records).")
-    flags.DEFINE_string("streams", "L+S+T", "Streams: any '+' combination of S, L, T.")
-    flags.DEFINE_enum("variant", "full", ["full", "tiny"], "Model size: Table 1, or tiny.")
-    flags.DEFINE_integer("epochs", 500, "Maximum epochs per fold.")
-    flags.DEFINE_integer("patience", 20, "Early-stopping patience on validation loss.")
-    flags.DEFINE_float("min_delta", TrainConfig.min_delta,
-                       "Smallest fall of the validation loss that counts as an improvement.")
-    flags.DEFINE_integer("batch_size", 32, "Batch size.")
-    flags.DEFINE_float("learning_rate", 1e-3, "Base learning rate.")
-    flags.DEFINE_float("momentum", 0.9, "Nesterov momentum.")
-    flags.DEFINE_float("decay", 1e-5, "The paper's 'attenuation of the weight parameters'.")
-    flags.DEFINE_enum("decay_mode", "lr", ["lr", "weight"],
-                      "lr: lr/(1+decay*step) as Keras' classic SGD(decay=...); weight: weight decay.")
-    flags.DEFINE_float("dropout", 0.5, "Dropout on the fully connected layers.")
-    flags.DEFINE_float("val_fraction", 0.2, "Share of training subjects held out for stopping.")
-    flags.DEFINE_bool("augment", True, "The x10 flip/rotation expansion of Section III.B.")
-    flags.DEFINE_list("folds", None, "Test subjects (ids or 0-based indices) to run; default all.")
-    flags.DEFINE_string("pretrained_s", None, "S-stream weights from tscnn_tf.pretrain_fer2013.")
-    flags.DEFINE_bool("mixed_precision", False, "float16 compute (for GPUs; softmax in float32).")
-    flags.DEFINE_bool("final_model", True, "After LOSO, train on all subjects and export it.")
-    flags.DEFINE_string("export_dir", None, "Where the final model goes (saved_models/<db>).")
-    flags.DEFINE_enum("sweep", None, ["streams", "blocks", "lambda"],
-                      "Print Table 9 (streams), 7 (blocks) or 8 (lambda) instead of one run.")
-    flags.DEFINE_list("sweep_streams", None, "Stream combinations of the sweep (default: the table's).")
-    flags.DEFINE_list("sweep_values", None, "n (blocks) or λ (lambda) values of the sweep.")
 
 
 if __name__ == "__main__":

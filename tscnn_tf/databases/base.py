@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import logging
 import re
 from pathlib import Path
@@ -38,8 +39,16 @@ class Sample:
         return f"{base}@{self.part}" if self.part else base
 
     def fingerprint(self) -> str:
-        """What a record of this sample depends on besides the feature parameters."""
-        return f"{self.label_name}|{self.onset}|{self.apex}|{self.offset}"
+        """What a record of this sample depends on besides the feature parameters: its label,
+        frame range and apex, and its media (frame file names, or the video's name and size)."""
+        if self.frames is not None:
+            media = "|".join(f"{i}:{Path(p).name}" for i, p in self.frames.items())
+        elif self.video is not None and Path(self.video).is_file():
+            media = f"{Path(self.video).name}:{Path(self.video).stat().st_size}"
+        else:
+            media = ""
+        digest = hashlib.sha1(media.encode()).hexdigest()[:8]
+        return f"{self.label_name}|{self.onset}|{self.apex}|{self.offset}|{digest}"
 
 
 @dataclasses.dataclass
@@ -64,6 +73,12 @@ class Database:
     samples: list[Sample]
     dropped: list[Dropped]
     fps: float | None = None  # frame rate, when the flagfile or the user gives it
+
+    def content_fingerprint(self) -> str:
+        """A cheap fingerprint of what the database holds: classes, and every sample's id,
+        label, frame range, apex and media (no pixel is read)."""
+        rows = sorted(f"{s.sample_id}={s.fingerprint()}" for s in self.samples)
+        return hashlib.sha1("\n".join([",".join(self.class_names), *rows]).encode()).hexdigest()[:12]
 
 
 def frame_number(path: str | Path) -> int | None:

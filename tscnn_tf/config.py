@@ -1,0 +1,216 @@
+"""The experiment definition: one frozen config, the single source of every default.
+
+    ExperimentConfig(data=DataConfig, features=FeatureConfig, train=TrainConfig,
+                     export=ExportConfig, run=RunConfig)
+
+Each field's default and help text live here only; the command-line flags are made from these
+fields (`cli.define_config_flags`), the per-database flagfiles are layered on top, and explicit
+flags win. `identity()` is what a result depends on (everything but `run`, which only says how
+and where to run); its `fingerprint()` keys every derived artifact and is written into each.
+No TensorFlow here.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+
+from tscnn_tf.face import GRID
+from tscnn_tf.flow import FLOW_METHODS
+
+APEX_SOURCES = ("spotted", "given")
+
+
+def option(default, help: str, choices=None, kind: str | None = None):
+    """A config field with its flag's help text (and choices, or a kind when the default is
+    None: 'string', 'integer', 'float', 'list')."""
+    return dataclasses.field(default=default, metadata={"help": help, "choices": choices,
+                                                        "kind": kind})
+
+
+@dataclasses.dataclass(frozen=True)
+class DataConfig:
+    """The database and its reader's options."""
+
+    db: str = option("synthetic", "Database: synthetic, custom, casme2, smic, samm, casme_sq, "
+                     "casme or megc2019 (loads flags/<db>.cfg first).")
+    data_dir: str | None = option(None, "Database folder (synthetic: rendered into "
+                                  "<workdir or output_dir>/synthetic_db when absent).",
+                                  kind="string")
+    classes: tuple[str, ...] | None = option(None, "Class names to keep, in label order "
+                                             "(default: the database's, or every label).",
+                                             kind="list")
+    image_set: str = option("auto", "Raw or cropped frames of the release (auto: raw when "
+                            "present).", choices=("auto", "raw", "cropped"))
+    expression_type: str = option("all", "CAS(ME)²: macro + micro expressions (all) or micro "
+                                  "only.", choices=("all", "micro"))
+    fps: float | None = option(None, "Frame rate of the clips (recorded in the summary).",
+                               kind="float")
+    synthetic_seed: int = option(0, "Seed of the synthetic database.")
+    synthetic_subjects: int = option(8, "Subjects of the synthetic database.")
+    synthetic_clips_per_class: int = option(3, "Clips per class and subject (synthetic).")
+
+    def reader_options(self) -> dict:
+        """The keyword arguments of `databases.read_database` for this database."""
+        options = {"classes": list(self.classes) if self.classes is not None else None,
+                   "fps": self.fps}
+        if self.db in ("casme2", "smic", "casme_sq", "megc2019"):
+            options["image_set"] = self.image_set
+        if self.db == "casme_sq":
+            options["expression_type"] = self.expression_type
+        if self.db == "synthetic":
+            options.update(seed=self.synthetic_seed, num_subjects=self.synthetic_subjects,
+                           clips_per_class=self.synthetic_clips_per_class)
+        return options
+
+
+@dataclasses.dataclass(frozen=True)
+class FeatureConfig:
+    """Every parameter the records depend on. `apex_source`: spotted = TSCNN-I, given = TSCNN-II."""
+
+    blocks: int = option(3, "n of the n x n block stack of the local-spatial stream (2, 3, 4).")
+    apex_lambda: int = option(25, "λ of eq. 3: how many of the 36 block distances count.")
+    flow: str = option("tvl1", "Optical-flow method.", choices=FLOW_METHODS)
+    face_size: int = option(144, "Side in pixels of the aligned face crop (6x6 grid).")
+    apex_source: str = option("spotted", "Apex feeding the features: spotted (TSCNN-I) or given "
+                              "(TSCNN-II).", choices=APEX_SOURCES)
+    landmarks: str = option("dlib", "Landmark backend.", choices=("dlib", "face_alignment"))
+    per_frame_landmarks: bool = option(False, "Detect landmarks on every frame instead of once "
+                                       "on the onset frame.")
+
+    def __post_init__(self):
+        if self.blocks not in (2, 3, 4):
+            raise ValueError(f"blocks must be 2, 3 or 4, got {self.blocks}")
+        if not 1 <= self.apex_lambda <= GRID ** 2:
+            raise ValueError(f"apex_lambda must be in 1..36, got {self.apex_lambda}")
+        if self.flow not in FLOW_METHODS:
+            raise ValueError(f"unknown flow method {self.flow!r}; choose from {FLOW_METHODS}")
+        if self.apex_source not in APEX_SOURCES:
+            raise ValueError(f"apex_source must be one of {APEX_SOURCES}")
+        if self.face_size < 48:
+            raise ValueError("face_size must be at least 48")
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def fingerprint(self) -> str:
+        """Short hash of the parameters, stored with every record."""
+        return fingerprint(self.to_dict())
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """Training settings; the defaults are the paper's (Section II.C, III.B)."""
+
+    streams: str = option("L+S+T", "Streams: any '+' combination of S, L, T.")
+    variant: str = option("full", "Model size: Table 1 (full), or tiny (tests).",
+                          choices=("full", "tiny"))
+    epochs: int = option(500, "Maximum epochs per fold.")
+    patience: int = option(20, "Early-stopping patience on validation loss.")
+    min_delta: float = option(1e-3, "Smallest fall of the validation loss that counts as an "
+                              "improvement (the paper's 'generally stable').")
+    batch_size: int = option(32, "Batch size.")
+    learning_rate: float = option(1e-3, "Base learning rate.")
+    momentum: float = option(0.9, "Nesterov momentum.")
+    decay: float = option(1e-5, "The paper's 'attenuation of the weight parameters'.")
+    decay_mode: str = option("lr", "lr: lr/(1+decay*step) as Keras' classic SGD(decay=...); "
+                             "weight: weight decay.", choices=("lr", "weight"))
+    dropout: float = option(0.5, "Dropout on the fully connected layers.")
+    val_fraction: float = option(0.2, "Share of training subjects held out for early stopping "
+                                 "(at least one subject).")
+    augment: bool = option(True, "The x10 flip/rotation expansion of Section III.B.")
+    seed: int = option(0, "Training seed (weights, shuffling, validation subjects).")
+    pretrained_s: str | None = option(None, "S-stream weights from tscnn_tf.pretrain_fer2013 "
+                                      "(Section III.B).", kind="string")
+    mixed_precision: bool = option(False, "float16 compute (for GPUs; softmax in float32).")
+
+
+@dataclasses.dataclass(frozen=True)
+class ExportConfig:
+    """What happens after LOSO: the all-subject model and its deployment artifacts."""
+
+    final_model: bool = option(True, "After LOSO, train on all subjects and export it.")
+    export_dir: str | None = option(None, "Where the final model goes (default "
+                                    "saved_models/<db>).", kind="string")
+    parity_samples: int = option(128, "Most samples for int8 calibration and for parity.")
+
+
+@dataclasses.dataclass(frozen=True)
+class RunConfig:
+    """How and where to run; none of it changes a result, so none of it is fingerprinted."""
+
+    folds: tuple[str, ...] | None = option(None, "Test subjects (ids or 0-based indices) to run; "
+                                           "default all.", kind="list")
+    num_workers: int | None = option(None, "Feature-stage processes (default: all cores).",
+                                     kind="integer")
+    sweep: str | None = option(None, "Print Table 9 (streams), 7 (blocks) or 8 (lambda) instead "
+                               "of one run.", choices=("streams", "blocks", "lambda"))
+    sweep_streams: tuple[str, ...] | None = option(None, "Stream combinations of the sweep "
+                                                   "(default: the table's).", kind="list")
+    sweep_values: tuple[str, ...] | None = option(None, "n (blocks) or λ (lambda) values of the "
+                                                  "sweep.", kind="list")
+    records_dir: str | None = option(None, "Records (default <workdir>/records).", kind="string")
+    overwrite: bool = option(False, "Replace records, folds, final model and results made with "
+                             "other settings, instead of refusing.")
+    flagfiles: tuple[str, ...] = ()  # the flagfiles that were applied, for the record
+
+
+SECTIONS = {"data": DataConfig, "features": FeatureConfig, "train": TrainConfig,
+            "export": ExportConfig, "run": RunConfig}
+
+
+@dataclasses.dataclass(frozen=True)
+class ExperimentConfig:
+    """The whole experiment: what to read, how to extract, train and export, and how to run."""
+
+    data: DataConfig = DataConfig()
+    features: FeatureConfig = FeatureConfig()
+    train: TrainConfig = TrainConfig()
+    export: ExportConfig = ExportConfig()
+    run: RunConfig = RunConfig()
+
+    def identity(self) -> dict:
+        """Everything a result depends on (all sections but `run`; `data_dir` is where the data
+        is, not what it is: the database's content fingerprint stands for the data)."""
+        data = {k: v for k, v in dataclasses.asdict(self.data).items() if k != "data_dir"}
+        return as_json({"data": data, "features": dataclasses.asdict(self.features),
+                        "train": dataclasses.asdict(self.train),
+                        "export": dataclasses.asdict(self.export)})
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def effective(self, features: FeatureConfig | None = None) -> dict:
+        """What a dry-run summary and a records manifest record of the experiment: the
+        effective data and feature settings (classes, fps, λ, n, flow, apex source, ...) and
+        the flagfiles applied."""
+        return {"config": {"data": dataclasses.asdict(self.data),
+                           "features": dataclasses.asdict(features or self.features)},
+                "flagfiles": list(self.run.flagfiles)}
+
+
+def as_json(value):
+    """`value` as it reads back from JSON (tuples become lists), so stored and fresh compare."""
+    return json.loads(json.dumps(value, default=str))
+
+
+def fingerprint(value) -> str:
+    """Short, stable hash of a JSON-able value."""
+    return hashlib.sha1(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()[:12]
+
+
+def flatten(value, prefix: str = "") -> dict:
+    """{'a': {'b': 1}} -> {'a.b': 1}."""
+    if not isinstance(value, dict):
+        return {prefix: value}
+    out = {}
+    for key, item in value.items():
+        out.update(flatten(item, f"{prefix}.{key}" if prefix else str(key)))
+    return out
+
+
+def differences(old: dict, new: dict) -> list[str]:
+    """The fields that differ between two identities, as 'field: old -> new'."""
+    a, b = flatten(old), flatten(new)
+    return [f"{k}: {a.get(k, '(none)')} -> {b.get(k, '(none)')}" for k in sorted(set(a) | set(b))
+            if a.get(k) != b.get(k)]

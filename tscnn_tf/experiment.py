@@ -1,0 +1,92 @@
+"""The whole experiment as one library call, as Flax's `train_and_evaluate(config, workdir)`:
+
+    results = tscnn_tf.experiment.run(config, workdir)
+
+records (made or checked) -> leave-one-subject-out folds -> final all-subject model -> export,
+every step resumable and every artifact tied to the config's fingerprint, so a second run in the
+same workdir with other settings or data refuses (or, with `run.overwrite`, replaces) instead
+of reporting the first run's figures. `--sweep` runs the same path once per sweep point.
+"""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from pipelines import extract_features as ef
+from tscnn_tf import export, sweep, train
+from tscnn_tf.artifacts import check_writable_dir
+from tscnn_tf.config import ExperimentConfig, FeatureConfig
+
+log = logging.getLogger("tscnn_tf")
+
+
+def data_dir_of(config: ExperimentConfig, workdir: Path) -> Path:
+    """The database folder: `data.data_dir`, or for the synthetic database its default place."""
+    if config.data.data_dir is not None:
+        return Path(config.data.data_dir)
+    if config.data.db != "synthetic":
+        raise train.TrainingError(f"--data_dir is required for --db={config.data.db}: the folder "
+                                  "of the database (see the README)")
+    return workdir / "synthetic_db"
+
+
+def ensure_records(config: ExperimentConfig, workdir: Path, records_dir: Path,
+                   features: FeatureConfig | None = None) -> dict:
+    """Make or finish the records of `features` (default the config's) in `records_dir`, or
+    check that the ones there were made from this data with these settings. Returns the
+    manifest. Records of other settings or data are refused (ExtractionError), or replaced with
+    `run.overwrite`."""
+    features = features or config.features
+    data_dir = data_dir_of(config, workdir)
+    if config.data.db != "synthetic" and not data_dir.is_dir():
+        raise train.TrainingError(f"--data_dir {data_dir} does not exist")
+    return ef.extract_features(config.data.db, data_dir, records_dir, features,
+                               config.data.reader_options(), config.run.num_workers,
+                               overwrite=config.run.overwrite,
+                               provenance=config.effective(features))
+
+
+def run(config: ExperimentConfig, workdir) -> dict:
+    """Records -> LOSO -> final model -> export (or a sweep). Returns {"results": LOSO results,
+    "export": export metadata or None} or {"sweep": rows}."""
+    workdir = check_writable_dir(workdir)
+    if config.run.sweep:
+        rows = sweep.run_sweep(config.run.sweep, workdir, config,
+                               lambda features, path: ensure_records(config, workdir, path,
+                                                                     features),
+                               config.run.sweep_streams, config.run.sweep_values)
+        return {"sweep": rows}
+    records_dir = Path(config.run.records_dir or workdir / "records")
+    ensure_records(config, workdir, records_dir)
+    experiment = config.to_dict()
+    results = train.train_loso(records_dir, workdir, config.train, config.run.folds,
+                               config.features.to_dict(), experiment, config.run.overwrite)
+    out = {"results": results, "export": None}
+    if config.export.final_model and not config.run.folds:
+        log.info("final model: all subjects, validation subjects held out for stopping")
+        train.train_final(records_dir, workdir / "final", config.train, experiment,
+                          config.run.overwrite)
+        export_dir = Path(config.export.export_dir or f"saved_models/{config.data.db}")
+        out["export"] = export.export_run_model(workdir / "final" / "best.keras", export_dir,
+                                                records_dir, config.export.parity_samples)
+        out["export_dir"] = str(export_dir)
+    return out
+
+
+def report(outcome: dict, config: ExperimentConfig, workdir: Path) -> str:
+    """What `train` prints: the table row(s), warnings, where everything went."""
+    if "sweep" in outcome:
+        return sweep.format_table(outcome["sweep"],
+                                  f"{config.data.db}: sweep over {config.run.sweep}")
+    results = outcome["results"]
+    lines = [f"warning: {w}" for w in results["warnings"]]
+    lines.append(train.format_results(results, config.train.streams))
+    lines.append(f"run {results['fingerprint']}  results: {workdir / 'results.json'}   "
+                 f"predictions: {workdir / 'predictions.csv'}   confusion matrix: "
+                 f"{workdir / 'confusion_matrix.png'}")
+    if outcome["export"] is not None:
+        lines.append(f"final model: {workdir / 'final' / 'best.keras'}, exported to "
+                     f"{outcome['export_dir']}")
+        lines.append(export.format_parity(outcome["export"]))
+    lines.append(f"tensorboard --logdir {workdir}")
+    return "\n".join(lines)
