@@ -24,7 +24,7 @@ def write_frames(folder: Path, numbers, name) -> None:
 def write_sheet(path: Path, rows: list[list], sheets: dict[str, list[list]] | None = None) -> Path:
     """rows (and extra named sheets) as xlsx, xls or csv, cell types as given."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    all_sheets = {"Sheet1": rows, **(sheets or {})}
+    all_sheets = {**({"Sheet1": rows} if rows is not None else {}), **(sheets or {})}
     if path.suffix == ".csv":
         path.write_text("\n".join(",".join("" if c is None else str(c) for c in r) for r in rows)
                         + "\n")
@@ -161,10 +161,20 @@ CASME_PAPER = {"tense": 69, "disgust": 44, "repression": 38, "surprise": 20}
 def casme(root: Path, counts=CASME_PAPER,
           extra_labels=(("happiness", 5), ("comtempt", 2), ("fear", 2), ("sadness", 6))) -> dict:
     """Sections A (subjects 1-7, `EP01_5-12.jpg`) and B (8-19, `img12.jpg`) with `Section A.xls`
-    and `Section B.xls`; `tense`/`tenseness`, `comtempt`, ApexF1 `/` with ApexF2 given."""
-    header = ["Subject", "Filename", "OnsetF", "ApexF1", "ApexF2", "OffsetF", "Duration", "AU",
-              "Emotion"]
+    and `Section B.xls`; `tense`/`tenseness`, `comtempt`, ApexF1 `/` with ApexF2 given; the
+    `Onset` and `Total` columns (durations in ms); as in the real sheets, one clip folder with
+    two expressions (sub01 `EP01_12` at 73-91 and 163-177) and `\\` where an offset or ApexF2
+    was not coded (three of the tense rows below)."""
+    header = ["Subject", "Filename", "OnsetF", "ApexF1", "ApexF2", "OffsetF", "Onset", "Total",
+              "AU", "Emotion"]
     sections = {"A": [header], "B": [header]}
+    counts = dict(counts)
+    counts["tense"] -= 3  # the three rows of the real-sheet quirks below are tense
+    folder = root / "CASME_A" / "Section A" / "sub01" / "EP01_12"
+    write_frames(folder, range(60, 200), lambda n: f"EP01_12-{n}.jpg")
+    sections["A"] += [[1, "EP01_12", 73, 80, "\\", 91, 50, 300, "4", "tense"],
+                      [1, "EP01_12", 163, 170, "\\", 177, 67, 233, "4", "tense"],
+                      [1, "EP01_12", 190, 193, "\\", "\\", 50, "", "4", "tense"]]
     for i, (subject, label, k) in enumerate(spread({**counts, **dict(extra_labels)},
                                                    list(range(1, 20)))):
         section = "A" if subject <= 7 else "B"
@@ -175,46 +185,65 @@ def casme(root: Path, counts=CASME_PAPER,
                      (lambda n, c=clip: f"{c}-{n}.jpg") if section == "A" else (lambda n: f"img{n}.jpg"))
         shown = "tenseness" if label == "tense" and i % 2 else label
         apex1, apex2 = ("/", onset + 1) if i % 6 == 0 else (onset + 1, "")
-        sections[section].append([subject, clip, onset, apex1, apex2, onset + 2, 3, "4", shown])
+        sections[section].append([subject, clip, onset, apex1, apex2, onset + 2, 50, 200, "4",
+                                  shown])
     for section, rows in sections.items():
         write_sheet(root / f"Section {section}.xls", rows)
+    counts["tense"] += 3
     return {"num_samples": sum(counts.values()), "num_subjects": 19,
             "per_class": dict(counts), "dropped": sum(n for _, n in extra_labels)}
 
 
-def casme_sq(root: Path) -> dict:
-    """`rawpic/s15/15_0101disgustingteeth/img001.jpg` + `CAS(ME)^2code_final.xlsx` (no header)
-    with `naming rule1`/`naming rule2` sheets (codes as int), offset 0, apex 0, macro rows."""
-    expressions = {"0101": "disgust1", "0102": "disgust2", "0401": "anger1", "0502": "happy2",
-                   "0503": "happy3", "0508": "sad1"}
-    participants = {1: "s15", 2: "s16", 3: "s19"}
-    rule1 = [["participant", "folder"]] + [[p, f] for p, f in participants.items()]
-    rule2 = [[int(code), name] for code, name in expressions.items()]  # 0101 loads as 101
-    rows, counts = [], {"all": {"anger": 0, "happy": 0, "disgust": 0},
-                        "micro": {"anger": 0, "happy": 0, "disgust": 0}}
-    for p, folder in participants.items():
-        number = int(folder[1:])
-        for code, name in expressions.items():
-            video = root / "rawpic" / folder / f"{number}_{code}{name}video"
-            write_frames(video, range(1, 60), lambda n: f"img{n:03d}.jpg")
-            for k, kind in enumerate(("micro-expression", "macro-expression")):
-                onset = 5 + 20 * k
-                apex, offset = onset + 2, onset + 4
-                if name == "happy2" and k == 0:
-                    offset = 0              # "use the apex"
-                if name == "anger1" and k == 1:
-                    apex = 0                # apex not coded: spotted
-                rows.append([p, f"{name}_{k + 1}", onset, apex, offset, "AU12", "others", kind, "x"])
-                label = name.rstrip("0123456789")
-                if label in counts["all"]:
-                    counts["all"][label] += 1
-                    if kind.startswith("micro"):
-                        counts["micro"][label] += 1
-    rows.append([1, "disgust1_9", 5, 0, 0, "", "", "micro-expression", ""])  # apex and offset 0
-    write_sheet(root / "CAS(ME)^2code_final.xlsx", rows,
-                {"naming rule1": rule1, "naming rule2": rule2})
-    return {key: {"num_samples": sum(c.values()), "num_subjects": 3, "per_class": c}
-            for key, c in counts.items()}
+# naming rule1 of the real release: participant k of the code sheet -> its folder.
+CASME_SQ_FOLDERS = ("s15", "s16", "s19", "s20", "s21", "s22", "s23", "s24", "s25", "s26", "s27",
+                    "s29", "s30", "s31", "s32", "s33", "s34", "s35", "s36", "s37", "s38", "s40")
+CASME_SQ_STEMS = {"0101": "disgust1", "0102": "disgust2", "0401": "anger1", "0402": "anger2",
+                  "0502": "happy1", "0503": "happy2", "0505": "happy3", "0507": "happy4",
+                  "0508": "happy5"}
+
+
+def casme_sq(root: Path, videos: int = 95, rows_total: int = 357, micro: int = 57,
+             offset_zero: int = 44) -> dict:
+    """`rawpic/s15/15_0101disgustingteeth/img1.jpg` + `CAS(ME)^2code_final.xlsx` as the real
+    release has it: code sheet `CASFEcode_final` first, no header, participant numbers 1..22;
+    `naming rule1` without header as (folder number, folder, participant), so participant 4 is
+    `s20` and participant 20 is `s37` (a reader taking the participant as the folder number
+    reads another person's frames); `naming rule2` codes that load as ints (0101 -> 101);
+    video folders `<NN>_<code><description>`; 357 rows over 95 videos, 57 micro and 300 macro,
+    44 macro rows with offset 0 ("use the apex") and one row with apex 0 (spotted)."""
+    participants = {k: folder for k, folder in enumerate(CASME_SQ_FOLDERS, start=1)}
+    rule1 = [[int(f[1:]), f, k] for k, f in participants.items()]
+    rule2 = [[int(code), name] for code, name in CASME_SQ_STEMS.items()]
+    video_list = [(k, code) for code in CASME_SQ_STEMS for k in participants][:videos]
+    rows, per_video = [], {}
+    for i in range(rows_total):
+        k, code = video_list[i % len(video_list)]
+        n = per_video[k, code] = per_video.get((k, code), 0) + 1
+        onset = 10 + 30 * (n - 1)
+        kind = "micro-expression" if i < micro else "macro-expression"
+        apex, offset = onset + 3, onset + 8
+        if micro <= i < micro + offset_zero:
+            offset = 0
+        if i == rows_total - 1:
+            apex = 0
+        rows.append([k, f"{CASME_SQ_STEMS[code]}_{n}", onset, apex, offset, "AU4+L10",
+                     "negative", kind, "x"])
+    for (k, code), n in per_video.items():
+        folder = participants[k]
+        write_frames(root / "rawpic" / folder / f"{int(folder[1:])}_{code}{CASME_SQ_STEMS[code]}"
+                     f"video", range(1, 10 + 30 * n), lambda m: f"img{m}.jpg")
+    write_sheet(root / "CAS(ME)^2code_final.xlsx", None, {"CASFEcode_final": rows,
+                                                       "naming rule1": rule1,
+                                                       "naming rule2": rule2})
+    by_label = {"anger": 0, "happy": 0, "disgust": 0}
+    by_label_micro = dict(by_label)
+    for i, row in enumerate(rows):
+        label = row[1].rstrip("_0123456789")
+        by_label[label] += 1
+        by_label_micro[label] += i < micro
+    return {"all": {"num_samples": rows_total, "num_subjects": 22, "per_class": by_label},
+            "micro": {"num_samples": micro, "num_subjects": len({r[0] for r in rows[:micro]}),
+                      "per_class": by_label_micro}}
 
 
 MEGC_PARTS = {"casme2": ({"disgust": 60, "repression": 28, "happiness": 32, "surprise": 25}, 24),

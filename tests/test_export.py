@@ -11,6 +11,7 @@ import tensorflow as tf
 
 import tscnn_tf
 from tscnn_tf import export, predict, train
+from tscnn_tf.artifacts import ArtifactError
 from tscnn_tf.databases import list_frames
 
 CONFIG = train.TrainConfig(variant="tiny", epochs=20, patience=50, batch_size=16,
@@ -155,7 +156,7 @@ def test_predict_bad_inputs(exported, records_3_subjects, tmp_path):
     meta["params"]["blocks"] = 2
     (other / "metadata.json").write_text(json.dumps(meta))
     clip = first_clip(records_3_subjects)
-    with pytest.raises(predict.PredictError, match="does not match"):
+    with pytest.raises(ArtifactError, match="does not match"):
         predict.predict_clip(predict.Model(other / "model.tflite"), predict.clip_sample(frames=clip))
     for args, message in (([f"--model={other}", f"--frames={clip}"], "does not match"),
                           ([f"--model={out}", f"--frames={grey}"], "no face")):
@@ -175,7 +176,7 @@ def test_model_and_metadata_with_other_classes_are_refused(exported, tmp_path, a
     meta = json.loads((other / "metadata.json").read_text())
     (other / "metadata.json").write_text(json.dumps({**meta, "class_names": class_names}))
     path = other if artifact == "saved_model" else other / artifact
-    with pytest.raises(predict.PredictError, match=f"3 outputs but its metadata.json names "
+    with pytest.raises(ArtifactError, match=f"3 outputs but its metadata.json names "
                                                    f"{len(class_names)} classes"):
         predict.Model(path)
 
@@ -183,5 +184,5 @@ def test_model_and_metadata_with_other_classes_are_refused(exported, tmp_path, a
 def test_a_model_file_copied_out_of_its_export_names_the_missing_metadata(exported, tmp_path):
     out, _ = exported
     shutil.copy(out / "model_int8.tflite", tmp_path / "model_int8.tflite")
-    with pytest.raises(predict.PredictError, match=f"missing {tmp_path / 'metadata.json'}"):
+    with pytest.raises(ArtifactError, match=f"missing {tmp_path / 'metadata.json'}"):
         predict.Model(tmp_path / "model_int8.tflite")

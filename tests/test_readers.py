@@ -7,7 +7,7 @@ import pytest
 
 from pipelines.extract_features import dry_run
 from tests import db_fixtures as fx
-from tscnn_tf.databases import read_database
+from tscnn_tf.databases import read_database, sheets
 
 
 @pytest.fixture(scope="module")
@@ -108,16 +108,39 @@ def test_casme_sq_naming_rules_and_selections(built):
     data_dir, expected = built["casme_sq"]
     for selection in ("all", "micro"):
         summary = dry_run("casme_sq", data_dir, {"expression_type": selection})
-        assert summary["num_samples"] == expected[selection]["num_samples"]
+        assert summary["num_samples"] == expected[selection]["num_samples"], reasons(summary)
         assert summary["per_class"] == expected[selection]["per_class"]
-        assert summary["num_subjects"] == 3
-    text = reasons(dry_run("casme_sq", data_dir, {"expression_type": "micro"}))
-    assert "macro-expression (micro-only selection)" in text and "offset and apex both 0" in text
+        assert summary["num_subjects"] == expected[selection]["num_subjects"]
+    assert "micro-only selection" in reasons(dry_run("casme_sq", data_dir,
+                                                     {"expression_type": "micro"}))
     database = read_database("casme_sq", data_dir)
-    happy = next(s for s in database.samples if s.clip == "happy2_1" and s.subject == "s15")
-    assert happy.offset == happy.apex and "15_0502happy2video" in next(iter(happy.frames.values()))
-    anger = next(s for s in database.samples if s.clip == "anger1_2" and s.subject == "s16")
-    assert anger.apex is None  # apex 0: spotted
+    assert len({s.subject for s in database.samples}) == 22
+
+
+def test_casme_sq_reads_each_participant_from_their_own_folder(built):
+    """naming rule1 maps participant 4 to s20 and participant 20 to s37: the code sheet's
+    participant number is not the folder number."""
+    data_dir, _ = built["casme_sq"]
+    database = read_database("casme_sq", data_dir)
+    for sample in database.samples:
+        folder = next(iter(sample.frames.values())).split("/rawpic/")[1].split("/")[0]
+        assert folder == sample.subject
+        video = next(iter(sample.frames.values())).split("/")[-2]
+        assert video.startswith(f"{int(folder[1:])}_") and sample.clip.split("_")[0] in video
+    rows = sheets.read_rows(next(data_dir.glob("*.xlsx")), 0)
+    expected = {(fx.CASME_SQ_FOLDERS[int(r[0]) - 1], r[1]) for r in rows}
+    assert {(s.subject, s.clip) for s in database.samples} == expected
+    assert fx.CASME_SQ_FOLDERS[4 - 1] == "s20" and fx.CASME_SQ_FOLDERS[20 - 1] == "s37"
+    offset_zero = [s for s in database.samples if s.offset == s.apex and s.apex is not None]
+    assert len(offset_zero) == 44  # offset 0: "use the apex"
+    assert sum(s.apex is None for s in database.samples) == 1  # apex 0: spotted
+
+
+def test_casme_sq_without_naming_rule1_is_refused(tmp_path):
+    fx.write_sheet(tmp_path / "CAS(ME)^2code_final.xlsx",
+                   [[1, "anger1_1", 5, 7, 9, "", "", "micro-expression", ""]])
+    with pytest.raises(ValueError, match="naming rule1"):
+        read_database("casme_sq", tmp_path)
 
 
 def test_megc2019_maps_labels_and_prefixes_subjects(built):
@@ -166,3 +189,15 @@ def test_dry_run_cli_with_flagfile(built, db, tmp_path):
     assert summary["fps"] == {"casme2": 200, "smic": 100, "samm": 200, "casme": 60,
                               "casme_sq": 30, "megc2019": None}[db]
     assert "drop reason" in run.stdout or not summary["dropped"]
+
+
+def test_casme_keeps_every_expression_of_a_clip_and_uncoded_offsets(built):
+    data_dir, _ = built["casme"]
+    database = read_database("casme", data_dir)
+    clip = {s.sample_id: s for s in database.samples if s.clip == "EP01_12"}
+    assert set(clip) == {"casme/sub01/EP01_12@73-91", "casme/sub01/EP01_12@163-177",
+                         "casme/sub01/EP01_12@190-220"}
+    late = clip["casme/sub01/EP01_12@190-220"]
+    assert (late.onset, late.offset, late.apex) == (190, 199, 193)  # cut at the last frame
+    assert any("offset not coded" in w for w in late.warnings)
+    assert clip["casme/sub01/EP01_12@73-91"].apex == 80  # ApexF2 `\` is not needed

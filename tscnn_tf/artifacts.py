@@ -11,6 +11,10 @@ import sys
 import uuid
 from pathlib import Path
 
+import numpy as np
+
+from tscnn_tf.errors import ToolkitError
+
 PACKAGES = ("tscnn-tf", "tensorflow", "keras", "numpy", "opencv-contrib-python-headless",
             "scikit-image", "dlib-bin", "face-recognition-models", "ai-edge-litert")
 
@@ -95,3 +99,115 @@ def check_writable_dir(folder) -> Path:
     except OSError as e:
         raise PermissionError(f"cannot write in {folder}: {e.strerror or e}") from None
     return folder
+
+
+SIGNATURE = "serving_default"  # the serving signature of every SavedModel and TFLite export
+
+
+class ArtifactError(ToolkitError):
+    """An exported model that cannot be used as it is (missing, unreadable, mismatched)."""
+
+
+def find_metadata(model_path: Path) -> dict:
+    """metadata.json of the export folder `model_path`, or beside a model file inside one."""
+    folders = [model_path] if model_path.is_dir() else [model_path.parent, model_path.parent.parent]
+    for folder in folders:
+        if (folder / "metadata.json").is_file():
+            return json.loads((folder / "metadata.json").read_text())
+    raise ArtifactError(
+        f"missing {folders[0] / 'metadata.json'}: a model needs the metadata.json of its export "
+        "folder (class names and feature parameters). Copy it beside the model file, or pass the "
+        "export folder itself; `python -m tscnn_tf.export` writes both.")
+
+
+class ExportedModel:
+    """Any exported artifact (export folder / SavedModel, `.tflite`, `.keras`) behind one call,
+    with its metadata: the one loader of predict, export's parity check and the benchmark.
+
+    `predict(inputs)` takes a batch {input name: array} and returns the probabilities;
+    calling the model on one sample's features checks their shapes against the inputs first.
+    """
+
+    def __init__(self, path, metadata: dict | None = None, num_threads: int | None = None):
+        path = Path(path)
+        if not path.exists():
+            raise ArtifactError(f"no model at {path}")
+        self.path = path
+        self.metadata = find_metadata(path) if metadata is None else metadata
+        self.class_names = self.metadata.get("class_names")
+        if path.is_dir():
+            self._load_saved_model(path / "saved_model" if (path / "saved_model").is_dir()
+                                   else path)
+        elif path.suffix == ".tflite":
+            self._load_tflite(path, num_threads)
+        elif path.suffix == ".keras":
+            self._load_keras(path)
+        else:
+            raise ArtifactError(f"{path}: expected an export folder, a .keras or a .tflite file")
+        if self.class_names is not None and self.num_outputs != len(self.class_names):
+            raise ArtifactError(
+                f"{path} has {self.num_outputs} outputs but its metadata.json names "
+                f"{len(self.class_names)} classes {self.class_names}: the model and the metadata "
+                "come from different exports")
+
+    def _load_saved_model(self, saved: Path) -> None:
+        if not (saved / "saved_model.pb").is_file():
+            raise ArtifactError(f"{saved} holds no SavedModel")
+        import tensorflow as tf
+        fn = tf.saved_model.load(str(saved)).signatures[SIGNATURE]
+        self.kind = "saved_model"
+        self.input_shapes = {k: tuple(v.shape[1:]) for k, v in
+                             fn.structured_input_signature[1].items()}
+        self.num_outputs = int(fn.structured_outputs["probabilities"].shape[-1])
+        self._fn = fn
+        self._run = lambda x: fn(**{k: tf.constant(v, tf.float32) for k, v in x.items()})[
+            "probabilities"].numpy()
+
+    def _load_tflite(self, path: Path, num_threads: int | None) -> None:
+        from ai_edge_litert.interpreter import Interpreter
+        try:
+            interpreter = Interpreter(model_path=str(path), num_threads=num_threads)
+        except ValueError as e:
+            raise ArtifactError(f"unreadable TFLite file {path}: {e}") from e
+        runner = interpreter.get_signature_runner(SIGNATURE)
+        self.kind = "tflite"
+        self.input_shapes = {k: tuple(v["shape"][1:]) for k, v in
+                             runner.get_input_details().items()}
+        self.num_outputs = int(runner.get_output_details()["probabilities"]["shape"][-1])
+
+        def run(x):  # one sample at a time, inputs by name (TFLite reorders them)
+            count = len(next(iter(x.values())))
+            return np.concatenate([runner(**{k: v[i:i + 1] for k, v in x.items()})[
+                "probabilities"] for i in range(count)])
+        self._run = run
+
+    def _load_keras(self, path: Path) -> None:
+        import keras
+        try:
+            model = keras.saving.load_model(path, compile=False)
+        except (OSError, ValueError) as e:
+            raise ArtifactError(f"unreadable Keras model {path}: {e}") from e
+        self.kind = "keras"
+        self.input_shapes = {t.name.split(":")[0]: tuple(t.shape[1:]) for t in model.inputs}
+        self.num_outputs = int(model.outputs[0].shape[-1])
+        self._run = lambda x: np.asarray(model(x, training=False))
+
+    def predict(self, inputs: dict) -> np.ndarray:
+        """Probabilities of a batch {input name: (N, ...) array}."""
+        return np.asarray(self._run({k: np.asarray(inputs[k], np.float32)
+                                     for k in self.input_shapes}))
+
+    def check(self, features: dict) -> None:
+        """Refuse features whose shapes differ from the model's inputs (e.g. another n)."""
+        for name, shape in self.input_shapes.items():
+            have = tuple(np.shape(features[name]))
+            if have != tuple(shape):
+                raise ArtifactError(f"the model takes {name} of shape {tuple(shape)}, the "
+                                    f"features made with its metadata "
+                                    f"({self.metadata.get('params')}) have {have}: the metadata "
+                                    "does not match the model")
+
+    def __call__(self, features: dict) -> np.ndarray:
+        """The probabilities of one sample's features."""
+        self.check(features)
+        return self.predict({k: np.asarray(features[k])[None] for k in self.input_shapes})[0]

@@ -200,8 +200,8 @@ def bench_inference_child(queue) -> None:
     import tensorflow as tf
     tf.config.threading.set_intra_op_parallelism_threads(1)
     tf.config.threading.set_inter_op_parallelism_threads(1)
-    from ai_edge_litert.interpreter import Interpreter
     from tscnn_tf import export, model as model_lib
+    from tscnn_tf.artifacts import ExportedModel
     model = model_lib.build_tscnn(5, "L+S+T", 3, "full")
     rng = np.random.default_rng(0)
     def inputs(k):
@@ -212,14 +212,12 @@ def bench_inference_child(queue) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         meta = export.export_model(model, tmp, {"class_names": list("abcde"), "params": {}},
                                    inputs(8), inputs(32))
-        serve = tf.saved_model.load(str(Path(tmp) / "saved_model")).signatures["serving_default"]
-        constants = {k: tf.constant(v) for k, v in one.items()}
+        serve = ExportedModel(tmp, meta)
         out = {"keras_ms": 1e3 * seconds(lambda: model(one, training=False), 20),
-               "saved_model_ms": 1e3 * seconds(lambda: serve(**constants), 20)}
+               "saved_model_ms": 1e3 * seconds(lambda: serve.predict(one), 20)}
         for mode in ("float32", "int8"):
-            runner = Interpreter(model_path=str(Path(tmp) / export.TFLITE_FILES[mode]),
-                                 num_threads=1).get_signature_runner("serving_default")
-            out[f"tflite_{mode}_ms"] = 1e3 * seconds(lambda r=runner: r(**one), 50)
+            runner = ExportedModel(Path(tmp) / export.TFLITE_FILES[mode], meta, num_threads=1)
+            out[f"tflite_{mode}_ms"] = 1e3 * seconds(lambda r=runner: r.predict(one), 50)
         out["int8_top1_agreement_random_inputs"] = meta["parity"]["tflite_int8"]["top1_agreement"]
     queue.put(out)
 

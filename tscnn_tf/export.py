@@ -23,10 +23,9 @@ from pathlib import Path
 import numpy as np
 
 from tscnn_tf.errors import ToolkitError
-from tscnn_tf.artifacts import (atomic_write, check_writable_dir, is_partial, package_versions,
-                                save_model_atomic, write_json_atomic)
+from tscnn_tf.artifacts import (SIGNATURE, ExportedModel, atomic_write, check_writable_dir,
+                                is_partial, package_versions, save_model_atomic, write_json_atomic)
 
-SIGNATURE = "serving_default"
 TFLITE_FILES = {"float32": "model.tflite", "dynamic": "model_dynamic.tflite",
                 "int8": "model_int8.tflite"}
 ARTIFACTS = {"model.keras", "saved_model", "metadata.json", *TFLITE_FILES.values()}
@@ -90,19 +89,13 @@ def write_tflite(saved_model: Path, path: Path, mode: str = "float32",
 
 
 def run_saved_model(path, inputs: dict) -> np.ndarray:
-    import tensorflow as tf
-    fn = tf.saved_model.load(str(path)).signatures[SIGNATURE]
-    return fn(**{k: tf.constant(v, tf.float32) for k, v in inputs.items()})["probabilities"].numpy()
+    """Probabilities of the SavedModel at `path` (its serving signature) for a batch."""
+    return ExportedModel(path, metadata={}).predict(inputs)
 
 
 def run_tflite(path, inputs: dict) -> np.ndarray:
-    """Run the TFLite file one sample at a time, feeding inputs by name (TFLite reorders them)."""
-    from ai_edge_litert.interpreter import Interpreter
-    runner = Interpreter(model_path=str(path)).get_signature_runner(SIGNATURE)
-    count = len(next(iter(inputs.values())))
-    return np.concatenate([runner(**{k: np.asarray(v[i:i + 1], np.float32)
-                                     for k, v in inputs.items()})["probabilities"]
-                           for i in range(count)])
+    """Probabilities of the TFLite file at `path` for a batch (one sample at a time)."""
+    return ExportedModel(path, metadata={}).predict(inputs)
 
 
 def parity(reference: np.ndarray, other: np.ndarray) -> dict:

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from tscnn_tf.databases.base import MIN_FRAMES, Sample, list_frames, video_fps, video_frame_count
+from tscnn_tf.artifacts import ExportedModel
 from tscnn_tf.errors import ToolkitError
 
 
@@ -28,82 +29,7 @@ LONG_CLIP_S = 2.0        # longer than any micro- or macro-expression
 LONG_CLIP_FRAMES = 400   # the same without a frame rate (2 s at 200 fps)
 
 
-def find_metadata(model_path: Path) -> dict:
-    """metadata.json in the export folder, or beside a model file inside it."""
-    folders = [model_path] if model_path.is_dir() else [model_path.parent, model_path.parent.parent]
-    for folder in folders:
-        if (folder / "metadata.json").is_file():
-            return json.loads((folder / "metadata.json").read_text())
-    raise PredictError(
-        f"missing {folders[0] / 'metadata.json'}: a model needs the metadata.json of its export "
-        "folder (class names and feature parameters). Copy it beside the model file, or pass the "
-        "export folder itself; `python -m tscnn_tf.export` writes both.")
-
-
-class Model:
-    """One loaded artifact (Keras, SavedModel or TFLite) behind a common call."""
-
-    def __init__(self, path):
-        path = Path(path)
-        if not path.exists():
-            raise PredictError(f"no model at {path}")
-        self.metadata = find_metadata(path)
-        self.class_names = self.metadata["class_names"]
-        if path.is_dir():
-            saved = path / "saved_model" if (path / "saved_model").is_dir() else path
-            if not (saved / "saved_model.pb").is_file():
-                raise PredictError(f"{path} holds no SavedModel")
-            import tensorflow as tf
-            fn = tf.saved_model.load(str(saved)).signatures["serving_default"]
-            self.kind = "saved_model"
-            self.input_shapes = {k: tuple(v.shape[1:]) for k, v in
-                                 fn.structured_input_signature[1].items()}
-            self.num_outputs = int(fn.structured_outputs["probabilities"].shape[-1])
-            self._run = lambda x: fn(**{k: tf.constant(v) for k, v in x.items()})[
-                "probabilities"].numpy()
-        elif path.suffix == ".tflite":
-            from ai_edge_litert.interpreter import Interpreter
-            try:
-                interpreter = Interpreter(model_path=str(path))
-            except ValueError as e:
-                raise PredictError(f"unreadable TFLite file {path}: {e}") from e
-            runner = interpreter.get_signature_runner("serving_default")
-            self.kind = "tflite"
-            self.input_shapes = {k: tuple(v["shape"][1:]) for k, v in
-                                 runner.get_input_details().items()}
-            self.num_outputs = int(runner.get_output_details()["probabilities"]["shape"][-1])
-            self._run = lambda x: runner(**x)["probabilities"]
-        elif path.suffix == ".keras":
-            import keras
-            try:
-                model = keras.saving.load_model(path, compile=False)
-            except (OSError, ValueError) as e:
-                raise PredictError(f"unreadable Keras model {path}: {e}") from e
-            self.kind = "keras"
-            self.input_shapes = {t.name.split(":")[0]: tuple(t.shape[1:]) for t in model.inputs}
-            self.num_outputs = int(model.outputs[0].shape[-1])
-            self._run = lambda x: model.predict(x, verbose=0)
-        else:
-            raise PredictError(f"{path}: expected an export folder, a .keras or a .tflite file")
-        if self.num_outputs != len(self.class_names):
-            raise PredictError(
-                f"{path} has {self.num_outputs} outputs but its metadata.json names "
-                f"{len(self.class_names)} classes {self.class_names}: the model and the metadata "
-                "come from different exports")
-
-    def check(self, features: dict) -> None:
-        """Refuse features whose shapes differ from the model's inputs (e.g. another n)."""
-        for name, shape in self.input_shapes.items():
-            have = tuple(np.shape(features[name]))
-            if have != tuple(shape):
-                raise PredictError(f"the model takes {name} of shape {tuple(shape)}, the features "
-                                   f"made with its metadata ({self.metadata['params']}) have "
-                                   f"{have}: the metadata does not match the model")
-
-    def __call__(self, features: dict) -> np.ndarray:
-        self.check(features)
-        inputs = {k: np.asarray(features[k], np.float32)[None] for k in self.input_shapes}
-        return np.asarray(self._run(inputs))[0]
+Model = ExportedModel  # the name earlier releases documented
 
 
 def clip_sample(video=None, frames=None, onset=None, offset=None) -> Sample:

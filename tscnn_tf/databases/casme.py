@@ -3,10 +3,14 @@ sub08/...` (8-19), annotated in `Section A.xls` and `Section B.xls`. Paper: 4 cl
 from __future__ import annotations
 
 from tscnn_tf.databases import sheets
-from tscnn_tf.databases.base import Database, class_selection
-from tscnn_tf.databases.custom import build_samples
+from tscnn_tf.databases.base import Database, class_selection, parse_int
+from tscnn_tf.databases.custom import NO_APEX, build_samples
 
 CLASSES = ("tense", "disgust", "repression", "surprise")
+FPS = 60
+# An offset the sheet leaves uncoded (`\`): the onset plus 0.5 s, the longest a
+# micro-expression lasts, cut at the clip folder's last frame.
+UNCODED_OFFSET_FRAMES = FPS // 2
 KNOWN_LABELS = CLASSES + ("happiness", "sadness", "fear", "contempt")
 ALIASES = {"tenseness": "tense", "comtempt": "contempt"}
 COLUMNS = {"subject": ("Subject",), "clip": ("Filename",), "onset": ("OnsetF", "Onset Frame"),
@@ -28,9 +32,15 @@ def section_rows(data_dir, section: str) -> list[dict]:
     for line, r in sheets.records(rows, header, {**COLUMNS, **apex2}, sheet):
         subject = sheets.padded(r["subject"], 2, "sub")
         label = sheets.normalise_label(r["label"])
-        apex = r["apex"] if r["apex"] not in ("", "/", "-") else r.get("apex2", "")
-        out.append({**r, "apex": apex, "subject": subject, "label": ALIASES.get(label, label),
-                    "media": root / subject / r["clip"], "where": f"{sheet.name} row {line}"})
+        apex = r["apex"] if r["apex"] not in NO_APEX else r.get("apex2", "")
+        offset, warnings = r["offset"], []
+        if offset in NO_APEX and parse_int(r["onset"]) is not None:
+            offset = str(parse_int(r["onset"]) + UNCODED_OFFSET_FRAMES)
+            warnings.append(f"offset not coded ({r['offset']!r}); using onset + "
+                            f"{UNCODED_OFFSET_FRAMES} frames (0.5 s), cut at the clip's last frame")
+        out.append({**r, "apex": apex, "offset": offset, "subject": subject,
+                    "label": ALIASES.get(label, label), "media": root / subject / r["clip"],
+                    "where": f"{sheet.name} row {line}", "warnings": warnings})
     return out
 
 

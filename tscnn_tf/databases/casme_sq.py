@@ -21,7 +21,13 @@ EXPRESSION_TYPES = ("all", "micro")
 
 
 def naming_rules(sheet: Path) -> tuple[dict[str, str], dict[str, str]]:
-    """participant -> subject folder (`1` -> `s15`), expression name -> code (`disgust1` -> `0101`)."""
+    """participant -> subject folder (`4` -> `s20`), expression name -> code (`disgust1` -> `0101`).
+
+    `naming rule1` of the real release has no header and three columns: the folder's number
+    (20), the folder (`s20`) and the participant number the code sheet uses (4). The
+    participant is the number that is not the folder's own; reading the first number as the
+    participant attaches another person's frames to the label.
+    """
     names = sheets.sheet_names(sheet)
     def rows_of(key):
         name = next((n for n in names if sheets.column_key(n) == key), None)
@@ -30,9 +36,12 @@ def naming_rules(sheet: Path) -> tuple[dict[str, str], dict[str, str]]:
     for row in rows_of("namingrule1"):
         cells = [c for c in row if c]
         folder = next((c for c in cells if re.fullmatch(r"s\d+", c, re.IGNORECASE)), None)
-        numbers = [c for c in cells if c.isdigit()]
-        if numbers and (folder or len(numbers) > 1):
-            participants[str(int(numbers[0]))] = (folder or f"s{int(numbers[1]):02d}").lower()
+        numbers = [int(c) for c in cells if c.isdigit()]
+        if folder is None or not numbers:
+            continue  # a title or header row
+        if len(numbers) > 1 and int(folder[1:]) in numbers:
+            numbers.remove(int(folder[1:]))  # the folder's own number
+        participants[str(numbers[0])] = folder.lower()
     codes = {}
     for row in rows_of("namingrule2"):
         code = next((c for c in row if c.isdigit()), None)
@@ -75,6 +84,10 @@ def read_casme_sq(data_dir, classes=None, image_set: str = "auto",
     data_dir = Path(data_dir)
     sheet = sheets.newest_sheet(data_dir, SHEETS, "CAS(ME)² code sheet")
     participants, codes = naming_rules(sheet)
+    if not participants:
+        raise ValueError(f"{sheet}: no 'naming rule1' sheet mapping participants to folders "
+                         "(s15..s40); without it the code sheet's participant numbers would be "
+                         "read as folder numbers, which belong to other people")
     roots = media_roots(data_dir)
     rows, type_dropped = [], []
     for line, cells in enumerate(sheets.read_rows(sheet, 0), start=1):
@@ -83,7 +96,12 @@ def read_casme_sq(data_dir, classes=None, image_set: str = "auto",
         if not subject.isdigit() or not clip:
             continue  # a title or blank row
         where = f"{sheet.name} row {line}"
-        folder = participants.get(str(int(subject)), f"s{int(subject):02d}")
+        folder = participants.get(str(int(subject)))
+        if folder is None:
+            type_dropped.append(Dropped(f"participant {int(subject)}", clip,
+                                        f"{where}: participant {int(subject)} is not in naming "
+                                        "rule1", "participant not in naming rule1"))
+            continue
         if expression_type == "micro" and "micro" not in kind.lower():
             type_dropped.append(Dropped(folder, clip, f"{where}: {kind or 'untyped'} "
                                                       "(micro-only selection)",

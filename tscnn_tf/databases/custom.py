@@ -13,7 +13,7 @@ from tscnn_tf.databases.base import (Database, Dropped, Sample, log, parse_int, 
                                      unsafe_name)
 
 COLUMNS = ("subject", "clip", "onset", "apex", "offset", "label")
-NO_APEX = ("", "/", "-")
+NO_APEX = ("", "/", "-", "\\")  # how sheets write "not coded"
 
 
 def read_annotations(csv_path: str | Path) -> list[dict[str, str]]:
@@ -46,8 +46,8 @@ def build_samples(db: str, data_dir: Path, rows: list[dict[str, str]],
     """Validate annotation rows into `Sample`s; every unusable row becomes a `Dropped`.
 
     A row holds subject, clip, onset, apex, offset and label as text. Optional keys: `media`, the
-    clip's frame folder (or video path without suffix; default data_dir/subject/clip), and
-    `where`, how to name the row in messages. Media must lie inside `data_dir` (resolved). With
+    clip's frame folder (or video path without suffix; default data_dir/subject/clip),
+    `where`, how to name the row in messages, and `warnings`, the reader's repairs of the row. Media must lie inside `data_dir` (resolved). With
     `known_labels`, a label outside `class_names` is reported as unused if known, else unknown.
     Several rows of one clip with other onsets/offsets are several expressions: each becomes a
     sample whose id ends in `@<onset>-<offset>`; a repeated row is dropped.
@@ -93,7 +93,8 @@ def build_samples(db: str, data_dir: Path, rows: list[dict[str, str]],
             drop("duplicate row", f"same clip, onset {onset} and offset {offset} as an earlier row")
             continue
         seen.add(key)
-        sample = Sample(db, subject, clip, label, -1, onset, offset)
+        sample = Sample(db, subject, clip, label, -1, onset, offset,
+                        warnings=list(row.get("warnings", [])))
         apex_text = row["apex"]
         sample.apex = parse_int(apex_text)
         if sample.apex is None and apex_text not in NO_APEX:
