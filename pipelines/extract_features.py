@@ -75,6 +75,7 @@ def sample_entry(sample, features: dict, shard: str) -> dict:
     keys = ("sample_id", "subject", "label", "label_name", "onset", "offset", "apex_given",
             "apex_spotted", "apex_used")
     return {**{k: features[k] for k in keys}, "clip": sample.clip, "shard": shard,
+            "face_box": features.get("face_box"),
             "fingerprint": sample.fingerprint(), "warnings": list(sample.warnings)}
 
 
@@ -146,6 +147,17 @@ def apex_agreement(entries: list[dict], tolerance: int = APEX_TOLERANCE) -> dict
             "within_tolerance": sum(err <= tolerance for err in errors),
             "share": sum(err <= tolerance for err in errors) / len(errors),
             "mean_abs_error": sum(errors) / len(errors)}
+
+
+def face_usage(entries: list[dict], failed: list[dict]) -> dict:
+    """Where each recorded sample's landmarks came from (detector, border or frame box), and the
+    share of the clips that reached the face stage whose face was usable."""
+    boxes: dict[str, int] = {}
+    for e in entries:
+        boxes[str(e.get("face_box"))] = boxes.get(str(e.get("face_box")), 0) + 1
+    lost = sum(f.get("kind") == "no face found" for f in failed)
+    return {"face_box": boxes, "no_face": lost,
+            "usable_share": len(entries) / (len(entries) + lost) if entries or lost else None}
 
 
 def dropped_rows(database) -> list[dict]:
@@ -260,6 +272,7 @@ def write_manifest(output_dir: Path, database, config: FeatureConfig, data_dir,
         "samples": entries,
         "skipped": dropped,
         "apex_spotting": apex_agreement(entries),
+        "faces": face_usage(entries, failed),
         "versions": package_versions(),
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
     }

@@ -173,7 +173,7 @@ def test_a_long_clip_is_flagged_as_not_one_expression(tmp_path):
     assert "3.0 s" in predict.length_warning(clip)
 
 
-def test_a_cut_and_a_lost_face_are_reported(tiny_synthetic):
+def test_a_cut_and_a_lost_face_are_reported(tiny_synthetic, tmp_path):
     """Half a clip of one face, then a cut to a face-less shot: the crop after the cut is a
     background patch, and the result must say so."""
     clip = sorted((tiny_synthetic / "sub01").iterdir())[0]
@@ -181,7 +181,7 @@ def test_a_cut_and_a_lost_face_are_reported(tiny_synthetic):
     indices = sorted(frames)
     landmarker = features_lib.face_lib.make_landmarker("dlib")
     sample = Sample("predict", "-", "x", "", -1, indices[0], indices[-1], frames=dict(frames))
-    blank = clip.parent.parent / "blank.png"
+    blank = tmp_path / "blank.png"
     cv2.imwrite(str(blank), np.full((256, 256), 200, np.uint8))
     for i in indices[len(indices) // 2:]:
         sample.frames[i] = str(blank)

@@ -90,7 +90,8 @@ def messy_db(tiny_synthetic, tmp_path):
     noface.mkdir()
     rng = np.random.default_rng(0)
     for i in range(1, 8):
-        cv2.imwrite(str(noface / f"img{i}.png"), rng.integers(0, 255, (128, 128), dtype=np.uint8))
+        # 480 x 640: not shaped like a face crop, so no frame-box fallback either.
+        cv2.imwrite(str(noface / f"img{i}.png"), rng.integers(0, 255, (480, 640), dtype=np.uint8))
     add("A", "noface", r0, onset=1, apex=4, offset=7)
     add("B", "bad_number", r0, onset="abc")
     copy_clip(tiny_synthetic / src[0][0], src[0][1], db / "B", "apex_out")
@@ -256,3 +257,31 @@ def test_every_flagfile_loads_in_the_commands_that_read_it(tmp_path):
                          capture_output=True, text=True, cwd=ROOT)
     assert run.returncode == 0, run.stderr[-2000:]
     assert "database synthetic: 6 samples" in run.stdout
+
+
+def test_default_tvl1_flow_and_the_given_apex_end_to_end(tiny_synthetic, tmp_path):
+    """The paper's defaults (OpenCV TV-L1, eq. 4) and TSCNN-II (the annotated apex feeds the
+    features), with eq. 5 over each flow field, through the whole feature stage."""
+    options = {"seed": 1, "num_subjects": 2, "clips_per_class": 1}
+    config = type(FAST)(apex_source="given", flow_norm="field")
+    assert config.flow == "tvl1"
+    manifest = ef.extract_features("synthetic", tiny_synthetic, tmp_path, config, options,
+                                   num_workers=2, progress=False)
+    assert manifest["num_samples"] == 6 and manifest["params"]["flow"] == "tvl1"
+    for entry in manifest["samples"]:
+        assert entry["apex_used"] == entry["apex_given"] >= 0  # the sheet's apex, not spotted
+    records_of = {r["sample_id"].numpy().decode(): r for r in read_records(tmp_path)}
+    for entry in manifest["samples"]:
+        record = records_of[entry["sample_id"]]
+        raw = record["flow_raw"].numpy()
+        assert np.abs(raw).max() > 0.05  # TV-L1 saw the movement
+        flow = record["flow"].numpy()
+        for field in (slice(0, 2), slice(2, 4)):  # one min and max over u and v
+            assert flow[..., field].min() == 0 and flow[..., field].max() == 1
+    spotted = ef.extract_features("synthetic", tiny_synthetic, tmp_path / "spotted",
+                                  type(FAST)(flow="tvl1"), options, num_workers=2, progress=False)
+    given_apex = {e["sample_id"]: e["apex_used"] for e in manifest["samples"]}
+    assert {e["sample_id"]: e["apex_used"] for e in spotted["samples"]} == \
+        {e["sample_id"]: e["apex_spotted"] for e in spotted["samples"]}
+    assert given_apex != {e["sample_id"]: e["apex_spotted"] for e in spotted["samples"]} or \
+        all(e["apex_spotted"] == e["apex_given"] for e in spotted["samples"])

@@ -55,3 +55,30 @@ def test_resize_flow_rescales_vectors():
 def test_unknown_method():
     with pytest.raises(ValueError, match="unknown flow method"):
         flow.compute_flow(np.zeros((8, 8), np.uint8), np.zeros((8, 8), np.uint8), "magic")
+
+
+def test_field_normalisation_keeps_the_direction_of_motion():
+    """eq. 5 over u and v of one field together: a flow of (2, 1) px everywhere but one patch
+    of (4, 2) keeps u:v = 2:1 after `field`, while `channel` maps u and v alike."""
+    raw = np.zeros((48, 48, 4), np.float32)
+    raw[..., 0], raw[..., 1] = 2.0, 1.0
+    raw[:8, :8, 0], raw[:8, :8, 1] = 4.0, 2.0
+    raw[..., 2:] = -raw[..., :2]
+    field = flow.minmax_normalize(raw, "field")
+    # over u and v of the first field together: min 1 (v), max 4 (u of the patch)
+    np.testing.assert_allclose(field[0, 0, :2], [(4 - 1) / 3, (2 - 1) / 3])
+    np.testing.assert_allclose(field[20, 20, :2], [(2 - 1) / 3, 0.0])
+    channel = flow.minmax_normalize(raw, "channel")
+    np.testing.assert_allclose(channel[0, 0, :2], [1.0, 1.0])  # u and v both at their maxima
+    with pytest.raises(ValueError, match="flow_norm"):
+        flow.minmax_normalize(raw, "global")
+
+
+@pytest.mark.parametrize("mode", ["channel", "field"])
+def test_tensorflow_and_numpy_normalisations_agree(mode):
+    import tensorflow as tf
+    from tscnn_tf import data
+    raw = np.random.default_rng(1).normal(size=(48, 48, 4)).astype(np.float32)
+    raw[..., 3] = 0.5  # a flat channel
+    np.testing.assert_allclose(data.minmax_normalize(tf.constant(raw), mode).numpy(),
+                               flow.minmax_normalize(raw, mode), atol=1e-6)

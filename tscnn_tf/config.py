@@ -16,7 +16,7 @@ import hashlib
 import json
 
 from tscnn_tf.face import GRID
-from tscnn_tf.flow import FLOW_METHODS
+from tscnn_tf.flow import FLOW_METHODS, FLOW_NORMS
 
 APEX_SOURCES = ("spotted", "given")
 
@@ -71,10 +71,19 @@ class FeatureConfig:
     blocks: int = option(3, "n of the n x n block stack of the local-spatial stream (2, 3, 4).")
     apex_lambda: int = option(25, "λ of eq. 3: how many of the 36 block distances count.")
     flow: str = option("tvl1", "Optical-flow method.", choices=FLOW_METHODS)
+    # channel stays the default: every figure in the README and every record made so far used
+    # it, and the paper's "normalise the optical flow matrix" does not say which.
+    flow_norm: str = option("channel", "Eq. 5 min-max: per channel (channel) or over u and v "
+                            "of each flow field (field, keeps the u:v ratio).",
+                            choices=FLOW_NORMS)
     face_size: int = option(144, "Side in pixels of the aligned face crop (6x6 grid).")
     apex_source: str = option("spotted", "Apex feeding the features: spotted (TSCNN-I) or given "
                               "(TSCNN-II).", choices=APEX_SOURCES)
     landmarks: str = option("dlib", "Landmark backend.", choices=("dlib", "face_alignment"))
+    face_box: str = option("auto", "Face box of the landmark predictor: detect (HOG detector, "
+                           "then with a replicated border), frame (the frame is the face), or "
+                           "auto (detect, then the frame box for frames shaped like a face "
+                           "crop). Recorded per sample.", choices=("auto", "detect", "frame"))
     per_frame_landmarks: bool = option(False, "Detect landmarks on every frame instead of once "
                                        "on the onset frame.")
 

@@ -75,11 +75,13 @@ def face_to_blocks(face: tf.Tensor, n: int) -> tf.Tensor:
     return tf.reshape(x, (INPUT_SIZE, INPUT_SIZE, n * n))
 
 
-def minmax_normalize(x: tf.Tensor) -> tf.Tensor:
-    """Eq. 5 per channel; a flat channel becomes 0 (as flow.minmax_normalize)."""
-    lo = tf.reduce_min(x, axis=(0, 1), keepdims=True)
-    span = tf.reduce_max(x, axis=(0, 1), keepdims=True) - lo
-    return tf.math.divide_no_nan(x - lo, span)
+def minmax_normalize(x: tf.Tensor, mode: str = "channel") -> tf.Tensor:
+    """Eq. 5 per channel or per flow field (u and v together), as flow.minmax_normalize; a flat
+    group becomes 0."""
+    groups = tf.reshape(x, (INPUT_SIZE, INPUT_SIZE, -1, 1 if mode == "channel" else 2))
+    lo = tf.reduce_min(groups, axis=(0, 1, 3), keepdims=True)
+    span = tf.reduce_max(groups, axis=(0, 1, 3), keepdims=True) - lo
+    return tf.reshape(tf.math.divide_no_nan(groups - lo, span), tf.shape(x))
 
 
 def transform_flow(flow_raw: tf.Tensor, M: tf.Tensor) -> tf.Tensor:
@@ -89,20 +91,20 @@ def transform_flow(flow_raw: tf.Tensor, M: tf.Tensor) -> tf.Tensor:
     return tf.reshape(tf.linalg.matvec(M, pairs), (INPUT_SIZE, INPUT_SIZE, 4))
 
 
-def augment(example: dict, flip: bool, angle: float, n: int) -> dict:
+def augment(example: dict, flip: bool, angle: float, n: int, flow_norm: str = "channel") -> dict:
     """One of the ten training variants of a parsed record; a pure function of its inputs."""
     M = point_matrix(flip, angle)
     out = dict(example)
     out["apex_gray"] = warp(example["apex_gray"], M)
     out["blocks"] = face_to_blocks(warp(blocks_to_face(example["blocks"], n), M), n)
     out["flow_raw"] = transform_flow(example["flow_raw"], M)
-    out["flow"] = minmax_normalize(out["flow_raw"])
+    out["flow"] = minmax_normalize(out["flow_raw"], flow_norm)
     return out
 
 
-def expand_x10(example: dict, n: int) -> tf.data.Dataset:
+def expand_x10(example: dict, n: int, flow_norm: str = "channel") -> tf.data.Dataset:
     """The ten variants of one example (Section III.B, Fig. 8) as a small dataset."""
-    variants = [augment(example, flip, angle, n) for flip, angle in AUGMENTATIONS]
+    variants = [augment(example, flip, angle, n, flow_norm) for flip, angle in AUGMENTATIONS]
     return tf.data.Dataset.from_tensor_slices(
         {k: tf.stack([v[k] for v in variants]) for k in variants[0]})
 
@@ -114,10 +116,12 @@ def to_model_inputs(example: dict, streams: tuple[str, ...]):
 def make_dataset(files: list[str], blocks: int, streams: tuple[str, ...], subjects=None,
                  training: bool = False, augment_x10: bool = True, batch_size: int = 32,
                  shuffle_buffer: int = 4096, seed: int = 0, repeat: bool = False,
-                 keep_meta: bool = False) -> tf.data.Dataset:
+                 keep_meta: bool = False, flow_norm: str = "channel") -> tf.data.Dataset:
     """Batches of ({input name: tensor}, label) from the records of `subjects` (all if None).
 
     keep_meta=True yields the whole parsed example instead (for predictions with provenance).
+    flow_norm: how the records' flow was normalised (eq. 5), so augmented flow is renormalised
+    the same way.
     """
     ds = tf.data.TFRecordDataset(files)
     ds = ds.map(lambda s: records.parse(s, blocks), num_parallel_calls=tf.data.AUTOTUNE)
@@ -126,7 +130,7 @@ def make_dataset(files: list[str], blocks: int, streams: tuple[str, ...], subjec
         ds = ds.filter(lambda e: tf.reduce_any(tf.equal(e["subject"], wanted)))
     if training and augment_x10:
         # The ×10 expansion is deterministic, so it is computed once and cached below.
-        ds = ds.flat_map(lambda e: expand_x10(e, blocks))
+        ds = ds.flat_map(lambda e: expand_x10(e, blocks, flow_norm))
     # Cache after the deterministic work: later epochs only shuffle and batch.
     ds = ds.cache()
     if training:

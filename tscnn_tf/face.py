@@ -36,30 +36,67 @@ def predictor_path() -> str:
     return path
 
 
-class DlibLandmarker:
-    """dlib HOG detector + 68-point ERT predictor. Picks the largest face."""
+FACE_BOXES = ("auto", "detect", "frame")
+# The frame box is only tried on frames shaped like the face crops of the cropped releases
+# (CASME II, SMIC, SAMM: at most a few hundred pixels, near square) that are not flat.
+FRAME_BOX_MAX_SIDE = 400
+FRAME_BOX_ASPECT = (0.7, 1.45)
+FRAME_BOX_MIN_STD = 8.0
 
-    def __init__(self):
+
+def frame_is_face_crop(gray: np.ndarray) -> bool:
+    h, w = gray.shape[:2]
+    return (max(h, w) <= FRAME_BOX_MAX_SIDE and FRAME_BOX_ASPECT[0] <= w / h <= FRAME_BOX_ASPECT[1]
+            and float(gray.std()) >= FRAME_BOX_MIN_STD)
+
+
+class DlibLandmarker:
+    """dlib HOG detector + 68-point ERT predictor. Picks the largest face.
+
+    `face_box` says where the predictor's box comes from: `detect`, the detector (on the frame,
+    then with a replicated border, which brings back most tight crops); `frame`, a box covering
+    the whole frame (the frame IS the face, as in the cropped releases); `auto`, the detector,
+    then the border, then the frame box for frames shaped like a face crop. After each call
+    `last_box` says which was used: detector, border, frame or None.
+    """
+
+    def __init__(self, face_box: str = "auto"):
         import dlib
+        if face_box not in FACE_BOXES:
+            raise ValueError(f"face_box must be one of {FACE_BOXES}, got {face_box!r}")
+        self.face_box = face_box
+        self.last_box = None
         self._detector = dlib.get_frontal_face_detector()
         self._predictor = dlib.shape_predictor(predictor_path())
         self._rect = dlib.rectangle
 
-    def __call__(self, gray: np.ndarray) -> np.ndarray | None:
-        pad = 0
+    def _fit(self, gray: np.ndarray, box) -> np.ndarray:
+        shape = self._predictor(gray, box)
+        return np.array([(p.x, p.y) for p in shape.parts()], dtype=np.float64)
+
+    def __call__(self, gray: np.ndarray, face_box: str | None = None) -> np.ndarray | None:
+        """68 landmarks of the largest face, or None; `face_box` overrides the instance's."""
+        face_box = face_box or self.face_box
+        self.last_box = None
+        if face_box == "frame":
+            self.last_box = "frame"
+            return self._fit(gray, self._rect(0, 0, gray.shape[1] - 1, gray.shape[0] - 1))
         faces = self._detector(gray, 1)
-        if not faces:
-            # Tightly cropped faces (the databases' "cropped" releases) lack the context the
-            # HOG window needs; a replicated border usually brings the detection back.
-            pad = max(gray.shape) // 4
-            gray = cv2.copyMakeBorder(gray, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
-            faces = self._detector(gray, 1)
-        if not faces:
-            return None
-        face = max(faces, key=lambda r: r.width() * r.height())
-        shape = self._predictor(gray, face)
-        points = np.array([(p.x, p.y) for p in shape.parts()], dtype=np.float64)
-        return points - pad
+        if faces:
+            self.last_box = "detector"
+            return self._fit(gray, max(faces, key=lambda r: r.width() * r.height()))
+        # Tightly cropped faces (the databases' "cropped" releases) lack the context the HOG
+        # window needs; a replicated border usually brings the detection back.
+        pad = max(gray.shape) // 4
+        padded = cv2.copyMakeBorder(gray, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
+        faces = self._detector(padded, 1)
+        if faces:
+            self.last_box = "border"
+            return self._fit(padded, max(faces, key=lambda r: r.width() * r.height())) - pad
+        if face_box == "auto" and frame_is_face_crop(gray):
+            self.last_box = "frame"
+            return self._fit(gray, self._rect(0, 0, gray.shape[1] - 1, gray.shape[0] - 1))
+        return None
 
 
 class FaceAlignmentLandmarker:
@@ -78,7 +115,7 @@ class FaceAlignmentLandmarker:
                                "first use. Use the default backend `--landmarks=dlib`, which ships "
                                "its model inside face-recognition-models.") from e
 
-    def __call__(self, gray: np.ndarray) -> np.ndarray | None:
+    def __call__(self, gray: np.ndarray, face_box: str | None = None) -> np.ndarray | None:
         found = self._fa.get_landmarks_from_image(np.dstack([gray] * 3))
         return None if not found else np.asarray(found[0], dtype=np.float64)[:, :2]
 
@@ -86,11 +123,12 @@ class FaceAlignmentLandmarker:
 LANDMARKERS = {"dlib": DlibLandmarker, "face_alignment": FaceAlignmentLandmarker}
 
 
-def make_landmarker(backend: str = "dlib"):
-    """A landmark function for `backend` (`dlib` or `face_alignment`)."""
+def make_landmarker(backend: str = "dlib", face_box: str = "detect"):
+    """A landmark function for `backend` (`dlib` or `face_alignment`); `face_box` (dlib only):
+    detect, auto or frame (see DlibLandmarker)."""
     if backend not in LANDMARKERS:
         raise ValueError(f"unknown landmark backend {backend!r}; choose from {sorted(LANDMARKERS)}")
-    return LANDMARKERS[backend]()
+    return LANDMARKERS[backend](face_box) if backend == "dlib" else LANDMARKERS[backend]()
 
 
 def rotation_matrix(p1, p2) -> np.ndarray:
@@ -121,6 +159,7 @@ class FaceGeometry:
     block_size: np.ndarray  # (w, h) = ((x'2 - x'1)/2, (y'3 - y'1)/2)
     affine: np.ndarray     # 2x3: frame pixel -> face-crop pixel
     face_size: int
+    box: str | None = None  # where the landmarks' face box came from: detector, border, frame
 
     def to_crop(self, points: np.ndarray) -> np.ndarray:
         """Frame points -> face-crop points."""

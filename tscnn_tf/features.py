@@ -45,7 +45,7 @@ def block_stack(face: np.ndarray, n: int) -> np.ndarray:
 
 
 def flow_features(onset: np.ndarray, apex: np.ndarray, offset: np.ndarray,
-                  method: str) -> tuple[np.ndarray, np.ndarray]:
+                  method: str, norm: str = "channel") -> tuple[np.ndarray, np.ndarray]:
     """The dynamic-temporal input (eq. 4-5): (normalised 48x48x4, raw 48x48x4 in 48-grid pixels).
 
     Channels: u, v of onset->apex, then u, v of apex->offset.
@@ -53,7 +53,7 @@ def flow_features(onset: np.ndarray, apex: np.ndarray, offset: np.ndarray,
     raw = np.concatenate([
         flow_lib.resize_flow(flow_lib.compute_flow(onset, apex, method), INPUT_SIZE),
         flow_lib.resize_flow(flow_lib.compute_flow(apex, offset, method), INPUT_SIZE)], axis=-1)
-    return flow_lib.minmax_normalize(raw), raw
+    return flow_lib.minmax_normalize(raw, norm), raw
 
 
 def find_geometry(frames: list[np.ndarray], landmarker, face_size: int,
@@ -64,8 +64,15 @@ def find_geometry(frames: list[np.ndarray], landmarker, face_size: int,
         if points is not None:
             if position:
                 warnings.append(f"no face on the onset frame; landmarks from clip frame {position}")
-            return face_lib.face_geometry(points, face_size)
+            return geometry_of(points, landmarker, face_size)
     raise face_lib.FaceNotFound("no face detected")
+
+
+def geometry_of(points: np.ndarray, landmarker, face_size: int) -> face_lib.FaceGeometry:
+    """The face geometry of landmarks just found, with the face box they came from."""
+    geometry = face_lib.face_geometry(points, face_size)
+    geometry.box = getattr(landmarker, "last_box", None)
+    return geometry
 
 
 def align_clip(frames: list[np.ndarray], landmarker, config: FeatureConfig,
@@ -77,7 +84,7 @@ def align_clip(frames: list[np.ndarray], landmarker, config: FeatureConfig,
         if config.per_frame_landmarks:
             points = landmarker(frame)
             if points is not None:
-                geometry = face_lib.face_geometry(points, config.face_size)
+                geometry = geometry_of(points, landmarker, config.face_size)
         faces.append(face_lib.warp_to_face(frame, geometry))
     return faces, geometry
 
@@ -96,13 +103,13 @@ def aligned_clip(sample: Sample, config: FeatureConfig, landmarker, warnings: li
                 points = landmarker(frame)
                 if points is None:
                     break
-                geometry = face_lib.face_geometry(points, config.face_size)
+                geometry = geometry_of(points, landmarker, config.face_size)
             elif frame.shape != shape:
                 raise ClipError("frames of different sizes in one clip")
             elif config.per_frame_landmarks:
                 points = landmarker(frame)
                 if points is not None:
-                    geometry = face_lib.face_geometry(points, config.face_size)
+                    geometry = geometry_of(points, landmarker, config.face_size)
             indices.append(index)
             faces.append(face_lib.warp_to_face(frame, geometry))
     finally:
@@ -113,6 +120,9 @@ def aligned_clip(sample: Sample, config: FeatureConfig, landmarker, warnings: li
         faces, geometry = align_clip([frame for _, frame in pairs], landmarker, config, warnings)
         indices = [i for i, _ in pairs]
     check_frames(faces)
+    if geometry.box in ("border", "frame"):
+        warnings.append(f"the detector found no face on the frame itself; landmarks from the "
+                        f"{geometry.box} box")
     return indices, faces, geometry
 
 
@@ -132,7 +142,8 @@ def clip_features(faces: list[np.ndarray], indices: list[int], geometry: face_li
             position = int(np.argmin(np.abs(np.asarray(indices) - given_apex)))
             if indices[position] != given_apex:
                 warnings.append(f"given apex frame {given_apex} unreadable; using {indices[position]}")
-    flow, flow_raw = flow_features(faces[0], faces[position], faces[-1], config.flow)
+    flow, flow_raw = flow_features(faces[0], faces[position], faces[-1], config.flow,
+                                   config.flow_norm)
     return {
         "apex_gray": apex_gray(faces[position]),
         "blocks": block_stack(faces[position], config.blocks),
@@ -162,7 +173,7 @@ def face_track_warnings(sample: Sample, faces: list[np.ndarray], indices: list[i
                        f"{indices[cuts[0] + 1]} ({len(cuts)} such change(s)): a cut or a lost "
                        "face; the result may not describe one face")
     frame = read_frame(sample, apex_index)
-    points = None if frame is None else landmarker(frame)
+    points = None if frame is None else landmarker(frame, face_box="detect")
     if points is None:
         out.append(f"no face found on the apex frame {apex_index}: the crop there may show "
                    "something else than the face tracked from the onset")
@@ -183,6 +194,7 @@ def sample_features(sample: Sample, config: FeatureConfig, landmarker) -> dict:
     return {
         "apex_gray": out["apex_gray"], "blocks": out["blocks"],
         "flow": out["flow"], "flow_raw": out["flow_raw"],
+        "face_box": out["geometry"].box,
         "label": sample.label, "label_name": sample.label_name, "subject": sample.subject,
         "sample_id": sample.sample_id, "db": sample.db,
         "onset": out["onset"], "offset": out["offset"],
@@ -205,7 +217,7 @@ def init_worker(config: FeatureConfig, worker_process: bool = False) -> None:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
     cv2.setNumThreads(1)
     _worker["config"] = config
-    _worker["landmarker"] = face_lib.make_landmarker(config.landmarks)
+    _worker["landmarker"] = face_lib.make_landmarker(config.landmarks, config.face_box)
 
 
 def failure(error: Exception) -> dict:

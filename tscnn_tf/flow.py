@@ -9,6 +9,7 @@ import cv2
 import numpy as np
 
 FLOW_METHODS = ("tvl1", "tvl1_skimage", "dis", "farneback")
+FLOW_NORMS = ("channel", "field")
 _cache: dict[str, object] = {}
 
 
@@ -53,9 +54,18 @@ def resize_flow(flow: np.ndarray, size: int) -> np.ndarray:
     return out * np.array([size / w, size / h], dtype=np.float32)
 
 
-def minmax_normalize(x: np.ndarray) -> np.ndarray:
-    """Eq. 5 per channel of an (H, W, C) array; a flat channel (max == min) becomes 0, not NaN."""
+def minmax_normalize(x: np.ndarray, mode: str = "channel") -> np.ndarray:
+    """Eq. 5 on an (H, W, C) flow array; a flat group (max == min) becomes 0, not NaN.
+
+    `channel`: one min and max per channel (u and v apart). `field`: one min and max over u and
+    v of each flow field (channel pairs 0-1, 2-3), which keeps the u:v ratio, so the direction
+    of motion survives the normalisation.
+    """
+    if mode not in FLOW_NORMS:
+        raise ValueError(f"flow_norm must be one of {FLOW_NORMS}, got {mode!r}")
     x = np.asarray(x, dtype=np.float32)
-    lo = x.min(axis=(0, 1), keepdims=True)
-    span = x.max(axis=(0, 1), keepdims=True) - lo
-    return np.divide(x - lo, span, out=np.zeros_like(x), where=span > 0)
+    groups = x.reshape(*x.shape[:2], -1, 1 if mode == "channel" else 2)
+    lo = groups.min(axis=(0, 1, 3), keepdims=True)
+    span = groups.max(axis=(0, 1, 3), keepdims=True) - lo
+    out = np.divide(groups - lo, span, out=np.zeros_like(groups), where=span > 0)
+    return out.reshape(x.shape)

@@ -91,7 +91,7 @@ def predict_clip(model: Model, sample: Sample, landmarker=None) -> dict:
     from tscnn_tf.features import FeatureConfig, aligned_clip, clip_features, face_track_warnings
     from tscnn_tf.video import ClipError
     config = FeatureConfig(**model.metadata["params"])
-    landmarker = landmarker or face_lib.make_landmarker(config.landmarks)
+    landmarker = landmarker or face_lib.make_landmarker(config.landmarks, config.face_box)
     if (warning := length_warning(sample)) is not None:
         sample.warnings.append(warning)
     try:

@@ -97,6 +97,11 @@ def fold_class_warnings(manifest: dict, train: list[str], test: str | None) -> l
     return out
 
 
+def flow_norm_of(manifest: dict) -> str:
+    """Eq. 5 mode of the records (records made before the option existed used channel)."""
+    return manifest["params"].get("flow_norm", "channel")
+
+
 def fit_model(run_dir: Path, files: list[str], manifest: dict, fit: list[str], val: list[str],
               config: TrainConfig):
     """Train on the subjects `fit`, stopping early on the subjects `val`; resumable.
@@ -131,7 +136,7 @@ def fit_model(run_dir: Path, files: list[str], manifest: dict, fit: list[str], v
             write_hparams(run_dir / "logs", {**dataclasses.asdict(config), **manifest["params"]})
     train_ds = data.make_dataset(files, n, streams, fit, training=True,
                                  augment_x10=config.augment, batch_size=config.batch_size,
-                                 seed=config.seed)
+                                 seed=config.seed, flow_norm=flow_norm_of(manifest))
     val_ds = data.make_dataset(files, n, streams, val, batch_size=config.batch_size)
     if state["wait"] < config.patience and state["epoch"] < config.epochs:
         model.fit(train_ds, validation_data=val_ds, epochs=config.epochs,
