@@ -201,3 +201,36 @@ def test_casme_keeps_every_expression_of_a_clip_and_uncoded_offsets(built):
     assert (late.onset, late.offset, late.apex) == (190, 199, 193)  # cut at the last frame
     assert any("offset not coded" in w for w in late.warnings)
     assert clip["casme/sub01/EP01_12@73-91"].apex == 80  # ApexF2 `\` is not needed
+
+
+def test_sheet_quirks_of_real_releases_are_kept_or_dropped_by_reason(tmp_path):
+    """AU strings, fractional frame numbers, apex -1 / 0 / `/` / outside / equal to the onset,
+    offset 0, frames missing at the start and in the middle, an absent annotated frame."""
+    frames = tmp_path / "s1"
+    fx.write_frames(frames / "full", range(10, 40), lambda n: f"img{n}.jpg")
+    fx.write_frames(frames / "gappy", [n for n in range(10, 40) if n not in (10, 11, 12, 25, 26)],
+                    lambda n: f"img{n}.jpg")
+    rows = [["subject", "clip", "onset", "apex", "offset", "label", "au"],
+            ["s1", "full", "566.4", "", 600, "a", "4+L10"],            # 566..600: no frames
+            ["s1", "full", "12.4", "15", "30.6", "a", "R12"],          # 12, 31: kept, warned
+            ["s1", "full", 10, -1, 20, "a", "4(B/C)+7B"],              # apex -1: spotted
+            ["s1", "full", 11, 0, 21, "a", ""],                         # apex 0: spotted
+            ["s1", "full", 13, "/", 23, "b", ""],                       # apex /: spotted
+            ["s1", "full", 14, 14, 24, "b", ""],                        # onset == apex: spotted
+            ["s1", "full", 15, 5, 25, "b", ""],                         # apex outside: spotted
+            ["s1", "full", 16, 18, 0, "b", ""],                         # offset 0: dropped
+            ["s1", "gappy", 10, 25, 30, "b", ""]]                       # start and apex absent
+    fx.write_sheet(tmp_path / "annotations.csv", rows)
+    database = read_database("custom", tmp_path)
+    kept = {s.part or s.clip: s for s in database.samples}
+    assert {d.kind for d in database.dropped} == {"fewer than 3 frames between onset and offset",
+                                                  "offset 0 (not coded)"}
+    fractional = kept["12-31"]
+    assert (fractional.onset, fractional.offset, fractional.apex) == (12, 31, 15)
+    assert sum("fractional frame number" in w for w in fractional.warnings) == 2
+    for part in ("10-20", "11-21", "13-23", "14-24", "15-25"):
+        assert kept[part].apex is None, part  # spotted
+    assert any("equals the onset" in w for w in kept["14-24"].warnings)
+    gappy = next(s for s in database.samples if s.clip == "gappy")
+    assert gappy.onset == 13 and 25 not in gappy.frames and gappy.apex == 25
+    assert any("onset/offset frame missing" in w for w in gappy.warnings)

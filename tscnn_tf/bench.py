@@ -233,6 +233,39 @@ def bench_inference() -> dict:
     return result
 
 
+def bench_face_box(crops: int = 40) -> dict:
+    """The frame-box fallback on tight synthetic face crops (224 x 224, eyebrows at the top
+    edge): where the detector works on the frame, the normalised mean error (NME, by the
+    inner-eye-corner distance) of the frame box's landmarks against the detector's, and of
+    both against the true landmarks; and which box `auto` ends up using."""
+    from tscnn_tf import face
+    from tscnn_tf.databases import synthetic
+    landmarker = face.make_landmarker("dlib", "auto")
+    rng = np.random.default_rng(0)
+    boxes, frame_vs_detector, detector_vs_truth, frame_vs_truth = {}, [], [], []
+    for k in range(crops):
+        subject = synthetic.Subject(rng)
+        frames, apex, _ = synthetic.render_clip(subject, synthetic.CLASS_NAMES[k % 3], rng, (8, 9))
+        crop, truth = synthetic.tight_face_crop(subject, frames[apex])
+        eye = np.linalg.norm(truth[39] - truth[42])
+        detected = landmarker(crop, face_box="detect")
+        used = landmarker(crop)
+        boxes[str(landmarker.last_box)] = boxes.get(str(landmarker.last_box), 0) + 1
+        framed = landmarker(crop, face_box="frame")
+        frame_vs_truth.append(np.mean(np.linalg.norm(framed - truth, axis=1)) / eye)
+        if detected is not None and used is not None:
+            frame_vs_detector.append(np.mean(np.linalg.norm(framed - detected, axis=1)) / eye)
+            detector_vs_truth.append(np.mean(np.linalg.norm(detected - truth, axis=1)) / eye)
+
+    def stats(values):
+        return {"median": float(np.median(values)), "mean": float(np.mean(values)),
+                "max": float(np.max(values)), "n": len(values)}
+    return {"crops": crops, "size": 224, "auto_boxes": boxes,
+            "nme_frame_vs_detector": stats(frame_vs_detector),
+            "nme_detector_vs_truth": stats(detector_vs_truth),
+            "nme_frame_vs_truth": stats(frame_vs_truth)}
+
+
 TARGETS = {"feature_ms_per_frame": 5.0, "roofline_ratio": 0.6, "tflite_int8_ms": 5.0}
 
 
@@ -260,6 +293,13 @@ def format_table(report: dict) -> str:
               f"  roofline ratio          {t['roofline_ratio']:8.2f}   (target ≥ {TARGETS['roofline_ratio']})",
               "", "inference (batch 1, one thread, ms per sample)"]
     lines += [f"  {k[:-3]:<24}{v:8.2f}" for k, v in i.items() if k.endswith("_ms")]
+    if "face_box" in report:
+        b = report["face_box"]
+        lines += ["", f"face box on {b['crops']} tight synthetic crops ({b['size']} px), NME "
+                      "by inner-eye distance: median / mean / max",
+                  f"  boxes used by auto      {b['auto_boxes']}"]
+        lines += [f"  {name[4:]:<24}{v['median']:.3f} / {v['mean']:.3f} / {v['max']:.3f} (n={v['n']})"
+                  for name, v in b.items() if name.startswith("nme_")]
     return "\n".join(lines)
 
 
@@ -268,6 +308,7 @@ def run(quick: bool = False) -> dict:
     report = {"machine": machine(), "features": bench_features(quick)}
     report["training"] = bench_training(quick)
     report["inference"] = bench_inference()
+    report["face_box"] = bench_face_box(12 if quick else 40)
     return report
 
 

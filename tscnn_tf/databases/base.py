@@ -118,6 +118,21 @@ def video_fps(path: str | Path) -> float | None:
     return fps if fps and fps > 0 else None
 
 
+def parse_frame(value) -> tuple[int | None, str | None]:
+    """A frame-number cell as (int, warning): `12`, `12.0` -> 12; a fractional `566.4` (as
+    SAMM long-video sheets hold) -> 566 with a warning; (None, None) when empty or not a number."""
+    exact = parse_int(value)
+    if exact is not None:
+        return exact, None
+    try:
+        number = float(str(value).strip())
+    except ValueError:
+        return None, None
+    if number != number or number in (float("inf"), float("-inf")):
+        return None, None
+    return int(round(number)), f"fractional frame number {str(value).strip()} read as {round(number)}"
+
+
 def parse_int(value) -> int | None:
     """An annotation cell as an int (`12`, `12.0`, ` 12 `); None when empty or not a number."""
     if value is None:

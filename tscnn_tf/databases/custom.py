@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from tscnn_tf.databases import sheets
-from tscnn_tf.databases.base import (Database, Dropped, Sample, log, parse_int, resolve_media,
+from tscnn_tf.databases.base import (Database, Dropped, Sample, log, parse_frame, resolve_media,
                                      unsafe_name)
 
 COLUMNS = ("subject", "clip", "onset", "apex", "offset", "label")
@@ -70,9 +70,12 @@ def build_samples(db: str, data_dir: Path, rows: list[dict[str, str]],
         if unsafe_name(subject) or unsafe_name(clip):
             drop("subject or clip is a path, not a name", f"{subject!r}/{clip!r}")
             continue
-        onset, offset = parse_int(row["onset"]), parse_int(row["offset"])
+        (onset, onset_note), (offset, offset_note) = parse_frame(row["onset"]), parse_frame(row["offset"])
         if onset is None or offset is None:
             drop("invalid onset/offset", f"{row['onset']!r}/{row['offset']!r}")
+            continue
+        if offset == 0 < onset:
+            drop("offset 0 (not coded)", f"onset {onset}")
             continue
         if onset > offset:
             drop("onset after offset", f"onset {onset}, offset {offset}")
@@ -96,9 +99,14 @@ def build_samples(db: str, data_dir: Path, rows: list[dict[str, str]],
         sample = Sample(db, subject, clip, label, -1, onset, offset,
                         warnings=list(row.get("warnings", [])))
         apex_text = row["apex"]
-        sample.apex = parse_int(apex_text)
+        sample.apex, apex_note = parse_frame(apex_text)
+        sample.warnings += [n for n in (onset_note, apex_note, offset_note) if n]
         if sample.apex is None and apex_text not in NO_APEX:
             sample.warnings.append(f"invalid apex {apex_text!r}; it will be spotted instead")
+        elif sample.apex is not None and sample.apex == onset < offset:
+            sample.warnings.append(f"apex {onset} equals the onset (no onset->apex motion); it "
+                                   "will be spotted instead")
+            sample.apex = None
         reason = resolve_media(sample, Path(row["media"]) if row.get("media")
                                else data_dir / subject / clip, data_dir)
         if reason:

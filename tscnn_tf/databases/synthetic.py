@@ -181,6 +181,20 @@ class Subject:
         return np.clip(np.rint(image), 0, 255).astype(np.uint8)
 
 
+def tight_face_crop(subject: Subject, frame: np.ndarray, size: int = 224
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """(crop, its true 68 landmarks) cut as the cropped releases are (CASME II, SMIC, SAMM):
+    eyebrows at the top edge, the jaw at the sides, resized to size x size."""
+    p = subject.points
+    top = p[17:27, 1].min()
+    side = max(p[8, 1] - top, p[16, 0] - p[0, 0])
+    x0, y0 = int(round((p[0, 0] + p[16, 0]) / 2 - side / 2)), int(round(top))
+    x0, y0 = max(x0, 0), max(y0, 0)
+    crop = frame[y0:y0 + int(side), x0:x0 + int(side)]
+    scale = np.array([size / crop.shape[1], size / crop.shape[0]])
+    return cv2.resize(crop, (size, size), interpolation=cv2.INTER_AREA), (p - [x0, y0]) * scale
+
+
 def render_clip(subject: Subject, label: str, rng: np.random.Generator,
                 length_range=(18, 34)) -> tuple[list[np.ndarray], int, float]:
     """Frames of one clip, the true apex position and the apex amplitude in pixels."""
