@@ -43,3 +43,82 @@ def evaluate(y_true, y_pred, class_names: list[str]) -> dict:
                       for i, name in enumerate(class_names)},
         "confusion_matrix": cm.tolist(),
     }
+
+
+# Spotting in long videos (MEGC 2022-2025), from the protocol's definitions.
+SPOT_TYPES = ("micro", "macro")
+
+
+def interval_iou(a: tuple[int, int], b: tuple[int, int]) -> float:
+    """Frame IoU of two inclusive [onset, offset] intervals."""
+    inter = min(a[1], b[1]) - max(a[0], b[0]) + 1
+    if inter <= 0:
+        return 0.0
+    return inter / ((a[1] - a[0] + 1) + (b[1] - b[0] + 1) - inter)
+
+
+def match_intervals(truth: list[tuple[int, int]], spotted: list[tuple[int, int]],
+                    threshold: float = 0.5) -> list[tuple[int, int]]:
+    """(spotted index, truth index) of the true positives: in onset order, each spotted interval
+    takes the not-yet-matched ground-truth interval of largest IoU, if that IoU ≥ threshold."""
+    matched: dict[int, int] = {}
+    for i in sorted(range(len(spotted)), key=lambda k: spotted[k][0]):
+        best, best_iou = None, threshold
+        for j, gt in enumerate(truth):
+            if j in matched.values():
+                continue
+            iou = interval_iou(spotted[i], gt)
+            if iou >= best_iou:
+                best, best_iou = j, iou
+        if best is not None:
+            matched[i] = best
+    return sorted(matched.items())
+
+
+def prf(tp: int, fp: int, fn: int) -> dict:
+    precision = tp / (tp + fp) if tp + fp else 0.0
+    recall = tp / (tp + fn) if tp + fn else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return {"tp": tp, "fp": fp, "fn": fn, "precision": precision, "recall": recall, "f1": f1}
+
+
+def spotting_scores(videos: list[dict], threshold: float = 0.5) -> dict:
+    """MEGC spotting scores over a database's videos, each {"truth": [...], "spotted": [...]}
+    of {"onset", "offset", "type"} (type micro or macro).
+
+    Intervals are matched within their type (IoU ≥ threshold, one truth per spotted interval);
+    TP, FP and FN are pooled over all videos; precision, recall and F1 per type, and overall
+    from the summed counts. Returns also the matched pairs per video (for STRS).
+    """
+    counts = {t: [0, 0, 0] for t in SPOT_TYPES}
+    pairs = []
+    for video in videos:
+        video_pairs = []
+        for kind in SPOT_TYPES:
+            truth = [v for v in video["truth"] if v["type"] == kind]
+            spotted = [v for v in video["spotted"] if v["type"] == kind]
+            found = match_intervals([(v["onset"], v["offset"]) for v in truth],
+                                    [(v["onset"], v["offset"]) for v in spotted], threshold)
+            counts[kind][0] += len(found)
+            counts[kind][1] += len(spotted) - len(found)
+            counts[kind][2] += len(truth) - len(found)
+            video_pairs += [(spotted[i], truth[j]) for i, j in found]
+        pairs.append(video_pairs)
+    out = {kind: prf(*counts[kind]) for kind in SPOT_TYPES}
+    out["overall"] = prf(*(sum(counts[k][n] for k in SPOT_TYPES) for n in range(3)))
+    out["pairs"] = pairs
+    return out
+
+
+def strs(scores: dict, class_names: list[str]) -> dict:
+    """Spot-then-recognise score (MEGC 2023-2025): overall spotting F1 x the analysis F1, the
+    unweighted F1 of the labels of the spotted true positives (both intervals need a label)."""
+    tps = [(s, t) for video in scores["pairs"] for s, t in video
+           if s.get("label") is not None and t.get("label") is not None]
+    if not tps:
+        return {"analysis_f1": 0.0, "strs": 0.0, "num_true_positives": 0}
+    index = {c: i for i, c in enumerate(class_names)}
+    analysis = evaluate([index[t["label"]] for _, t in tps], [index[s["label"]] for s, _ in tps],
+                        class_names)
+    return {"analysis_f1": analysis["uf1"], "strs": scores["overall"]["f1"] * analysis["uf1"],
+            "num_true_positives": len(tps)}

@@ -65,6 +65,28 @@ class Dropped:
 
 
 @dataclasses.dataclass
+class Interval:
+    """One ground-truth expression of a long video (0-based frames, inclusive)."""
+
+    onset: int
+    apex: int | None
+    offset: int
+    type: str                 # micro or macro
+    label: str | None = None
+
+
+@dataclasses.dataclass
+class LongVideo:
+    """A long recording (a video file or a frame folder) and its ground-truth intervals."""
+
+    name: str
+    subject: str
+    path: str
+    fps: float
+    intervals: list[Interval]
+
+
+@dataclasses.dataclass
 class Database:
     """A reader's result: the usable samples and everything it dropped."""
 

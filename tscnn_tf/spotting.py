@@ -1,0 +1,251 @@
+"""Spotting micro- and macro-expressions in a frame stream (a long video or a camera).
+
+Frames are processed as they arrive and never held whole: the face is detected once, followed,
+and detected again every `redetect_s` seconds (a frame without a face ends a segment with a
+warning); each frame becomes an aligned face crop (the feature stage's geometry, eq. 1-2)
+kept in a bounded ring buffer. Two signals are computed per frame, at two time scales k (a
+frame against the frames k before and after; k from an expected half-duration times fps):
+
+- `lbp`: eq. 3's LBP feature difference of the frame's block histograms against the mean of
+  the histograms k frames before and after (the MEGC baseline's signal);
+- `motion`: face-local optical flow from k frames before, per block magnitude with the global
+  (median) motion removed, the mean of the λ largest blocks (the MDMD idea).
+
+`combined` averages both, each divided by its running mean. A peak of the contrast
+C(t) = S(t) - (S(t-k) + S(t+k)) / 2 above T = mean(C) + p (max(C) - mean(C)) (running
+statistics over `window_s`) and largest within ±k is an interval [t-k, t+k]; the micro scale
+gives micro-expressions, the macro scale macro-expressions, and a micro interval inside a
+macro one is dropped. Blocks of the eye row are left out of both signals (blinks).
+
+An interval is reported a bounded number of frames after its offset (3 k of its scale, plus
+3 k of the macro scale for micro intervals); its face crops are still in the ring buffer, so
+`recognise` can run the feature stage's own code (`features.clip_features`) on them.
+"""
+from __future__ import annotations
+
+import collections
+import dataclasses
+import logging
+
+import cv2
+import numpy as np
+
+from tscnn_tf import apex as apex_lib
+from tscnn_tf import face as face_lib
+
+log = logging.getLogger("tscnn_tf")
+SIGNALS = ("lbp", "motion", "combined")
+EYE_ROW = 2  # the 6x6 grid's row through the eyes (origin 2y'1 - y'3: two block rows above)
+
+
+@dataclasses.dataclass(frozen=True)
+class SpotConfig:
+    """Settings of the spotter; the defaults were chosen on the synthetic long videos (README)."""
+
+    signal: str = "combined"
+    micro_half_s: float = 0.12   # k of the micro scale, seconds
+    macro_half_s: float = 0.5    # k of the macro scale, seconds (0: no macro scale)
+    threshold: float = 0.3       # p of T = mean + p (max - mean)
+    window_s: float = 20.0       # running window of the threshold statistics
+    apex_lambda: int = 12        # λ: how many of the (non-eye) blocks count
+    signal_size: int = 72        # side of the crop the signals are computed on
+    face_size: int = 144         # side of the stored face crops (the feature stage's)
+    redetect_s: float = 2.0      # seconds between face detections
+    micro_max_s: float = 0.5     # the longest micro-expression
+    ignore_eyes: bool = True     # leave the eye row out of the signals (blinks)
+    min_gap_s: float = 0.1       # spotted intervals closer than this are merged
+
+    def __post_init__(self):
+        if self.signal not in SIGNALS:
+            raise ValueError(f"signal must be one of {SIGNALS}, got {self.signal!r}")
+
+
+def block_mask(ignore_eyes: bool) -> np.ndarray:
+    mask = np.ones(face_lib.GRID ** 2, bool)
+    if ignore_eyes:
+        mask[EYE_ROW * face_lib.GRID:(EYE_ROW + 1) * face_lib.GRID] = False
+    return mask
+
+
+def block_means(values: np.ndarray) -> np.ndarray:
+    """(H, W) -> the mean of each of the 6x6 blocks, flattened row-major."""
+    h, w = values.shape
+    g = face_lib.GRID
+    return values[:h - h % g, :w - w % g].reshape(g, h // g, g, w // g).mean(axis=(1, 3)).ravel()
+
+
+class Scale:
+    """One time scale k: its two signals, their contrast, and peak picking."""
+
+    def __init__(self, k: int, kind: str, config: SpotConfig, window: int):
+        self.k, self.kind, self.config = k, kind, config
+        self.signal: dict[int, float] = {}
+        self.contrast: dict[int, float] = {}
+        self.stats = collections.deque(maxlen=window)  # recent contrasts
+        self.raw = {name: collections.deque(maxlen=window) for name in ("lbp", "motion")}
+
+    def add(self, t: int, lbp: float, motion: float) -> None:
+        """The signals at frame t (its references t-k and t+k are known)."""
+        self.raw["lbp"].append(lbp)
+        self.raw["motion"].append(motion)
+        if self.config.signal == "combined":
+            value = 0.5 * (lbp / (np.mean(self.raw["lbp"]) + 1e-9)
+                           + motion / (np.mean(self.raw["motion"]) + 1e-9))
+        else:
+            value = lbp if self.config.signal == "lbp" else motion
+        self.signal[t] = value
+        c = t - self.k  # the contrast needs the signal k frames after
+        if c - self.k in self.signal and c in self.signal:
+            self.contrast[c] = self.signal[c] - 0.5 * (self.signal[c - self.k] + self.signal[t])
+            self.stats.append(self.contrast[c])
+        for old in [x for x in self.signal if x < t - 4 * self.k]:
+            del self.signal[old]
+
+    def peaks(self, now: int) -> list[tuple[int, float]]:
+        """(apex, contrast) of the peaks that can be decided now (their ±k neighbourhood known)."""
+        out = []
+        c = now - 2 * self.k  # the latest contrast with k known neighbours on both sides
+        if c not in self.contrast or len(self.stats) < 2 * self.k:
+            return out
+        values = np.asarray(self.stats)
+        mean = float(values.mean())
+        threshold = mean + self.config.threshold * (float(values.max()) - mean)
+        value = self.contrast[c]
+        around = [self.contrast.get(x, -np.inf) for x in range(c - self.k, c + self.k + 1)]
+        if value >= threshold and value > 0 and value >= max(around):
+            out.append((c, value))
+        for old in [x for x in self.contrast if x < c - 2 * self.k]:
+            del self.contrast[old]
+        return out
+
+
+class Spotter:
+    """Feed frames with `push(index, gray)`; finished intervals come back from `push` and
+    `finish`. `trace` keeps the per-frame signals (a few floats a frame) for plots."""
+
+    def __init__(self, fps: float, config: SpotConfig = SpotConfig(), landmarker=None):
+        self.fps, self.config = fps, config
+        self.landmarker = landmarker or face_lib.make_landmarker("dlib", "detect")
+        self.mask = block_mask(config.ignore_eyes)
+        self.lam = min(config.apex_lambda, int(self.mask.sum()))
+        self.k_micro = max(1, round(config.micro_half_s * fps))
+        self.k_macro = round(config.macro_half_s * fps) if config.macro_half_s else 0
+        self.history = 2 * max(self.k_micro, self.k_macro) + 1
+        # Crops for recognition: the longest interval plus the reporting delay.
+        self.faces = collections.deque(maxlen=int(4 * max(self.k_micro, self.k_macro, 1)
+                                                  + 2 * fps + 1))
+        self.flow = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST)
+        self.geometry = None
+        self.last_detection = -10 ** 9
+        self.warnings: list[str] = []
+        self.trace: dict[str, list] = {"index": [], "micro": [], "macro": []}
+        self.pending: list[dict] = []
+        self._reset_segment()
+
+    def _reset_segment(self) -> None:
+        window = int(self.config.window_s * self.fps)
+        self.scales = [Scale(self.k_micro, "micro", self.config, window)]
+        if self.k_macro:
+            self.scales.append(Scale(self.k_macro, "macro", self.config, window))
+        self.small = collections.deque(maxlen=self.history)   # (index, small crop, histogram)
+
+    # -- face ----------------------------------------------------------------------------
+    def _follow_face(self, index: int, gray: np.ndarray) -> bool:
+        """Detect the face when due; False while there is none."""
+        due = index - self.last_detection >= self.config.redetect_s * self.fps
+        if self.geometry is not None and not due:
+            return True
+        self.last_detection = index
+        points = self.landmarker(gray, face_box="detect")
+        if points is None:
+            if self.geometry is not None:
+                self.warnings.append(f"face lost at frame {index}: the segment ends there")
+                self.geometry = None
+                self._reset_segment()
+            return False
+        try:
+            geometry = face_lib.face_geometry(points, self.config.face_size)
+        except face_lib.FaceNotFound:
+            return self.geometry is not None
+        if self.geometry is None:
+            if self.trace["index"]:
+                self.warnings.append(f"face found again at frame {index}: a new segment starts")
+            self.geometry = geometry
+            return True
+        eye = np.linalg.norm(points[42] - points[39])
+        moved = np.mean(np.linalg.norm(points - self.geometry.landmarks, axis=1)) / max(eye, 1)
+        if moved > 0.25:  # the head moved enough to shift the crop: follow it, restart signals
+            self.geometry = geometry
+            self._reset_segment()
+        return True
+
+    # -- signals -------------------------------------------------------------------------
+    def _motion(self, earlier: np.ndarray, now: np.ndarray) -> float:
+        flow = self.flow.calc(earlier, now, None)
+        flow -= np.median(flow.reshape(-1, 2), axis=0)  # global head motion removed
+        magnitude = block_means(np.linalg.norm(flow, axis=2))[self.mask]
+        return float(np.sort(magnitude)[-self.lam:].mean())
+
+    def _lbp(self, hist: np.ndarray, before: np.ndarray, after: np.ndarray) -> float:
+        mean = (before + after) / 2
+        return float(apex_lib.feature_difference(hist[self.mask], mean[self.mask], self.lam))
+
+    def push(self, index: int, gray: np.ndarray) -> list[dict]:
+        """Process one frame; returns the intervals decided at this frame."""
+        if not self._follow_face(index, gray):
+            return self._emit(index, final=False)
+        crop = face_lib.warp_to_face(gray, self.geometry)
+        self.faces.append((index, crop))
+        small = cv2.resize(crop, (self.config.signal_size,) * 2, interpolation=cv2.INTER_AREA)
+        self.small.append((index, small, apex_lib.block_histograms(small)))
+        self.trace["index"].append(index)
+        for scale in self.scales:
+            value = None
+            if len(self.small) > 2 * scale.k:
+                _, before, h_before = self.small[-1 - 2 * scale.k]
+                t_index, center, h_center = self.small[-1 - scale.k]
+                lbp = self._lbp(h_center, h_before, self.small[-1][2])
+                motion = self._motion(before, center)
+                scale.add(t_index, lbp, motion)
+                value = scale.signal[t_index]
+                for apex, strength in scale.peaks(t_index):
+                    self.pending.append({"onset": apex - scale.k, "apex": apex,
+                                         "offset": apex + scale.k, "score": strength,
+                                         "scale": scale.kind})
+            self.trace[scale.kind].append(value)
+        return self._emit(index, final=False)
+
+    def finish(self) -> list[dict]:
+        """The intervals still pending at the end of the stream."""
+        return self._emit(None, final=True)
+
+    def _emit(self, index: int | None, final: bool) -> list[dict]:
+        """Intervals whose neighbourhood is fully decided: a micro interval waits for the macro
+        scale to have seen its frames, and is dropped when a macro interval covers its apex."""
+        delay = 3 * max(self.k_micro, self.k_macro)
+        ready = [p for p in self.pending if final or p["offset"] + delay < index]
+        if not ready:
+            return []
+        self.pending = [p for p in self.pending if p not in ready]
+        macros = [p for p in ready + self.pending if p["scale"] == "macro"]
+        out = []
+        for p in sorted(ready, key=lambda p: p["apex"]):
+            if p["scale"] == "micro" and any(m["onset"] <= p["apex"] <= m["offset"] for m in macros):
+                continue
+            duration = (p["offset"] - p["onset"] + 1) / self.fps
+            p = {**p, "type": "micro" if duration <= self.config.micro_max_s else "macro",
+                 "onset": max(p["onset"], 0)}
+            if out and p["onset"] - out[-1]["offset"] <= self.config.min_gap_s * self.fps \
+                    and p["type"] == out[-1]["type"]:
+                if p["score"] > out[-1]["score"]:
+                    out[-1] = {**p, "onset": out[-1]["onset"]}
+                else:
+                    out[-1]["offset"] = p["offset"]
+                continue
+            out.append(p)
+        return out
+
+    def crops(self, onset: int, offset: int) -> tuple[list[int], list[np.ndarray]]:
+        """The stored face crops of onset..offset (those still in the ring buffer)."""
+        pairs = [(i, c) for i, c in self.faces if onset <= i <= offset]
+        return [i for i, _ in pairs], [c for _, c in pairs]
