@@ -85,6 +85,19 @@ class DlibLandmarker:
         shape = self._predictor(gray, box)
         return np.array([(p.x, p.y) for p in shape.parts()], dtype=np.float64)
 
+    def detect_box(self, gray: np.ndarray, scale: float) -> np.ndarray | None:
+        """Landmarks of the largest face found by the detector on the frame resized by `scale`
+        (faster on large frames), fitted on the full frame; None without a face."""
+        small = cv2.resize(gray, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+        faces = self._detector(small, 1)
+        self.last_box = None
+        if not faces:
+            return None
+        r = max(faces, key=lambda r: r.width() * r.height())
+        self.last_box = "detector"
+        return self._fit(gray, self._rect(int(r.left() / scale), int(r.top() / scale),
+                                          int(r.right() / scale), int(r.bottom() / scale)))
+
     def __call__(self, gray: np.ndarray, face_box: str | None = None) -> np.ndarray | None:
         """68 landmarks of the largest face, or None; `face_box` overrides the instance's."""
         face_box = face_box or self.face_box

@@ -94,3 +94,36 @@ def apex_and_flow_image(apex_face: np.ndarray, landmarks: np.ndarray, flow_raw: 
     for k, text in enumerate(("apex, landmarks, grid", "onset->apex", "apex->offset")):
         cv2.putText(out, text, (4 + k * (size + 4), 38), _FONT, 0.38, (60, 60, 60), 1, cv2.LINE_AA)
     return out
+
+
+def spotting_image(trace: dict, intervals: list[dict], fps: float, width: int = 1200,
+                   height: int = 360) -> np.ndarray:
+    """The spotting signal of each scale over time (micro blue, macro orange, each scaled to
+    its maximum), with the spotted intervals shaded (micro green, macro red) and labelled."""
+    img = np.full((height, width, 3), 255, np.uint8)
+    stamps = [np.asarray(trace[k][0], float) for k in trace if len(trace[k][0])]
+    if not stamps:
+        return img
+    first = min(s[0] for s in stamps)
+    last = max(max(s[-1] for s in stamps), max((i["offset"] for i in intervals), default=0))
+    def x_of(i):
+        return int(8 + (width - 16) * (i - first) / max(last - first, 1))
+    top, bottom = 40, height - 30
+    for interval in intervals:
+        colour = (200, 240, 200) if interval["type"] == "micro" else (200, 200, 250)
+        cv2.rectangle(img, (x_of(interval["onset"]), top), (x_of(interval["offset"]), bottom),
+                      colour, -1)
+        label = interval.get("label") or interval["type"]
+        cv2.putText(img, label, (x_of(interval["onset"]), top - 6), _FONT, 0.35, (60, 60, 60), 1,
+                    cv2.LINE_AA)
+    for name, colour in (("micro", (200, 90, 20)), ("macro", (20, 120, 230))):
+        index, values = (np.asarray(a, float) for a in trace.get(name, ([], [])))
+        if len(values) < 2:
+            continue
+        scaled = values / max(values.max(), 1e-12)
+        points = [(x_of(i), int(bottom - (bottom - top) * v)) for i, v in zip(index, scaled)]
+        cv2.polylines(img, [np.array(points, np.int32)], False, colour, 1, cv2.LINE_AA)
+    seconds = (last - first) / fps
+    cv2.putText(img, f"spotting signal, {seconds:.1f} s at {fps:g} fps: micro scale (blue), "
+                     "macro scale (orange)", (8, 18), _FONT, 0.45, (0, 0, 0), 1, cv2.LINE_AA)
+    return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)

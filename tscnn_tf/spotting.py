@@ -23,6 +23,7 @@ An interval is reported a bounded number of frames after its offset (3 k of its 
 """
 from __future__ import annotations
 
+import array
 import collections
 import dataclasses
 import logging
@@ -35,14 +36,18 @@ from tscnn_tf import face as face_lib
 
 log = logging.getLogger("tscnn_tf")
 SIGNALS = ("lbp", "motion", "combined")
-EYE_ROW = 2  # the 6x6 grid's row through the eyes (origin 2y'1 - y'3: two block rows above)
+# The eyes in the 6x6 grid: the inner eye corners lie on the line between block rows 1 and 2
+# (the grid's top is 2y'1 - y'3, two block heights above them) and at the outer edges of
+# columns 1 and 4 (x'1, x'2, two block widths apart); each eye spans rows 1-2 and the two
+# columns outside its corner.
+EYE_BLOCKS = [r * 6 + c for r in (1, 2) for c in (0, 1, 4, 5)]
 
 
 @dataclasses.dataclass(frozen=True)
 class SpotConfig:
     """Settings of the spotter; the defaults were chosen on the synthetic long videos (README)."""
 
-    signal: str = "combined"
+    signal: str = "lbp"           # measured best on the synthetic long videos (README)
     micro_half_s: float = 0.12   # k of the micro scale, seconds
     macro_half_s: float = 0.5    # k of the macro scale, seconds (0: no macro scale)
     threshold: float = 0.3       # p of T = mean + p (max - mean)
@@ -54,16 +59,31 @@ class SpotConfig:
     micro_max_s: float = 0.5     # the longest micro-expression
     ignore_eyes: bool = True     # leave the eye row out of the signals (blinks)
     min_gap_s: float = 0.1       # spotted intervals closer than this are merged
+    min_contrast: float = 0.5    # the smallest peak contrast, relative to the signal's mean
+    warmup_s: float = 0.0        # no peak before this much signal (beyond 2 k) has been seen
 
     def __post_init__(self):
         if self.signal not in SIGNALS:
             raise ValueError(f"signal must be one of {SIGNALS}, got {self.signal!r}")
 
 
+DETECT_WIDTH = 320  # frames are searched for the face at this width (4x fewer pixels at 640)
+
+
+def detect_face(landmarker, gray: np.ndarray) -> np.ndarray | None:
+    """68 landmarks of the largest face: the detector on a frame scaled to DETECT_WIDTH (a
+    detection at 640x480 costs ~100 ms, a tenth of a second of a 200-fps stream), the
+    landmarks on the full frame."""
+    scale = DETECT_WIDTH / gray.shape[1]
+    if scale >= 1 or not hasattr(landmarker, "detect_box"):
+        return landmarker(gray, face_box="detect")
+    return landmarker.detect_box(gray, scale)
+
+
 def block_mask(ignore_eyes: bool) -> np.ndarray:
     mask = np.ones(face_lib.GRID ** 2, bool)
     if ignore_eyes:
-        mask[EYE_ROW * face_lib.GRID:(EYE_ROW + 1) * face_lib.GRID] = False
+        mask[EYE_BLOCKS] = False
     return mask
 
 
@@ -81,11 +101,17 @@ class Scale:
         self.k, self.kind, self.config = k, kind, config
         self.signal: dict[int, float] = {}
         self.contrast: dict[int, float] = {}
+        self.eye: dict[int, float] = {}           # the eye row's LBP difference (blinks)
+        self.eye_levels = collections.deque(maxlen=window)
         self.stats = collections.deque(maxlen=window)  # recent contrasts
+        self.levels = collections.deque(maxlen=window)  # recent signal values
         self.raw = {name: collections.deque(maxlen=window) for name in ("lbp", "motion")}
+        self.warmup = max(2 * k, int(config.warmup_s * window / config.window_s))
 
-    def add(self, t: int, lbp: float, motion: float) -> None:
+    def add(self, t: int, lbp: float, motion: float, eye: float = 0.0) -> None:
         """The signals at frame t (its references t-k and t+k are known)."""
+        self.eye[t] = eye
+        self.eye_levels.append(eye)
         self.raw["lbp"].append(lbp)
         self.raw["motion"].append(motion)
         if self.config.signal == "combined":
@@ -94,26 +120,33 @@ class Scale:
         else:
             value = lbp if self.config.signal == "lbp" else motion
         self.signal[t] = value
+        self.levels.append(value)
         c = t - self.k  # the contrast needs the signal k frames after
         if c - self.k in self.signal and c in self.signal:
             self.contrast[c] = self.signal[c] - 0.5 * (self.signal[c - self.k] + self.signal[t])
             self.stats.append(self.contrast[c])
         for old in [x for x in self.signal if x < t - 4 * self.k]:
             del self.signal[old]
+            self.eye.pop(old, None)
 
     def peaks(self, now: int) -> list[tuple[int, float]]:
-        """(apex, contrast) of the peaks that can be decided now (their ±k neighbourhood known)."""
+        """(apex, relative contrast) of the peaks that can be decided now (their ±k
+        neighbourhood known). The contrast is divided by the signal's running mean, so that
+        `min_contrast` means the same for every signal."""
         out = []
         c = now - 2 * self.k  # the latest contrast with k known neighbours on both sides
-        if c not in self.contrast or len(self.stats) < 2 * self.k:
+        if c not in self.contrast or len(self.stats) < self.warmup:
             return out
         values = np.asarray(self.stats)
         mean = float(values.mean())
         threshold = mean + self.config.threshold * (float(values.max()) - mean)
         value = self.contrast[c]
+        relative = value / (float(np.mean(self.levels)) + 1e-9)
         around = [self.contrast.get(x, -np.inf) for x in range(c - self.k, c + self.k + 1)]
-        if value >= threshold and value > 0 and value >= max(around):
-            out.append((c, value))
+        if value >= threshold and relative >= self.config.min_contrast and value >= max(around):
+            eye = (self.eye[c] - 0.5 * (self.eye[c - self.k] + self.eye[c + self.k])) / (
+                float(np.mean(self.eye_levels)) + 1e-9)
+            out.append((c, relative, eye))
         for old in [x for x in self.contrast if x < c - 2 * self.k]:
             del self.contrast[old]
         return out
@@ -123,7 +156,8 @@ class Spotter:
     """Feed frames with `push(index, gray)`; finished intervals come back from `push` and
     `finish`. `trace` keeps the per-frame signals (a few floats a frame) for plots."""
 
-    def __init__(self, fps: float, config: SpotConfig = SpotConfig(), landmarker=None):
+    def __init__(self, fps: float, config: SpotConfig = SpotConfig(), landmarker=None,
+                 keep_trace: bool = True):
         self.fps, self.config = fps, config
         self.landmarker = landmarker or face_lib.make_landmarker("dlib", "detect")
         self.mask = block_mask(config.ignore_eyes)
@@ -138,7 +172,10 @@ class Spotter:
         self.geometry = None
         self.last_detection = -10 ** 9
         self.warnings: list[str] = []
-        self.trace: dict[str, list] = {"index": [], "micro": [], "macro": []}
+        # The signal of each scale at each centre frame, as compact arrays (16 bytes a frame).
+        self.trace = {kind: (array.array("d"), array.array("d")) for kind in ("micro", "macro")}
+        self.keep_trace = keep_trace
+        self.seen = 0
         self.pending: list[dict] = []
         self._reset_segment()
 
@@ -148,6 +185,9 @@ class Spotter:
         if self.k_macro:
             self.scales.append(Scale(self.k_macro, "macro", self.config, window))
         self.small = collections.deque(maxlen=self.history)   # (index, small crop, histogram)
+        # Per scale: block flow magnitudes from k frames before to each frame (the "rise" of
+        # that frame and the "fall" of the frame k before it): one flow per frame and scale.
+        self.moves = {scale.kind: collections.deque(maxlen=scale.k + 1) for scale in self.scales}
 
     # -- face ----------------------------------------------------------------------------
     def _follow_face(self, index: int, gray: np.ndarray) -> bool:
@@ -156,7 +196,7 @@ class Spotter:
         if self.geometry is not None and not due:
             return True
         self.last_detection = index
-        points = self.landmarker(gray, face_box="detect")
+        points = detect_face(self.landmarker, gray)
         if points is None:
             if self.geometry is not None:
                 self.warnings.append(f"face lost at frame {index}: the segment ends there")
@@ -168,7 +208,7 @@ class Spotter:
         except face_lib.FaceNotFound:
             return self.geometry is not None
         if self.geometry is None:
-            if self.trace["index"]:
+            if self.seen:
                 self.warnings.append(f"face found again at frame {index}: a new segment starts")
             self.geometry = geometry
             return True
@@ -180,11 +220,14 @@ class Spotter:
         return True
 
     # -- signals -------------------------------------------------------------------------
-    def _motion(self, earlier: np.ndarray, now: np.ndarray) -> float:
+    def _motion(self, earlier: np.ndarray, now: np.ndarray) -> np.ndarray:
+        """Per-block flow magnitude from `earlier` to `now`, global (median) motion removed."""
         flow = self.flow.calc(earlier, now, None)
-        flow -= np.median(flow.reshape(-1, 2), axis=0)  # global head motion removed
-        magnitude = block_means(np.linalg.norm(flow, axis=2))[self.mask]
-        return float(np.sort(magnitude)[-self.lam:].mean())
+        flow -= np.median(flow.reshape(-1, 2), axis=0)
+        return block_means(np.linalg.norm(flow, axis=2))[self.mask]
+
+    def _top(self, values: np.ndarray) -> float:
+        return float(np.sort(values)[-self.lam:].mean())
 
     def _lbp(self, hist: np.ndarray, before: np.ndarray, after: np.ndarray) -> float:
         mean = (before + after) / 2
@@ -198,21 +241,30 @@ class Spotter:
         self.faces.append((index, crop))
         small = cv2.resize(crop, (self.config.signal_size,) * 2, interpolation=cv2.INTER_AREA)
         self.small.append((index, small, apex_lib.block_histograms(small)))
-        self.trace["index"].append(index)
+        self.seen += 1
         for scale in self.scales:
-            value = None
+            moves = self.moves[scale.kind]
+            if len(self.small) > scale.k and self.config.signal != "lbp":
+                moves.append(self._motion(self.small[-1 - scale.k][1], small))
             if len(self.small) > 2 * scale.k:
-                _, before, h_before = self.small[-1 - 2 * scale.k]
-                t_index, center, h_center = self.small[-1 - scale.k]
+                # Centre t = k frames ago: its LBP against t-k and t+k (now), and its motion,
+                # the mean of the flows t-k -> t and t -> t+k (both large at an apex only).
+                _, _, h_before = self.small[-1 - 2 * scale.k]
+                t_index, _, h_center = self.small[-1 - scale.k]
                 lbp = self._lbp(h_center, h_before, self.small[-1][2])
-                motion = self._motion(before, center)
-                scale.add(t_index, lbp, motion)
-                value = scale.signal[t_index]
-                for apex, strength in scale.peaks(t_index):
+                eye = float(apex_lib.feature_difference(
+                    h_center[~self.mask], ((h_before + self.small[-1][2]) / 2)[~self.mask],
+                    max(1, int((~self.mask).sum()) // 2))) if self.config.ignore_eyes else 0.0
+                motion = (self._top((moves[0] + moves[-1]) / 2)
+                          if self.config.signal != "lbp" else 0.0)
+                scale.add(t_index, lbp, motion, eye)
+                if self.keep_trace:
+                    self.trace[scale.kind][0].append(t_index)
+                    self.trace[scale.kind][1].append(scale.signal[t_index])
+                for apex, strength, eye in scale.peaks(t_index):
                     self.pending.append({"onset": apex - scale.k, "apex": apex,
                                          "offset": apex + scale.k, "score": strength,
-                                         "scale": scale.kind})
-            self.trace[scale.kind].append(value)
+                                         "eye": eye, "scale": scale.kind})
         return self._emit(index, final=False)
 
     def finish(self) -> list[dict]:
@@ -220,17 +272,30 @@ class Spotter:
         return self._emit(None, final=True)
 
     def _emit(self, index: int | None, final: bool) -> list[dict]:
-        """Intervals whose neighbourhood is fully decided: a micro interval waits for the macro
-        scale to have seen its frames, and is dropped when a macro interval covers its apex."""
-        delay = 3 * max(self.k_micro, self.k_macro)
+        """Intervals whose neighbourhood is fully decided (every peak near them is known).
+
+        Both scales answer to most events; the one with the stronger relative contrast near the
+        apex says how long the event is. A macro peak with a micro peak at least as strong
+        within ±k_macro/2 is a micro-expression (the macro peak goes); otherwise it is a macro-
+        expression and the micro peaks inside it go."""
+        delay = 3 * max(self.k_micro, self.k_macro) + self.k_macro
         ready = [p for p in self.pending if final or p["offset"] + delay < index]
         if not ready:
             return []
+        near = self.k_macro // 2
+        known = ready + self.pending
+        for m in (p for p in known if p["scale"] == "macro"):
+            micros = [p for p in known if p["scale"] == "micro" and abs(p["apex"] - m["apex"]) <= near]
+            if any(p["score"] >= m["score"] for p in micros):
+                m["dropped"] = True  # kept on the peak: the other one may be emitted later
+            else:
+                for p in known:
+                    if p["scale"] == "micro" and m["onset"] <= p["apex"] <= m["offset"]:
+                        p["dropped"] = True
         self.pending = [p for p in self.pending if p not in ready]
-        macros = [p for p in ready + self.pending if p["scale"] == "macro"]
         out = []
         for p in sorted(ready, key=lambda p: p["apex"]):
-            if p["scale"] == "micro" and any(m["onset"] <= p["apex"] <= m["offset"] for m in macros):
+            if p.get("dropped"):
                 continue
             duration = (p["offset"] - p["onset"] + 1) / self.fps
             p = {**p, "type": "micro" if duration <= self.config.micro_max_s else "macro",
@@ -249,3 +314,57 @@ class Spotter:
         """The stored face crops of onset..offset (those still in the ring buffer)."""
         pairs = [(i, c) for i, c in self.faces if onset <= i <= offset]
         return [i for i, _ in pairs], [c for _, c in pairs]
+
+
+PUBLIC_KEYS = ("onset", "apex", "offset", "score", "type")
+
+
+def spot_stream(frames, fps: float, config: SpotConfig = SpotConfig(), recognise=None,
+                landmarker=None, on_interval=None, keep_trace: bool = False) -> dict:
+    """Spot every interval of a frame stream ((index, grey frame) pairs, any length).
+
+    Intervals are in 0-based positions of the stream. `recognise(spotter, interval)` (optional)
+    returns extra keys for an interval (label, probabilities) while its face crops are still
+    held; `on_interval(interval)` sees each one as soon as it is decided. Start-up (the
+    landmark model) is inside the measured `frames_per_s`. `keep_trace` keeps the signals
+    (16 bytes a frame and scale) for a plot.
+    """
+    import time
+    start = time.perf_counter()
+    spotter = Spotter(fps, config, landmarker, keep_trace)
+    intervals: list[dict] = []
+
+    def decided(found):
+        for interval in found:
+            out = {k: interval[k] for k in PUBLIC_KEYS}
+            out["score"] = float(out["score"])
+            if recognise is not None:
+                out.update(recognise(spotter, interval))
+            intervals.append(out)
+            if on_interval is not None:
+                on_interval(out)
+
+    count = 0
+    for count, (_, gray) in enumerate(frames, start=1):
+        decided(spotter.push(count - 1, gray))
+    decided(spotter.finish())
+    elapsed = time.perf_counter() - start
+    return {"frames": count, "fps": fps, "intervals": intervals,
+            "frames_per_s": count / elapsed if elapsed > 0 else None,
+            "warnings": list(spotter.warnings), "trace": spotter.trace,
+            "config": dataclasses.asdict(config)}
+
+
+def apex_hits(truth: list, spotted: list[dict], tolerance: int) -> dict:
+    """Detection counted by apex: a spotted interval is a hit when its apex lies within
+    `tolerance` frames of a not-yet-hit ground-truth apex (micro and macro alike)."""
+    hit, used = 0, set()
+    for s in sorted(spotted, key=lambda s: s["apex"]):
+        for j, t in enumerate(truth):
+            if j not in used and t.apex is not None and abs(s["apex"] - t.apex) <= tolerance:
+                used.add(j)
+                hit += 1
+                break
+    fp, fn = len(spotted) - hit, len(truth) - hit
+    from tscnn_tf.metrics import prf
+    return prf(hit, fp, fn)

@@ -11,9 +11,10 @@ import cv2
 import numpy as np
 
 from tscnn_tf.databases.base import MIN_FRAMES, Sample
+from tscnn_tf.errors import ToolkitError
 
 
-class ClipError(Exception):
+class ClipError(ToolkitError):
     """A clip that cannot be used; the message is the reason recorded in the manifest."""
 
 
@@ -84,3 +85,77 @@ def check_frames(frames: list[np.ndarray]) -> None:
         raise ClipError(f"only {len(frames)} readable frame(s) between onset and offset")
     if any(f.shape != frames[0].shape for f in frames):
         raise ClipError("frames of different sizes in one clip")
+
+
+class Stream:
+    """Grey frames of a long input as they arrive: a video file or a camera (decoded in a
+    background thread, so decoding overlaps the caller's work), or a frame folder. Iterating
+    yields (index, frame) with 0-based indices for videos and cameras, the file-name integers
+    for folders; nothing but a short queue of frames is held."""
+
+    QUEUE = 32
+
+    def __init__(self, video=None, frames=None, camera: int | None = None,
+                 fps: float | None = None):
+        if sum(x is not None for x in (video, frames, camera)) != 1:
+            raise ClipError("give exactly one of --video, --frames and --camera")
+        self.video, self.folder, self.camera = video, frames, camera
+        self.count = None
+        if frames is not None:
+            from tscnn_tf.databases.base import list_frames
+            self.paths = list_frames(frames)
+            if not self.paths:
+                raise ClipError(f"no image frames in {frames}")
+            self.count = len(self.paths)
+            self.fps = fps
+        else:
+            source = video if video is not None else camera
+            cap = cv2.VideoCapture(str(source) if video is not None else int(camera))
+            if not cap.isOpened():
+                raise ClipError(f"cannot open {'video ' + str(video) if video is not None else 'camera ' + str(camera)}")
+            reported = cap.get(cv2.CAP_PROP_FPS)
+            self.fps = fps or (reported if reported and reported > 0 else None)
+            if video is not None:
+                self.count = int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) or None
+            self._cap = cap
+        if not self.fps:
+            raise ClipError("the input has no frame rate: give --fps")
+
+    def __iter__(self):
+        if self.folder is not None:
+            for index, path in self.paths.items():
+                image = cv2.imread(path, cv2.IMREAD_GRAYSCALE)
+                if image is not None:
+                    yield index, image
+            return
+        import queue
+        import threading
+        frames: queue.Queue = queue.Queue(self.QUEUE)
+        stop = threading.Event()
+
+        def decode():
+            index = 0
+            try:
+                while not stop.is_set():
+                    ok, image = self._cap.read()
+                    if not ok:
+                        break
+                    frames.put((index, to_gray(image)))
+                    index += 1
+            finally:
+                frames.put(None)
+
+        worker = threading.Thread(target=decode, daemon=True)
+        worker.start()
+        try:
+            while (item := frames.get()) is not None:
+                yield item
+        finally:
+            stop.set()
+            while worker.is_alive():  # unblock a decoder waiting on a full queue
+                try:
+                    frames.get_nowait()
+                except queue.Empty:
+                    pass
+                worker.join(timeout=0.05)
+            self._cap.release()

@@ -1,0 +1,200 @@
+"""Spot micro- and macro-expressions in a long video, a frame folder or a camera, and recognise
+what was spotted with an exported model (spot-then-recognise).
+
+    python -m tscnn_tf.spot --video=long.mp4 --json
+    python -m tscnn_tf.spot --camera=0 --fps=30 --model=saved_models/synthetic
+    python -m tscnn_tf.spot --frames=DIR --fps=200 --output=spots.csv --visualize=signal.png
+    python -m tscnn_tf.spot --db=synthetic_long --model=saved_models/synthetic   # MEGC scores
+
+With --json the last line on stdout is one JSON object: {"frames", "fps", "intervals":
+[{"onset", "apex", "offset", "score", "type"[, "label", "probabilities"]}], "frames_per_s",
+"warnings"}, frame indices 0-based in the input. With --db, every video of the database is
+spotted and scored with the MEGC protocol (metrics.spotting_scores): spotting_results.json and
+spotting_intervals.csv go to --output_dir.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from tscnn_tf import spotting
+from tscnn_tf.artifacts import atomic_write, check_writable_dir, write_json_atomic
+
+LONG_DATABASES = ("synthetic_long",)
+
+
+def make_recogniser(model):
+    """recognise(spotter, interval) -> {label, probabilities}: the interval's onset, apex and
+    offset through the feature stage's own code (`features.clip_features`, so flow is
+    computed for two pairs only) and the exported model."""
+    from tscnn_tf.features import FeatureConfig, clip_features
+    config = FeatureConfig(**model.metadata["params"])
+
+    def recognise(spotter, interval):
+        indices, faces = spotter.crops(interval["onset"], interval["offset"])
+        if len(faces) < 3 or spotter.geometry is None:
+            return {"label": None, "probabilities": None}
+        if faces[0].shape[0] != config.face_size:
+            import cv2
+            faces = [cv2.resize(f, (config.face_size,) * 2) for f in faces]
+        features = clip_features(faces, indices, spotter.geometry, config)
+        probabilities = model(features)
+        return {"label": model.class_names[int(np.argmax(probabilities))],
+                "probabilities": {c: float(p) for c, p in zip(model.class_names, probabilities)}}
+    return recognise
+
+
+def spot_source(stream, config: spotting.SpotConfig, model=None, on_interval=None,
+                keep_trace: bool = False) -> dict:
+    """Spot (and recognise, with a model) one stream (`video.Stream`)."""
+    return spotting.spot_stream(stream, stream.fps, config,
+                                make_recogniser(model) if model is not None else None,
+                                on_interval=on_interval, keep_trace=keep_trace)
+
+
+def read_long_database(db: str, data_dir, options: dict | None = None):
+    if db == "synthetic_long":
+        from tscnn_tf.databases.synthetic_long import read_synthetic_long
+        return read_synthetic_long(data_dir, **(options or {}))
+    raise ValueError(f"unknown long-video database {db!r}; choose from {LONG_DATABASES}")
+
+
+def evaluate_database(videos, config: spotting.SpotConfig, model=None,
+                      apex_tolerance_s: float = 0.05) -> dict:
+    """Spot every video; MEGC scores (IoU ≥ 0.5, pooled), apex hits (±apex_tolerance_s) and,
+    with a model, STRS. Returns the results and one row per spotted or missed interval."""
+    from tscnn_tf import metrics, video
+    per_video, rows, speeds = [], [], []
+    hits = [0, 0, 0]
+    for item in videos:
+        stream = video.Stream(video=item.path, fps=item.fps) if Path(item.path).is_file() \
+            else video.Stream(frames=item.path, fps=item.fps)
+        out = spot_source(stream, config, model)
+        speeds.append(out["frames_per_s"])
+        truth = [{"onset": t.onset, "apex": t.apex, "offset": t.offset, "type": t.type,
+                  "label": t.label} for t in item.intervals]
+        per_video.append({"truth": truth, "spotted": out["intervals"]})
+        apex = spotting.apex_hits(item.intervals, out["intervals"],
+                                  max(1, round(apex_tolerance_s * item.fps)))
+        hits = [hits[0] + apex["tp"], hits[1] + apex["fp"], hits[2] + apex["fn"]]
+        rows += [{"video": item.name, "kind": "spotted", **{k: s.get(k) for k in
+                  ("onset", "apex", "offset", "type", "score", "label")}} for s in out["intervals"]]
+        rows += [{"video": item.name, "kind": "truth", **t, "score": None} for t in truth]
+    scores = metrics.spotting_scores(per_video)
+    results = {"num_videos": len(videos), "config": out["config"] if videos else None,
+               **{k: scores[k] for k in ("micro", "macro", "overall")},
+               "apex_hits": {"tolerance_s": apex_tolerance_s, **metrics.prf(*hits)},
+               "frames_per_s": float(np.mean(speeds)) if speeds else None}
+    if model is not None:
+        results["recognition"] = metrics.strs(scores, model.class_names)
+    return {"results": results, "rows": rows}
+
+
+def write_intervals_csv(path, rows: list[dict]) -> None:
+    fields = ["video", "kind", "onset", "apex", "offset", "type", "score", "label"]
+    with atomic_write(path) as tmp, open(tmp, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=fields, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def format_scores(results: dict) -> str:
+    lines = [f"{'':<10}{'TP':>5}{'FP':>5}{'FN':>5}{'P':>8}{'R':>8}{'F1':>8}"]
+    for name in ("micro", "macro", "overall", "apex_hits"):
+        r = results[name]
+        lines.append(f"{name:<10}{r['tp']:>5}{r['fp']:>5}{r['fn']:>5}{r['precision']:>8.3f}"
+                     f"{r['recall']:>8.3f}{r['f1']:>8.3f}")
+    if "recognition" in results:
+        r = results["recognition"]
+        lines.append(f"recognition of {r['num_true_positives']} true positives: analysis F1 "
+                     f"{r['analysis_f1']:.3f}, STRS {r['strs']:.3f}")
+    lines.append(f"{results['frames_per_s']:.0f} frames/s")
+    return "\n".join(lines)
+
+
+def main(argv):
+    del argv
+    from absl import flags
+    from tscnn_tf import video
+    from tscnn_tf.artifacts import ExportedModel
+    FLAGS = flags.FLAGS
+    config = spotting.SpotConfig(signal=FLAGS.signal, threshold=FLAGS.threshold,
+                                 micro_max_s=FLAGS.micro_max_s)
+    if FLAGS.db:
+        options = {"seed": FLAGS.synthetic_seed, "num_videos": FLAGS.synthetic_videos,
+                   "seconds": FLAGS.synthetic_seconds, "fps": FLAGS.fps or 100.0}
+        videos = read_long_database(FLAGS.db, FLAGS.data_dir or f"runs/spot/{FLAGS.db}/data",
+                                    options)
+        model = ExportedModel(FLAGS.model) if FLAGS.model else None
+        out_dir = check_writable_dir(FLAGS.output_dir or f"runs/spot/{FLAGS.db}")
+        evaluated = evaluate_database(videos, config, model)
+        write_json_atomic(out_dir / "spotting_results.json", evaluated["results"])
+        write_intervals_csv(out_dir / "spotting_intervals.csv", evaluated["rows"])
+        print(format_scores(evaluated["results"]))
+        print(f"results: {out_dir / 'spotting_results.json'}  intervals: "
+              f"{out_dir / 'spotting_intervals.csv'}")
+        return
+    stream = video.Stream(FLAGS.video, FLAGS.frames, FLAGS.camera, FLAGS.fps)
+    model = ExportedModel(FLAGS.model) if FLAGS.model else None
+
+    def show(interval):  # as soon as an interval is decided (a camera never ends)
+        if not FLAGS.json:
+            label = f"  {interval['label']}" if interval.get("label") else ""
+            print(f"{interval['type']:<6} onset {interval['onset']:>7}  apex {interval['apex']:>7}"
+                  f"  offset {interval['offset']:>7}  score {interval['score']:.2f}{label}",
+                  flush=True)
+    out = spot_source(stream, config, model, on_interval=show,
+                      keep_trace=bool(FLAGS.visualize))
+    for warning in out["warnings"]:
+        print(f"warning: {warning}", file=sys.stderr)
+    if FLAGS.output:
+        rows = [{"video": Path(FLAGS.video or FLAGS.frames or f"camera{FLAGS.camera}").name,
+                 "kind": "spotted", **i} for i in out["intervals"]]
+        write_intervals_csv(FLAGS.output, rows)
+    if FLAGS.visualize:
+        from tscnn_tf import plots
+        plots.write_png(FLAGS.visualize, plots.spotting_image(out["trace"], out["intervals"],
+                                                              out["fps"]))
+    if FLAGS.json:
+        print(json.dumps({k: out[k] for k in ("frames", "fps", "intervals", "frames_per_s",
+                                              "warnings")}))
+    else:
+        print(f"{len(out['intervals'])} interval(s) in {out['frames']} frames, "
+              f"{out['frames_per_s']:.0f} frames/s")
+
+
+def define_flags():
+    from absl import flags
+    flags.DEFINE_string("video", None, "A long video file.")
+    flags.DEFINE_string("frames", None, "A folder of frames (give --fps).")
+    flags.DEFINE_integer("camera", None, "A camera OpenCV can open (its index).")
+    flags.DEFINE_float("fps", None, "Frame rate, when the input has none.")
+    flags.DEFINE_string("model", None, "An export (folder, .keras or .tflite): recognise each "
+                        "spotted interval.")
+    flags.DEFINE_bool("json", False, "Print one JSON object as the last line.")
+    flags.DEFINE_string("output", None, "Write the intervals to this CSV.")
+    flags.DEFINE_string("visualize", None, "Draw the spotting signal and intervals to this PNG.")
+    flags.DEFINE_enum("signal", spotting.SpotConfig.signal, list(spotting.SIGNALS),
+                      "Spotting signal.")
+    flags.DEFINE_float("threshold", spotting.SpotConfig.threshold,
+                       "p of the threshold T = mean + p (max - mean) of the contrast.")
+    flags.DEFINE_float("micro_max_s", spotting.SpotConfig.micro_max_s,
+                       "The longest micro-expression, seconds.")
+    flags.DEFINE_string("db", None, f"Spot and score a long-video database: {LONG_DATABASES}.")
+    flags.DEFINE_string("data_dir", None, "The long-video database's folder.")
+    flags.DEFINE_string("output_dir", None, "Where --db writes its results "
+                        "(default runs/spot/<db>).")
+    flags.DEFINE_integer("synthetic_seed", 0, "synthetic_long: seed.")
+    flags.DEFINE_integer("synthetic_videos", 4, "synthetic_long: number of videos.")
+    flags.DEFINE_float("synthetic_seconds", 12.0, "synthetic_long: seconds per video (at --fps, "
+                       "default 100).")
+
+
+if __name__ == "__main__":
+    from tscnn_tf import cli
+    define_flags()
+    cli.run(main, db_flagfiles=False)
