@@ -186,3 +186,23 @@ def test_a_model_file_copied_out_of_its_export_names_the_missing_metadata(export
     shutil.copy(out / "model_int8.tflite", tmp_path / "model_int8.tflite")
     with pytest.raises(ArtifactError, match=f"missing {tmp_path / 'metadata.json'}"):
         predict.Model(tmp_path / "model_int8.tflite")
+
+
+def test_spot_then_recognise_labels_each_interval(exported, tmp_path):
+    """Each spotted interval goes through the feature stage's code and the exported model."""
+    from tscnn_tf import spot, spotting, video
+    from tscnn_tf.artifacts import ExportedModel
+    from tscnn_tf.databases import synthetic_long
+    videos = synthetic_long.read_synthetic_long(tmp_path / "long", seed=5, num_videos=1,
+                                                seconds=6, fps=60)
+    out, _ = exported
+    model = ExportedModel(out / "model.tflite")
+    result = spot.spot_source(video.Stream(video=videos[0].path), spotting.SpotConfig(), model)
+    assert result["intervals"]
+    for interval in result["intervals"]:
+        assert interval["label"] in model.class_names
+        assert abs(sum(interval["probabilities"].values()) - 1) < 1e-4
+    evaluated = spot.evaluate_database(videos, spotting.SpotConfig(), model)["results"]
+    recognition = evaluated["recognition"]
+    assert recognition["num_true_positives"] == evaluated["overall"]["tp"] > 0
+    assert recognition["strs"] == evaluated["overall"]["f1"] * recognition["analysis_f1"]

@@ -73,10 +73,12 @@ def length_warning(sample: Sample) -> str | None:
     if fps and frames / fps > LONG_CLIP_S:
         return (f"the clip lasts {frames / fps:.1f} s ({frames} frames at {fps:g} fps), longer "
                 "than any micro-expression: it is treated as ONE expression. Give --onset and "
-                "--offset around the expression.")
+                "--offset around the expression, or spot the expressions first: python -m "
+                "tscnn_tf.spot --video=... --model=...")
     if not fps and frames > LONG_CLIP_FRAMES:
         return (f"the clip has {frames} frames, more than one expression lasts: it is treated as "
-                "ONE expression. Give --onset and --offset around the expression.")
+                "ONE expression. Give --onset and --offset around the expression, or spot the "
+                "expressions first: python -m tscnn_tf.spot --frames=... --fps=... --model=...")
     return None
 
 
