@@ -273,3 +273,90 @@ def megc2019(root: Path) -> dict:
              ["smic", "s1", "s1_ne_01", 7]]    # unknown class
     write_sheet(root / "combined_3class_gt.csv", rows)
     return {"num_samples": 442, "num_subjects": 68, "dropped": 3}
+
+
+CASME3_EMOTIONS = ("happy", "surprise", "sad", "disgust", "fear", "anger", "others")
+
+
+def casme3(root: Path, rows_total: int = 860, subjects: int = 94, videos: int = 463) -> dict:
+    """`part_A/spNO.<k>/<task>/color/<N>.jpg` + `cas(me)3_part_A_ME_label_JpgIndex_v2.xlsx`
+    (sheet `label`, header row 1) as the real release: 860 rows, 94 subjects, 463 videos with
+    one or two expressions each; frames 1-7 missing at the start of every video and more
+    missing later (only the frames around each expression exist, and one annotated apex frame
+    is absent); quirks: offset 0 (2 rows, dropped), apex 0 (1), apex < onset (2),
+    onset == apex (55; all four spotted), `Others` written capitalised 3 times."""
+    header = ["Subject", "Filename", "Onset", "Apex", "Offset", "AU", "Objective class", "emotion"]
+    rows, per_class = [header], {e: 0 for e in CASME3_EMOTIONS}
+    letters = "abcdefghijklm"
+    for i in range(rows_total):
+        v = i % videos
+        subject, task = f"spNO.{v % subjects + 1}", letters[v // subjects]
+        n = i // videos
+        onset = 20 + 40 * n
+        apex, offset = onset + 3, onset + 8
+        if i < 2:
+            offset = 0
+        elif i == 2:
+            apex = 0
+        elif i < 5:
+            apex = onset - 5
+        elif i < 60:
+            apex = onset
+        emotion = CASME3_EMOTIONS[i % 7]
+        shown = "Others" if emotion == "others" and i < 30 else emotion
+        rows.append([subject, task, onset, apex, offset, "AU4+L10", "1", shown])
+        numbers = [m for m in range(onset - 1, onset + 10) if not (i == 70 and m == apex)]
+        write_frames(root / "part_A" / subject / task / "color", numbers, lambda m: f"{m}.jpg")
+        if i >= 2:
+            per_class[emotion] += 1
+    write_sheet(root / "cas(me)3_part_A_ME_label_JpgIndex_v2.xlsx", None, {"label": rows})
+    three = {"negative": sum(per_class[e] for e in ("sad", "disgust", "fear", "anger")),
+             "positive": per_class["happy"], "surprise": per_class["surprise"]}
+    return {"7": {"num_samples": rows_total - 2, "num_subjects": subjects, "per_class": per_class},
+            "3": {"num_samples": sum(three.values()), "per_class": three},
+            "4": {"num_samples": sum(three.values()) + per_class["others"]}}
+
+
+def casme3_c(root: Path, rows_total: int = 165, subjects: int = 30) -> dict:
+    """`CAS(ME)3_part_C_ME.xlsx` (sub, count, onset, offset, au, emotion; no apex) and frames
+    `<sub:02d>/<count>/color/<N>.jpg`."""
+    rows = [["sub", "count", "onset", "offset", "au", "emotion"]]
+    for i in range(rows_total):
+        sub, count = i % subjects + 1, i // subjects + 1
+        onset = 10 + 5 * count
+        rows.append([sub, count, onset, onset + 6, "12", CASME3_EMOTIONS[i % 7]])
+        write_frames(root / f"{sub:02d}" / str(count) / "color", range(onset, onset + 7),
+                     lambda m: f"{m}.jpg")
+    write_sheet(root / "CAS(ME)3_part_C_ME.xlsx", rows)
+    return {"num_samples": rows_total, "num_subjects": subjects}
+
+
+def mmew(root: Path) -> dict:
+    """`S03/happiness/S03-01-002/1.jpg` + `MMEW_Micro_Exp.xlsx`; emotion folders in any case,
+    `Other` for others, a blank `remarks` column, one row without frames."""
+    header = ["Subject", "Filename", "OnsetFrame", "ApexFrame", "OffsetFrame", "Action Units",
+              "Estimated Emotion", "remarks"]
+    rows = [header]
+    emotions = ("happiness", "surprise", "anger", "disgust", "fear", "sadness", "others")
+    for i in range(21):
+        subject, emotion = f"S{i % 3 + 1:02d}", emotions[i % 7]
+        clip = f"{subject}-{i % 7 + 1:02d}-{i:03d}"
+        folder = emotion.capitalize() if i % 2 else emotion
+        write_frames(root / subject / folder / clip, range(1, 12), lambda m: f"{m}.jpg")
+        rows.append([subject, clip, 2, 5, 9, "AU4", "Other" if emotion == "others" else emotion,
+                     None])
+    rows.append(["S01", "S01-09-999", 2, 5, 9, "AU1", "happiness", "no frames"])
+    write_sheet(root / "MMEW_Micro_Exp.xlsx", rows)
+    return {"num_samples": 21, "num_subjects": 3, "dropped": 1}
+
+
+def fourdme(root: Path) -> dict:
+    """`gray_micro/<sub>/<fold>/` + `4DME_Labelling_Micro_release v1.xlsx` with AU markers."""
+    rows = [["sub_ID", "fold_name", "Emotion", "Onset", "Apex", "Offset", "AUs"]]
+    emotions = ("negative", "positive", "surprise", "repression", "others")
+    for i in range(15):
+        sub, fold = f"sub{i % 5 + 1:02d}", f"fold{i:02d}"
+        write_frames(root / "gray_micro" / sub / fold, range(0, 10), lambda m: f"img{m}.jpg")
+        rows.append([sub, fold, emotions[i % 5].capitalize(), 1, 4, 8, "AU4(2)+AU7"])
+    write_sheet(root / "4DME_Labelling_Micro_release v1.xlsx", rows)
+    return {"num_samples": 15, "num_subjects": 5}

@@ -234,3 +234,55 @@ def test_sheet_quirks_of_real_releases_are_kept_or_dropped_by_reason(tmp_path):
     gappy = next(s for s in database.samples if s.clip == "gappy")
     assert gappy.onset == 13 and 25 not in gappy.frames and gappy.apex == 25
     assert any("onset/offset frame missing" in w for w in gappy.warnings)
+
+
+@pytest.fixture(scope="module")
+def newer(tmp_path_factory):
+    root = tmp_path_factory.mktemp("newer")
+    return {name: (root / name, builder(root / name)) for name, builder in
+            (("casme3", fx.casme3), ("casme3_c", fx.casme3_c), ("mmew", fx.mmew),
+             ("fourdme", fx.fourdme))}
+
+
+def test_casme3_part_a_counts_quirks_and_protocols(newer):
+    data_dir, expected = newer["casme3"]
+    summary = dry_run("casme3", data_dir, {"protocol": "7"})
+    assert (summary["num_samples"], summary["num_subjects"]) == (858, 94)
+    assert summary["per_class"] == expected["7"]["per_class"]
+    assert summary["dropped_per_reason"] == {"offset 0 (not coded)": 2}  # the documented rule
+    for protocol in ("3", "4"):
+        assert dry_run("casme3", data_dir, {"protocol": protocol})["num_samples"] == \
+            expected[protocol]["num_samples"]
+    three = dry_run("casme3", data_dir, {"protocol": "3"})
+    assert three["per_class"] == expected["3"]["per_class"]
+    assert three["dropped_per_reason"]["unused label (not one of the selected classes)"] > 0
+    database = read_database("casme3", data_dir, protocol="7")
+    assert len({(s.subject, s.clip) for s in database.samples}) == 463 - 0  # videos kept
+    spotted = [s for s in database.samples if s.apex is None]
+    assert len(spotted) == 1 + 2 + 55  # apex 0, apex < onset, onset == apex
+    assert all(min(s.frames) >= 8 for s in database.samples)  # frames 1-7 never exist
+
+
+def test_casme3_dry_run_cli_and_part_c(newer, tmp_path):
+    data_dir, _ = newer["casme3"]
+    out = tmp_path / "s.json"
+    run = subprocess.run([sys.executable, "-m", "pipelines.extract_features", "--db=casme3",
+                          f"--data_dir={data_dir}", "--dry_run", f"--summary_json={out}"],
+                         capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr[-2000:]
+    summary = json.loads(out.read_text())
+    assert summary["config"]["data"]["protocol"] == "3" and summary["fps"] == 30
+    assert list(summary["per_class"]) == ["negative", "positive", "surprise"]
+    c_dir, c_expected = newer["casme3_c"]
+    part_c = dry_run("casme3_c", c_dir, {"protocol": "7"})
+    assert (part_c["num_samples"], part_c["num_subjects"]) == (c_expected["num_samples"], 30)
+    assert all(s.apex is None for s in read_database("casme3_c", c_dir).samples)
+
+
+@pytest.mark.parametrize("db", ["mmew", "fourdme"])
+def test_mmew_and_fourdme_layouts(newer, db):
+    data_dir, expected = newer[db]
+    summary = dry_run(db, data_dir)
+    assert (summary["num_samples"], summary["num_subjects"]) == (expected["num_samples"],
+                                                                 expected["num_subjects"])
+    assert len(summary["dropped"]) == expected.get("dropped", 0), reasons(summary)

@@ -17,7 +17,8 @@ from tscnn_tf.errors import ToolkitError
 
 # Failures a command reports as one `error:` line (exit 1) instead of a traceback.
 EXPECTED_ERRORS = (ToolkitError, OSError, ValueError)
-DATABASES = ("synthetic", "custom", "casme2", "smic", "samm", "casme_sq", "casme", "megc2019")
+DATABASES = ("synthetic", "custom", "casme2", "smic", "samm", "casme_sq", "casme", "megc2019",
+             "casme3", "casme3_c", "mmew", "fourdme")
 _applied: list[str] = []  # the flagfiles this command loaded, in order
 
 

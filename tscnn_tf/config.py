@@ -33,7 +33,8 @@ class DataConfig:
     """The database and its reader's options."""
 
     db: str = option("synthetic", "Database: synthetic, custom, casme2, smic, samm, casme_sq, "
-                     "casme or megc2019 (loads flags/<db>.cfg first).")
+                     "casme, megc2019, casme3, casme3_c, mmew or fourdme (loads flags/<db>.cfg "
+                     "first).")
     data_dir: str | None = option(None, "Database folder (synthetic: rendered into "
                                   "<workdir or output_dir>/synthetic_db when absent).",
                                   kind="string")
@@ -46,6 +47,8 @@ class DataConfig:
                                   "only.", choices=("all", "micro"))
     fps: float | None = option(None, "Frame rate of the clips (recorded in the summary).",
                                kind="float")
+    protocol: str = option("7", "CAS(ME)³ class protocol: 7 emotions, 4 (negative, positive, "
+                           "surprise, others) or 3 (without others).", choices=("3", "4", "7"))
     synthetic_seed: int = option(0, "Seed of the synthetic database.")
     synthetic_subjects: int = option(8, "Subjects of the synthetic database.")
     synthetic_clips_per_class: int = option(3, "Clips per class and subject (synthetic).")
@@ -58,6 +61,8 @@ class DataConfig:
             options["image_set"] = self.image_set
         if self.db == "casme_sq":
             options["expression_type"] = self.expression_type
+        if self.db in ("casme3", "casme3_c"):
+            options["protocol"] = self.protocol
         if self.db == "synthetic":
             options.update(seed=self.synthetic_seed, num_subjects=self.synthetic_subjects,
                            clips_per_class=self.synthetic_clips_per_class)

@@ -4,16 +4,20 @@ from pathlib import Path
 from tscnn_tf.databases.base import Database, Dropped, Sample, frame_number, list_frames
 from tscnn_tf.databases.casme import read_casme
 from tscnn_tf.databases.casme2 import read_casme2
+from tscnn_tf.databases.casme3 import read_casme3, read_casme3_c
 from tscnn_tf.databases.casme_sq import read_casme_sq
 from tscnn_tf.databases.custom import read_custom
+from tscnn_tf.databases.fourdme import read_fourdme
 from tscnn_tf.databases.megc2019 import read_megc2019
+from tscnn_tf.databases.mmew import read_mmew
 from tscnn_tf.databases.samm import read_samm
 from tscnn_tf.databases.smic import read_smic
 from tscnn_tf.databases.synthetic import read_synthetic
 
 READERS = {"custom": read_custom, "synthetic": read_synthetic, "casme2": read_casme2,
            "smic": read_smic, "samm": read_samm, "casme_sq": read_casme_sq, "casme": read_casme,
-           "megc2019": read_megc2019}
+           "megc2019": read_megc2019, "casme3": read_casme3, "casme3_c": read_casme3_c,
+           "mmew": read_mmew, "fourdme": read_fourdme}
 
 
 def read_database(db: str, data_dir, fps: float | None = None, **options) -> Database:
