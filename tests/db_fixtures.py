@@ -360,3 +360,48 @@ def fourdme(root: Path) -> dict:
         rows.append([sub, fold, emotions[i % 5].capitalize(), 1, 4, 8, "AU4(2)+AU7"])
     write_sheet(root / "4DME_Labelling_Micro_release v1.xlsx", rows)
     return {"num_samples": 15, "num_subjects": 5}
+
+
+def samm_lv(root: Path, videos: int = 147, subjects: int = 30, micro: int = 159,
+            macro: int = 343) -> dict:
+    """`SAMM_longvideos/006_1/006_1_00001.jpg` + `SAMM_LongVideos_V2_Release.xlsx` as released:
+    9 note rows, the header on row 10, Filename `<video>_<k>`, Type `Macro` / `Micro - 1/2`,
+    fractional frame numbers (566.4) in macro rows, apex -1 in six rows."""
+    names = [f"{6 + v % subjects:03d}_{v // subjects + 1}" for v in range(videos)]
+    for name in names:
+        write_frames(root / "SAMM_longvideos" / name, range(1, 4), lambda m, n=name: f"{n}_{m:05d}.jpg")
+    rows = [[f"note {k}"] for k in range(9)]
+    rows.append(["Subject", "Filename", "Inducement Code", "Onset", "Apex", "Offset", "Duration",
+                 "Type", "Action Units", "Notes"])
+    count: dict[str, int] = {}
+    for i in range(micro + macro):
+        name = names[i % videos]
+        count[name] = count.get(name, 0) + 1
+        onset = 100 + 400 * count[name]
+        kind = "Micro - 1/2" if i < micro else "Macro"
+        apex, offset = onset + 30, onset + 80 if i < micro else onset + 300
+        if i >= micro and i % 3 == 0:
+            onset, apex, offset = onset + 0.4, apex + 0.6, offset + 0.2  # fractional
+        if i in (5, 50, 170, 250, 300, 400):
+            apex = -1
+        rows.append([int(name[:3]) if i % 2 else name[:3], f"{name}_{count[name]}", 1, onset,
+                     apex, offset, 0, kind, "AU12", ""])
+    write_sheet(root / "SAMM_LongVideos_V2_Release.xlsx", rows)
+    return {"num_videos": videos, "num_subjects": subjects,
+            "intervals": {"micro": micro, "macro": macro}}
+
+
+def casme3_long(root: Path, videos: int = 20, micro: int = 15, macro: int = 45) -> dict:
+    """`part_A/spNO.<k>/<task>/color/<N>.jpg` + `CAS(ME)3_part_A_v2.xls`, sheets `AU+Emotion`
+    (an `Expression type` column) and `eye blink`."""
+    header = ["Subject", "Filename", "Onset", "Apex", "Offset", "AU", "Expression type", "emotion"]
+    rows = [header]
+    for i in range(micro + macro):
+        subject, task = f"spNO.{i % videos % 7 + 1}", "abcdefghijklm"[i % videos // 7]
+        onset = 50 + 200 * (i // videos)
+        rows.append([subject, task, onset, onset + 5, onset + (10 if i < micro else 60), "AU4",
+                     "micro-expression" if i < micro else "macro-expression", "happy"])
+        write_frames(root / "part_A" / subject / task / "color", range(8, 11), lambda m: f"{m}.jpg")
+    write_sheet(root / "CAS(ME)3_part_A_v2.xls", None,
+                {"AU+Emotion": rows, "eye blink": [["Subject", "Filename", "Onset", "Offset"]]})
+    return {"num_videos": videos, "intervals": {"micro": micro, "macro": macro}}

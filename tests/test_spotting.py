@@ -128,3 +128,43 @@ def test_spot_db_scores_with_the_megc_protocol(long_videos, tmp_path):
                                         for v in long_videos for i in v.intervals)
     assert results["apex_hits"]["f1"] >= 0.8
     assert {row["kind"] for row in evaluated["rows"]} == {"spotted", "truth"}
+
+
+@pytest.mark.parametrize("db", ["casme_sq", "samm_lv", "casme3"])
+def test_long_video_databases_dry_run_to_the_sheets_counts(db, tmp_path):
+    """CAS(ME)² (95 videos: 57 micro, 300 macro) and SAMM-LV (147 videos: 159 micro, 343
+    macro) on trees shaped like the real releases, and CAS(ME)³ part A's AU+Emotion sheet."""
+    from tests import db_fixtures as fx
+    builder = {"casme_sq": fx.casme_sq, "samm_lv": fx.samm_lv, "casme3": fx.casme3_long}[db]
+    built = builder(tmp_path / "db")
+    expected = {"casme_sq": {"num_videos": 95, "num_subjects": 22,
+                             "intervals": {"micro": 57, "macro": 300}}}.get(db, built)
+    out = tmp_path / "summary.json"
+    run = subprocess.run([sys.executable, "-m", "tscnn_tf.spot", f"--db={db}",
+                          f"--data_dir={tmp_path / 'db'}", "--dry_run", f"--summary_json={out}"],
+                         capture_output=True, text=True, cwd=ROOT)
+    assert run.returncode == 0, run.stderr[-2000:]
+    summary = json.loads(out.read_text())
+    for key, value in expected.items():
+        assert summary[key] == value, (key, summary[key], summary["dropped"][:3])
+    assert summary["dropped"] == []
+
+
+def test_frame_folder_videos_are_scored_in_their_own_frame_numbers(long_videos, tmp_path):
+    """A long video as 1-based frame files (as CAS(ME)² and SAMM-LV hold them): the spotted
+    stream positions are mapped to those numbers before matching the sheet's intervals."""
+    import cv2
+    from tscnn_tf import spot
+    from tscnn_tf.databases.base import Interval, LongVideo
+    item = long_videos[0]
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    for index, frame in video.Stream(video=item.path):
+        cv2.imwrite(str(folder / f"img{index + 1}.png"), frame)
+    shifted = [Interval(i.onset + 1, i.apex + 1, i.offset + 1, i.type, i.label)
+               for i in item.intervals]
+    as_frames = spot.evaluate_database([LongVideo("f", "s", str(folder), 60, shifted)],
+                                       spotting.SpotConfig())["results"]
+    as_video = spot.evaluate_database([item], spotting.SpotConfig())["results"]
+    for key in ("micro", "macro", "overall", "apex_hits"):
+        assert as_frames[key] == as_video[key], key

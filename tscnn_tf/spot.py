@@ -24,7 +24,7 @@ import numpy as np
 from tscnn_tf import spotting
 from tscnn_tf.artifacts import atomic_write, check_writable_dir, write_json_atomic
 
-LONG_DATABASES = ("synthetic_long",)
+from tscnn_tf.databases.long_videos import LONG_DATABASES
 
 
 def make_recogniser(model):
@@ -57,10 +57,21 @@ def spot_source(stream, config: spotting.SpotConfig, model=None, on_interval=Non
 
 
 def read_long_database(db: str, data_dir, options: dict | None = None):
+    """A long-video database (`databases.long_videos.LongDatabase`: videos and drops)."""
+    from tscnn_tf.databases import long_videos
     if db == "synthetic_long":
         from tscnn_tf.databases.synthetic_long import read_synthetic_long
-        return read_synthetic_long(data_dir, **(options or {}))
-    raise ValueError(f"unknown long-video database {db!r}; choose from {LONG_DATABASES}")
+        database = long_videos.LongDatabase(db)
+        for item in read_synthetic_long(data_dir, **(options or {})):
+            database.videos[item.name] = item
+        return database
+    if not Path(data_dir).is_dir():
+        raise FileNotFoundError(f"data_dir does not exist: {data_dir}")
+    readers = {"casme_sq": long_videos.read_casme_sq_long, "samm_lv": long_videos.read_samm_lv,
+               "casme3": long_videos.read_casme3_long}
+    if db not in readers:
+        raise ValueError(f"unknown long-video database {db!r}; choose from {LONG_DATABASES}")
+    return readers[db](data_dir)
 
 
 def evaluate_database(videos, config: spotting.SpotConfig, model=None,
@@ -68,12 +79,18 @@ def evaluate_database(videos, config: spotting.SpotConfig, model=None,
     """Spot every video; MEGC scores (IoU ≥ 0.5, pooled), apex hits (±apex_tolerance_s) and,
     with a model, STRS. Returns the results and one row per spotted or missed interval."""
     from tscnn_tf import metrics, video
+    from tscnn_tf.databases.long_videos import frame_numbers
     per_video, rows, speeds = [], [], []
     hits = [0, 0, 0]
     for item in videos:
         stream = video.Stream(video=item.path, fps=item.fps) if Path(item.path).is_file() \
             else video.Stream(frames=item.path, fps=item.fps)
         out = spot_source(stream, config, model)
+        numbers = frame_numbers(item)
+        if numbers:  # stream positions -> the frame numbers the ground truth uses
+            for interval in out["intervals"]:
+                for key in ("onset", "apex", "offset"):
+                    interval[key] = numbers[min(interval[key], len(numbers) - 1)]
         speeds.append(out["frames_per_s"])
         truth = [{"onset": t.onset, "apex": t.apex, "offset": t.offset, "type": t.type,
                   "label": t.label} for t in item.intervals]
@@ -127,8 +144,20 @@ def main(argv):
     if FLAGS.db:
         options = {"seed": FLAGS.synthetic_seed, "num_videos": FLAGS.synthetic_videos,
                    "seconds": FLAGS.synthetic_seconds, "fps": FLAGS.fps or 100.0}
-        videos = read_long_database(FLAGS.db, FLAGS.data_dir or f"runs/spot/{FLAGS.db}/data",
-                                    options)
+        if FLAGS.db != "synthetic_long" and not FLAGS.data_dir:
+            raise ValueError(f"--data_dir is required for --db={FLAGS.db}")
+        database = read_long_database(FLAGS.db, FLAGS.data_dir or f"runs/spot/{FLAGS.db}/data",
+                                      options if FLAGS.db == "synthetic_long" else None)
+        summary = database.summary()
+        print(f"{FLAGS.db}: {summary['num_videos']} videos, {summary['num_subjects']} subjects, "
+              f"{summary['intervals']['micro']} micro and {summary['intervals']['macro']} macro "
+              f"intervals, {len(summary['dropped'])} row(s) dropped "
+              f"{summary['dropped_per_reason'] or ''}")
+        if FLAGS.dry_run:
+            if FLAGS.summary_json:
+                write_json_atomic(FLAGS.summary_json, summary)
+            return
+        videos = list(database.videos.values())
         model = ExportedModel(FLAGS.model) if FLAGS.model else None
         out_dir = check_writable_dir(FLAGS.output_dir or f"runs/spot/{FLAGS.db}")
         evaluated = evaluate_database(videos, config, model)
@@ -186,6 +215,8 @@ def define_flags():
                        "The longest micro-expression, seconds.")
     flags.DEFINE_string("db", None, f"Spot and score a long-video database: {LONG_DATABASES}.")
     flags.DEFINE_string("data_dir", None, "The long-video database's folder.")
+    flags.DEFINE_bool("dry_run", False, "With --db: read and validate the sheet and folders only.")
+    flags.DEFINE_string("summary_json", None, "With --dry_run: write the summary here.")
     flags.DEFINE_string("output_dir", None, "Where --db writes its results "
                         "(default runs/spot/<db>).")
     flags.DEFINE_integer("synthetic_seed", 0, "synthetic_long: seed.")
