@@ -82,8 +82,11 @@ def test_other_data_in_the_same_workdir_is_refused(first_run, tmp_path):
         experiment.run(bigger, workdir)
     smaller = dataclasses.replace(bigger, data=dataclasses.replace(config.data,
                                                                    synthetic_subjects=2))
-    with pytest.raises(Exception, match="no longer match the annotations"):
+    with pytest.raises(train.TrainingError, match="records.data_fingerprint"):
         experiment.run(smaller, workdir)
+    manifest = json.loads((workdir / "records" / "manifest.json").read_text())
+    assert manifest["num_samples"] == 9  # refused before the records were touched
+    experiment.run(dataclasses.replace(config, export=ExportConfig(final_model=False)), workdir)
 
 
 def test_results_of_unknown_provenance_are_not_resumed(records_3_subjects, tmp_path):

@@ -9,6 +9,7 @@ of reporting the first run's figures. `--sweep` runs the same path once per swee
 """
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from pipelines import extract_features as ef
 from tscnn_tf import export, sweep, train
 from tscnn_tf.artifacts import check_writable_dir
 from tscnn_tf.config import ExperimentConfig, FeatureConfig
+from tscnn_tf.databases import read_database
 
 log = logging.getLogger("tscnn_tf")
 
@@ -46,6 +48,25 @@ def ensure_records(config: ExperimentConfig, workdir: Path, records_dir: Path,
                                provenance=config.effective(features))
 
 
+def refuse_other_data(config: ExperimentConfig, workdir: Path) -> None:
+    """Before any record is made: a workdir whose run was made from other data is refused (as
+    `train.claim_run_dir` would after extraction), so its records are left as they are."""
+    path = workdir / train.RUN_FILE
+    if config.run.overwrite or not path.is_file():
+        return
+    old = json.loads(path.read_text()).get("identity", {}).get("records", {})
+    if "data_fingerprint" not in old:
+        return
+    database = read_database(config.data.db, data_dir_of(config, workdir),
+                             **config.data.reader_options())
+    new = database.content_fingerprint()
+    if old["data_fingerprint"] != new:
+        raise train.TrainingError(
+            f"{workdir} holds a run made with other settings or data: records.data_fingerprint: "
+            f"{old['data_fingerprint']} -> {new} ({len(database.samples)} samples now). Use "
+            "another --workdir, or --overwrite to replace that run.")
+
+
 def run(config: ExperimentConfig, workdir) -> dict:
     """Records -> LOSO -> final model -> export (or a sweep). Returns {"results": LOSO results,
     "export": export metadata or None} or {"sweep": rows}."""
@@ -57,6 +78,7 @@ def run(config: ExperimentConfig, workdir) -> dict:
                                config.run.sweep_streams, config.run.sweep_values)
         return {"sweep": rows}
     records_dir = Path(config.run.records_dir or workdir / "records")
+    refuse_other_data(config, workdir)
     ensure_records(config, workdir, records_dir)
     experiment = config.to_dict()
     results = train.train_loso(records_dir, workdir, config.train, config.run.folds,

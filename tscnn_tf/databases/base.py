@@ -63,6 +63,11 @@ class Dropped:
     def __post_init__(self):
         self.kind = self.kind or self.reason
 
+    @classmethod
+    def of(cls, subject: str, clip: str, where: str, kind: str, detail: str = "") -> "Dropped":
+        """A drop whose reason reads `<where>: <kind>[: <detail>]` and counts under `kind`."""
+        return cls(subject, clip, f"{where}: {kind}" + (f": {detail}" if detail else ""), kind)
+
 
 @dataclasses.dataclass
 class Interval:

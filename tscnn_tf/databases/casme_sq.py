@@ -98,18 +98,15 @@ def read_casme_sq(data_dir, classes=None, image_set: str = "auto",
         where = f"{sheet.name} row {line}"
         folder = participants.get(str(int(subject)))
         if folder is None:
-            type_dropped.append(Dropped(f"participant {int(subject)}", clip,
-                                        f"{where}: participant {int(subject)} is not in naming "
-                                        "rule1", "participant not in naming rule1"))
+            type_dropped.append(Dropped.of(f"participant {int(subject)}", clip, where,
+                                           "participant not in naming rule1", subject))
             continue
         if expression_type == "micro" and "micro" not in kind.lower():
-            type_dropped.append(Dropped(folder, clip, f"{where}: {kind or 'untyped'} "
-                                                      "(micro-only selection)",
-                                        "not a micro-expression (micro-only selection)"))
+            type_dropped.append(Dropped.of(folder, clip, where, "not a micro-expression "
+                                           "(micro-only selection)", kind or "untyped"))
             continue
         if offset in ("0", "") and apex in ("0", ""):
-            type_dropped.append(Dropped(folder, clip, f"{where}: offset and apex both 0 or empty",
-                                        "offset and apex both 0 or empty"))
+            type_dropped.append(Dropped.of(folder, clip, where, "offset and apex both 0 or empty"))
             continue
         if offset in ("0", ""):
             offset = apex  # the sheet's "offset 0: use the apex"

@@ -61,8 +61,7 @@ def build_samples(db: str, data_dir: Path, rows: list[dict[str, str]],
         where = row.get("where", f"row {line}")
 
         def drop(kind, detail=""):
-            reason = f"{where}: {kind}" + (f": {detail}" if detail else "")
-            dropped.append(Dropped(subject, clip, reason, kind))
+            dropped.append(Dropped.of(subject, clip, where, kind, detail))
 
         if not subject or not clip:
             drop("empty subject or clip")

@@ -49,7 +49,7 @@ class LongDatabase:
         self.dropped: list[Dropped] = []
 
     def drop(self, subject, clip, where, kind, detail=""):
-        self.dropped.append(Dropped(subject, clip, f"{where}: {kind}" + (f": {detail}" if detail else ""), kind))
+        self.dropped.append(Dropped.of(subject, clip, where, kind, detail))
 
     def add(self, key: str, subject: str, folder: Path, fps: float, interval: Interval) -> None:
         if key not in self.videos:

@@ -58,8 +58,7 @@ def read_megc2019(data_dir, classes=None, image_set: str = "auto", db: str = "me
         where = f"{gt.name} row {line}"
 
         def drop(kind, detail=""):
-            reason = f"{where}: {kind}" + (f": {detail}" if detail else "")
-            dropped.append(Dropped(subject, clip, reason, kind))
+            dropped.append(Dropped.of(subject, clip, where, kind, detail))
 
         if dataset not in PARTS:
             if line > 1 or dataset not in ("dataset", "database"):  # tolerate a header row
