@@ -42,10 +42,13 @@ def uniform_lbp(image: np.ndarray, points: int = LBP_POINTS,
         # floor/ceil move every row (column) by the same whole number, so the four bilinear
         # corners are shifted views of the image; only the weights vary (in the last bits).
         (y0, y1), (x0, x1) = (int(r0[0]), int(np.ceil(r[0]))), (int(c0[0]), int(np.ceil(c[0])))
-        dr, dc = (r - r0)[:, None], (c - c0)[None, :]
-        top = (1 - dc) * shifted(y0, x0) + dc * shifted(y0, x1)
-        bottom = (1 - dc) * shifted(y1, x0) + dc * shifted(y1, x1)
-        bit = ((1 - dr) * top + dr * bottom) - img >= 0
+        if y0 == y1 and x0 == x1:  # a whole-pixel offset: the weights are exactly 1 and 0
+            bit = shifted(y0, x0) - img >= 0
+        else:
+            dr, dc = (r - r0)[:, None], (c - c0)[None, :]
+            top = (1 - dc) * shifted(y0, x0) + dc * shifted(y0, x1)
+            bottom = (1 - dc) * shifted(y1, x0) + dc * shifted(y1, x1)
+            bit = ((1 - dr) * top + dr * bottom) - img >= 0
         ones += bit
         if previous is not None:
             changes += bit != previous

@@ -237,7 +237,8 @@ def bench_spotting(quick: bool = False) -> dict:
     """Spotting on a 640 x 480 synthetic long video (MJPG at 100 fps, over 1000 frames):
     frames per second with decoding and start-up (the landmark model) included, decoding alone
     side by side, and with recognition of every spotted interval by the full TSCNN (TV-L1 for
-    its two flow pairs), whose per-interval latency is reported."""
+    its two flow pairs), whose per-interval latency is reported. Throughputs are the best of
+    3 runs: on this shared machine a single run was seen to vary by 25 %."""
     from tscnn_tf import model as model_lib, spot, spotting, video
     from tscnn_tf.artifacts import ExportedModel
     from tscnn_tf.config import FeatureConfig
@@ -247,11 +248,14 @@ def bench_spotting(quick: bool = False) -> dict:
         path = Path(tmp) / "long.avi"
         truth = synthetic_long.render_long_video(path, np.random.default_rng(3), seconds, 100.0,
                                                  frame_size=(640, 480))
-        start = time.perf_counter()
-        decoded = sum(1 for _ in video.Stream(video=path))
-        decode_fps = decoded / (time.perf_counter() - start)
-        stream = video.Stream(video=path)
-        plain = spotting.spot_stream(stream, stream.fps)
+        decode_fps = 0.0
+        for _ in range(3):
+            start = time.perf_counter()
+            decoded = sum(1 for _ in video.Stream(video=path))
+            decode_fps = max(decode_fps, decoded / (time.perf_counter() - start))
+        runs = [spotting.spot_stream(stream, stream.fps)
+                for stream in (video.Stream(video=path) for _ in range(3))]
+        plain = max(runs, key=lambda r: r["frames_per_s"])
         model = model_lib.build_tscnn(3, "L+S+T", 3, "full")
         model.save(Path(tmp) / "model.keras")
         exported = ExportedModel(Path(tmp) / "model.keras",
