@@ -18,7 +18,8 @@ import json
 import logging
 from pathlib import Path
 
-from pipelines.extract_features import ExtractionError, sample_entry, write_manifest
+from pipelines.extract_features import (ExtractionError, check_compatible, sample_entry,
+                                        write_manifest)
 from tscnn_tf.features import FeatureConfig
 
 
@@ -68,8 +69,13 @@ def run(db: str, data_dir, output_dir, config: FeatureConfig, reader_options: di
     from tscnn_tf.databases import read_database
     database = read_database(db, data_dir, **(reader_options or {}))
     Path(output_dir).mkdir(parents=True, exist_ok=True)
+    manifest = Path(output_dir) / "manifest.json"
+    if manifest.is_file():  # the local runner's check: other settings, classes or annotations
+        check_compatible([{**json.loads(manifest.read_text()), "shard": manifest.name}],
+                         database, config)
     if list(Path(output_dir).glob("*.tfrecord")):
-        raise ExtractionError(f"{output_dir} already holds records; use an empty folder")
+        raise ExtractionError(f"{output_dir} already holds records of these settings; Beam does "
+                              "not resume: use an empty folder, or the local runner")
     out = Path(output_dir)
     with beam.Pipeline(options=PipelineOptions(beam_args or [])) as pipeline:
         _, entries, failed = build_pipeline(pipeline, database.samples, config, output_dir,

@@ -319,6 +319,10 @@ def main(argv):
         print(f"apex spotting: {apex['share']:.1%} of {apex['compared']} clips within "
               f"±{apex['tolerance']} frames of the given apex "
               f"(mean |error| {apex['mean_abs_error']:.2f} frames, λ={manifest['params']['apex_lambda']})")
+    faces = manifest["faces"]
+    if faces["usable_share"] is not None:
+        print(f"faces: {faces['usable_share']:.1%} of the clips that reached the face stage were "
+              f"usable; landmarks from {faces['face_box']}, {faces['no_face']} without a face")
     print(f"records: {len(manifest['shards'])} shard(s) in {FLAGS.output_dir}")
 
 

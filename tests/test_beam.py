@@ -52,3 +52,6 @@ def test_beam_records_equal_local_records(tiny_synthetic, tmp_path, monkeypatch)
     assert data.load_manifest(tmp_path / "beam")["num_samples"] == 5  # what train reads
     with pytest.raises(ef.ExtractionError, match="already holds records"):
         beam_extract.run("synthetic", tiny_synthetic, tmp_path / "beam", FAST, OPTIONS)
+    other = type(FAST)(flow="dis", apex_lambda=20, blocks=2)  # as the local runner refuses it
+    with pytest.raises(ef.ExtractionError, match="--overwrite"):
+        beam_extract.run("synthetic", tiny_synthetic, tmp_path / "beam", other, OPTIONS)

@@ -1,7 +1,12 @@
 """One clip in, the three TSCNN inputs out (paper Section II.B).
 
-Used by the offline feature stage and by prediction on a new clip, so both share one path:
-frames -> landmarks -> aligned face crops -> LBP apex spotting -> flow -> features.
+Used by the offline feature stage, prediction on a new clip and spot-then-recognise, so all
+share one path: frames -> landmarks -> aligned face crops -> LBP apex spotting -> flow ->
+features.
+
+The worker entry points (`init_worker`, `process_sample`) run in spawned feature-stage
+processes and must never import TensorFlow (memory, start-up, fork safety): this module and
+everything it imports stay TensorFlow-free (guarded by tests/test_experiment.py).
 """
 from __future__ import annotations
 
