@@ -159,7 +159,7 @@ class Spotter:
     def __init__(self, fps: float, config: SpotConfig = SpotConfig(), landmarker=None,
                  keep_trace: bool = True):
         self.fps, self.config = fps, config
-        self.landmarker = landmarker or face_lib.make_landmarker("dlib", "detect")
+        self.landmarker = landmarker or face_lib.make_landmarker("dlib5", "detect")
         self.mask = block_mask(config.ignore_eyes)
         self.lam = min(config.apex_lambda, int(self.mask.sum()))
         self.k_micro = max(1, round(config.micro_half_s * fps))
@@ -213,7 +213,8 @@ class Spotter:
             self.geometry = geometry
             return True
         eye = np.linalg.norm(points[42] - points[39])
-        moved = np.mean(np.linalg.norm(points - self.geometry.landmarks, axis=1)) / max(eye, 1)
+        five = list(face_lib.FIVE_POINTS)
+        moved = np.mean(np.linalg.norm(points[five] - self.geometry.landmarks[five], axis=1)) / max(eye, 1)
         if moved > 0.25:  # the head moved enough to shift the crop: follow it, restart signals
             self.geometry = geometry
             self._reset_segment()
