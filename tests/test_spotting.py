@@ -168,3 +168,13 @@ def test_frame_folder_videos_are_scored_in_their_own_frame_numbers(long_videos, 
     as_video = spot.evaluate_database([item], spotting.SpotConfig())["results"]
     for key in ("micro", "macro", "overall", "apex_hits"):
         assert as_frames[key] == as_video[key], key
+
+
+def test_running_statistics_match_a_window_by_hand():
+    stats = spotting.RunningStats(5)
+    values = np.random.default_rng(0).normal(size=200)
+    for i, value in enumerate(values):
+        stats.push(float(value))
+        window = values[max(0, i - 4):i + 1]
+        assert abs(stats.mean() - window.mean()) < 1e-9 and stats.max() == window.max()
+    assert len(stats) == 5

@@ -94,40 +94,66 @@ def block_means(values: np.ndarray) -> np.ndarray:
     return values[:h - h % g, :w - w % g].reshape(g, h // g, g, w // g).mean(axis=(1, 3)).ravel()
 
 
+class RunningStats:
+    """Mean and maximum of the last `window` values, in O(1) a value (a running sum and a
+    monotonic queue), so a 20-s window costs nothing per frame."""
+
+    def __init__(self, window: int):
+        self.values: collections.deque = collections.deque()
+        self.window, self.total = window, 0.0
+        self.maxima: collections.deque = collections.deque()  # (position, value), decreasing
+        self.count = 0
+
+    def push(self, value: float) -> None:
+        self.values.append(value)
+        self.total += value
+        while self.maxima and self.maxima[-1][1] <= value:
+            self.maxima.pop()
+        self.maxima.append((self.count, value))
+        self.count += 1
+        if len(self.values) > self.window:
+            self.total -= self.values.popleft()
+        while self.maxima[0][0] <= self.count - 1 - self.window:
+            self.maxima.popleft()
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+    def mean(self) -> float:
+        return self.total / len(self.values) if self.values else 0.0
+
+    def max(self) -> float:
+        return self.maxima[0][1]
+
+
 class Scale:
-    """One time scale k: its two signals, their contrast, and peak picking."""
+    """One time scale k: its signal, its contrast, and peak picking."""
 
     def __init__(self, k: int, kind: str, config: SpotConfig, window: int):
         self.k, self.kind, self.config = k, kind, config
         self.signal: dict[int, float] = {}
         self.contrast: dict[int, float] = {}
-        self.eye: dict[int, float] = {}           # the eye row's LBP difference (blinks)
-        self.eye_levels = collections.deque(maxlen=window)
-        self.stats = collections.deque(maxlen=window)  # recent contrasts
-        self.levels = collections.deque(maxlen=window)  # recent signal values
-        self.raw = {name: collections.deque(maxlen=window) for name in ("lbp", "motion")}
+        self.stats = RunningStats(window)   # recent contrasts
+        self.levels = RunningStats(window)  # recent signal values
+        self.raw = {name: RunningStats(window) for name in ("lbp", "motion")}
         self.warmup = max(2 * k, int(config.warmup_s * window / config.window_s))
 
-    def add(self, t: int, lbp: float, motion: float, eye: float = 0.0) -> None:
+    def add(self, t: int, lbp: float, motion: float) -> None:
         """The signals at frame t (its references t-k and t+k are known)."""
-        self.eye[t] = eye
-        self.eye_levels.append(eye)
-        self.raw["lbp"].append(lbp)
-        self.raw["motion"].append(motion)
+        self.raw["lbp"].push(lbp)
+        self.raw["motion"].push(motion)
         if self.config.signal == "combined":
-            value = 0.5 * (lbp / (np.mean(self.raw["lbp"]) + 1e-9)
-                           + motion / (np.mean(self.raw["motion"]) + 1e-9))
+            value = 0.5 * (lbp / (self.raw["lbp"].mean() + 1e-9)
+                           + motion / (self.raw["motion"].mean() + 1e-9))
         else:
             value = lbp if self.config.signal == "lbp" else motion
         self.signal[t] = value
-        self.levels.append(value)
+        self.levels.push(value)
         c = t - self.k  # the contrast needs the signal k frames after
         if c - self.k in self.signal and c in self.signal:
             self.contrast[c] = self.signal[c] - 0.5 * (self.signal[c - self.k] + self.signal[t])
-            self.stats.append(self.contrast[c])
-        for old in [x for x in self.signal if x < t - 4 * self.k]:
-            del self.signal[old]
-            self.eye.pop(old, None)
+            self.stats.push(self.contrast[c])
+        self.signal.pop(t - 4 * self.k - 1, None)  # frames come one by one: one to forget
 
     def peaks(self, now: int) -> list[tuple[int, float]]:
         """(apex, relative contrast) of the peaks that can be decided now (their ±k
@@ -135,20 +161,16 @@ class Scale:
         `min_contrast` means the same for every signal."""
         out = []
         c = now - 2 * self.k  # the latest contrast with k known neighbours on both sides
+        self.contrast.pop(c - 2 * self.k - 1, None)
         if c not in self.contrast or len(self.stats) < self.warmup:
             return out
-        values = np.asarray(self.stats)
-        mean = float(values.mean())
-        threshold = mean + self.config.threshold * (float(values.max()) - mean)
+        mean = self.stats.mean()
+        threshold = mean + self.config.threshold * (self.stats.max() - mean)
         value = self.contrast[c]
-        relative = value / (float(np.mean(self.levels)) + 1e-9)
-        around = [self.contrast.get(x, -np.inf) for x in range(c - self.k, c + self.k + 1)]
-        if value >= threshold and relative >= self.config.min_contrast and value >= max(around):
-            eye = (self.eye[c] - 0.5 * (self.eye[c - self.k] + self.eye[c + self.k])) / (
-                float(np.mean(self.eye_levels)) + 1e-9)
-            out.append((c, relative, eye))
-        for old in [x for x in self.contrast if x < c - 2 * self.k]:
-            del self.contrast[old]
+        relative = value / (self.levels.mean() + 1e-9)
+        if value >= threshold and relative >= self.config.min_contrast and value >= max(
+                self.contrast.get(x, -np.inf) for x in range(c - self.k, c + self.k + 1)):
+            out.append((c, relative))
         return out
 
 
@@ -253,19 +275,16 @@ class Spotter:
                 _, _, h_before = self.small[-1 - 2 * scale.k]
                 t_index, _, h_center = self.small[-1 - scale.k]
                 lbp = self._lbp(h_center, h_before, self.small[-1][2])
-                eye = float(apex_lib.feature_difference(
-                    h_center[~self.mask], ((h_before + self.small[-1][2]) / 2)[~self.mask],
-                    max(1, int((~self.mask).sum()) // 2))) if self.config.ignore_eyes else 0.0
                 motion = (self._top((moves[0] + moves[-1]) / 2)
                           if self.config.signal != "lbp" else 0.0)
-                scale.add(t_index, lbp, motion, eye)
+                scale.add(t_index, lbp, motion)
                 if self.keep_trace:
                     self.trace[scale.kind][0].append(t_index)
                     self.trace[scale.kind][1].append(scale.signal[t_index])
-                for apex, strength, eye in scale.peaks(t_index):
+                for apex, strength in scale.peaks(t_index):
                     self.pending.append({"onset": apex - scale.k, "apex": apex,
                                          "offset": apex + scale.k, "score": strength,
-                                         "eye": eye, "scale": scale.kind})
+                                         "scale": scale.kind})
         return self._emit(index, final=False)
 
     def finish(self) -> list[dict]:
