@@ -206,3 +206,15 @@ def test_spot_then_recognise_labels_each_interval(exported, tmp_path):
     recognition = evaluated["recognition"]
     assert recognition["num_true_positives"] == evaluated["overall"]["tp"] > 0
     assert recognition["strs"] == evaluated["overall"]["f1"] * recognition["analysis_f1"]
+
+
+def test_export_never_writes_into_a_folder_of_other_files(tmp_path):
+    """An --export_dir holding files an export does not write is refused before anything is
+    written; the user's file survives."""
+    folder = tmp_path / "my_models"
+    folder.mkdir()
+    (folder / "notes.txt").write_text("mine")
+    with pytest.raises(export.ExportError, match="refusing to write into it"):
+        export.export_model(None, folder, {"class_names": ["a", "b"], "params": {}}, {}, {})
+    assert sorted(p.name for p in folder.iterdir()) == ["notes.txt"]
+    assert (folder / "notes.txt").read_text() == "mine"
