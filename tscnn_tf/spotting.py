@@ -14,12 +14,13 @@ frame against the frames k before and after; k from an expected half-duration ti
 `combined` averages both, each divided by its running mean. A peak of the contrast
 C(t) = S(t) - (S(t-k) + S(t+k)) / 2 above T = mean(C) + p (max(C) - mean(C)) (running
 statistics over `window_s`) and largest within ±k is an interval [t-k, t+k]; the micro scale
-gives micro-expressions, the macro scale macro-expressions, and a micro interval inside a
-macro one is dropped. Blocks of the eye row are left out of both signals (blinks).
+gives micro-expressions, the macro scale macro-expressions; where both answer to one event,
+the stronger relative contrast decides its type. The eye blocks (EYE_BLOCKS) are left out of
+both signals (blinks). `lbp` is the default: it measured best (README).
 
-An interval is reported a bounded number of frames after its offset (3 k of its scale, plus
-3 k of the macro scale for micro intervals); its face crops are still in the ring buffer, so
-`recognise` can run the feature stage's own code (`features.clip_features`) on them.
+An interval is reported a bounded number of frames after its offset (3 k + k of the macro
+scale); its face crops are still in the ring buffer, so `recognise` can run the feature
+stage's own code (`features.clip_features`) on them.
 """
 from __future__ import annotations
 
