@@ -5,6 +5,7 @@ aligned face crops) never holds a clip's full-resolution frames in memory.
 """
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Iterator
 
 import cv2
@@ -101,6 +102,10 @@ class Stream:
             raise ClipError("give exactly one of --video, --frames and --camera")
         self.video, self.folder, self.camera = video, frames, camera
         self.count = None
+        if frames is not None and not Path(frames).is_dir():
+            raise ClipError(f"no frame folder {frames}")
+        if video is not None and not Path(video).is_file():
+            raise ClipError(f"no video file {video}")
         if frames is not None:
             from tscnn_tf.databases.base import list_frames
             self.paths = list_frames(frames)
