@@ -178,3 +178,19 @@ def test_running_statistics_match_a_window_by_hand():
         window = values[max(0, i - 4):i + 1]
         assert abs(stats.mean() - window.mean()) < 1e-9 and stats.max() == window.max()
     assert len(stats) == 5
+
+
+def test_stream_inputs_that_cannot_be_read_are_named(tmp_path):
+    with pytest.raises(video.ClipError, match="no frame folder"):
+        video.Stream(frames=tmp_path / "nowhere", fps=30)
+    with pytest.raises(video.ClipError, match="no video file"):
+        video.Stream(video=tmp_path / "missing.mp4")
+    with pytest.raises(video.ClipError, match="exactly one"):
+        video.Stream()
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(video.ClipError, match="no image frames"):
+        video.Stream(frames=tmp_path / "empty", fps=30)
+    import cv2
+    cv2.imwrite(str(tmp_path / "empty" / "img1.png"), np.zeros((8, 8), np.uint8))
+    with pytest.raises(video.ClipError, match="give --fps"):
+        video.Stream(frames=tmp_path / "empty")
