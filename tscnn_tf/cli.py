@@ -13,12 +13,11 @@ from pathlib import Path
 from absl import flags
 
 from tscnn_tf import config as config_lib
+from tscnn_tf.databases import READERS
 from tscnn_tf.errors import ToolkitError
 
 # Failures a command reports as one `error:` line (exit 1) instead of a traceback.
 EXPECTED_ERRORS = (ToolkitError, OSError, ValueError)
-DATABASES = ("synthetic", "custom", "casme2", "smic", "samm", "casme_sq", "casme", "megc2019",
-             "casme3", "casme3_c", "mmew", "fourdme")
 _applied: list[str] = []  # the flagfiles this command loaded, in order
 
 
@@ -70,7 +69,7 @@ def with_db_flagfile(argv: list[str], training: bool = False) -> list[str]:
     db = db or "synthetic"
     folder = flagfile_dir()
     files = []
-    if db in DATABASES:
+    if db in READERS:
         if not (folder / f"{db}.cfg").is_file():
             raise FlagfileError(f"flagfile {folder / f'{db}.cfg'} of --db={db} is missing; "
                                 "reinstall tscnn-tf")

@@ -218,13 +218,37 @@ class NotASyntheticFolder(FileExistsError):
     """The folder holds something the synthetic renderer did not make: it is never touched."""
 
 
-def marker_settings(data_dir: Path) -> dict | None:
-    """The settings in `synthetic.json`, the mark of a folder this renderer made; else None."""
+def marker_settings(data_dir: Path, marker: str = MARKER) -> dict | None:
+    """The settings in the marker file, the mark of a folder a renderer made; else None."""
     try:
-        found = json.loads((data_dir / MARKER).read_text())
+        found = json.loads((data_dir / marker).read_text())
     except (OSError, ValueError):
         return None
     return found if isinstance(found, dict) and "version" in found else None
+
+
+def claim_render_folder(data_dir: Path, marker: str, settings: dict, what: str) -> bool:
+    """True when `data_dir` already holds a finished rendering with `settings`. Otherwise make
+    it ready for rendering, marked unfinished: a folder the renderer marked is started over,
+    an absent or empty one created, anything else refused (NotASyntheticFolder, nothing
+    deleted). Call `mark_finished` when the rendering is complete."""
+    found = marker_settings(data_dir, marker) if data_dir.is_dir() else None
+    if found == {**settings, "finished": True}:
+        return True
+    if found is not None:
+        shutil.rmtree(data_dir)  # ours, unfinished or with other settings: start over
+    elif data_dir.exists() and (not data_dir.is_dir() or any(data_dir.iterdir())):
+        raise NotASyntheticFolder(
+            f"{data_dir} is not empty and was not made by the {what} renderer (no {marker}): "
+            "refusing to render into it. Give --data_dir an absent or empty folder, or leave it "
+            "out for the default.")
+    data_dir.mkdir(parents=True, exist_ok=True)
+    (data_dir / marker).write_text(json.dumps({**settings, "finished": False}))
+    return False
+
+
+def mark_finished(data_dir: Path, marker: str, settings: dict) -> None:
+    (data_dir / marker).write_text(json.dumps({**settings, "finished": True}))
 
 
 def generate(data_dir: str | Path, seed: int = 0, num_subjects: int = 8,
@@ -238,18 +262,8 @@ def generate(data_dir: str | Path, seed: int = 0, num_subjects: int = 8,
     data_dir = Path(data_dir)
     settings = {"version": VERSION, "seed": seed, "num_subjects": num_subjects,
                 "clips_per_class": clips_per_class, "classes": CLASS_NAMES}
-    found = marker_settings(data_dir) if data_dir.is_dir() else None
-    if found == {**settings, "finished": True}:
+    if claim_render_folder(data_dir, MARKER, settings, "synthetic"):
         return data_dir
-    if found is not None:
-        shutil.rmtree(data_dir)  # ours, unfinished or with other settings: start over
-    elif data_dir.exists() and (not data_dir.is_dir() or any(data_dir.iterdir())):
-        raise NotASyntheticFolder(
-            f"{data_dir} is not empty and was not made by the synthetic renderer (no {MARKER}): "
-            "refusing to render into it. Give --data_dir an absent or empty folder, or leave it "
-            "out for the default.")
-    data_dir.mkdir(parents=True, exist_ok=True)
-    (data_dir / MARKER).write_text(json.dumps({**settings, "finished": False}))
     log.info("rendering the synthetic database into %s", data_dir)
     rows = []
     subject_seeds = np.random.SeedSequence(seed).spawn(num_subjects)
@@ -271,7 +285,7 @@ def generate(data_dir: str | Path, seed: int = 0, num_subjects: int = 8,
         writer = csv.writer(f)
         writer.writerow(["subject", "clip", "onset", "apex", "offset", "label"])
         writer.writerows(rows)
-    (data_dir / MARKER).write_text(json.dumps({**settings, "finished": True}))
+    mark_finished(data_dir, MARKER, settings)
     return data_dir
 
 

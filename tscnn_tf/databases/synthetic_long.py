@@ -12,8 +12,6 @@ the macro-expression 1-2 s with a larger movement.
 from __future__ import annotations
 
 import csv
-import json
-import shutil
 from pathlib import Path
 
 import cv2
@@ -21,8 +19,9 @@ import numpy as np
 
 from tscnn_tf.databases.base import Interval, LongVideo, log
 from tscnn_tf.databases.synthetic import (CLASS_NAMES, FOLD_DEPTH, FRAME_SIZE, UPPER_LIDS,
-                                          NotASyntheticFolder, Subject, displacement_field,
-                                          fold_map, fold_segments, intensity_profile, movement)
+                                          Subject, claim_render_folder, displacement_field,
+                                          fold_map, fold_segments, intensity_profile,
+                                          mark_finished, movement)
 
 MARKER = "synthetic_long.json"
 VERSION = 1
@@ -116,17 +115,8 @@ def generate(data_dir, seed: int = 0, num_videos: int = 2, seconds: float = 12.0
     data_dir = Path(data_dir)
     settings = {"version": VERSION, "seed": seed, "num_videos": num_videos, "seconds": seconds,
                 "fps": fps}
-    marker = data_dir / MARKER
-    found = json.loads(marker.read_text()) if marker.is_file() else None
-    if found == {**settings, "finished": True}:
+    if claim_render_folder(data_dir, MARKER, settings, "synthetic long-video"):
         return data_dir
-    if found is not None:
-        shutil.rmtree(data_dir)
-    elif data_dir.exists() and (not data_dir.is_dir() or any(data_dir.iterdir())):
-        raise NotASyntheticFolder(f"{data_dir} is not empty and was not made by the synthetic "
-                                  f"long-video renderer (no {MARKER}): refusing to render into it")
-    data_dir.mkdir(parents=True, exist_ok=True)
-    marker.write_text(json.dumps({**settings, "finished": False}))
     log.info("rendering %d synthetic long videos into %s", num_videos, data_dir)
     rows = []
     for v, video_seed in enumerate(np.random.SeedSequence(seed).spawn(num_videos), start=1):
@@ -138,7 +128,7 @@ def generate(data_dir, seed: int = 0, num_videos: int = 2, seconds: float = 12.0
         writer = csv.writer(f)
         writer.writerow(["video", "onset", "apex", "offset", "type", "label"])
         writer.writerows(rows)
-    marker.write_text(json.dumps({**settings, "finished": True}))
+    mark_finished(data_dir, MARKER, settings)
     return data_dir
 
 
