@@ -3,11 +3,30 @@ from setuptools import find_packages, setup
 
 setup(
     name="tscnn-tf",
-    version="0.1.0",
+    version="0.2.0",
     description="TensorFlow/Keras toolkit for facial micro-expression recognition with the "
                 "three-stream CNN (TSCNN) of Song et al., IEEE Access 2019.",
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
+    license="Apache-2.0",
+    license_files=["LICENSE"],
+    author="The tscnn-tf maintainers",
+    keywords="micro-expression recognition spotting TSCNN tensorflow keras tflite",
+    project_urls={
+        # The paper the toolkit implements; the toolkit's own documentation ships in the
+        # sdist (README.md, docs/, CHANGELOG.md, CITATION.cff).
+        "Paper": "https://doi.org/10.1109/ACCESS.2019.2960629",
+    },
+    classifiers=[
+        "Development Status :: 4 - Beta",
+        "Intended Audience :: Science/Research",
+        "License :: OSI Approved :: Apache Software License",
+        "Operating System :: POSIX :: Linux",
+        "Programming Language :: Python :: 3",
+        "Programming Language :: Python :: 3.11",
+        "Topic :: Scientific/Engineering :: Artificial Intelligence",
+        "Topic :: Scientific/Engineering :: Image Recognition",
+    ],
     python_requires=">=3.11",
     packages=find_packages(include=["tscnn_tf", "tscnn_tf.*", "pipelines", "pipelines.*"])
     + ["tscnn_tf.flagfiles"],
