@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from pipelines import extract_features as ef
-from tscnn_tf import databases, features as features_lib, predict, train
+from tscnn_tf import databases, features as features_lib, loso, predict
 from tscnn_tf.databases import Sample, read_custom, read_database, synthetic
 from tests.conftest import FAST
 
@@ -151,11 +151,11 @@ def test_one_class_is_an_error_before_training(records_3_subjects, tmp_path):
     manifest = json.loads((records_3_subjects / "manifest.json").read_text())
     manifest["samples"] = [e for e in manifest["samples"] if e["label_name"] == "positive"]
     (records / "manifest.json").write_text(json.dumps(manifest))
-    config = train.TrainConfig(variant="tiny", epochs=1)
-    with pytest.raises(train.TrainingError, match="one class only"):
-        train.train_loso(records, tmp_path / "run", config)
-    with pytest.raises(train.TrainingError, match="one class only"):
-        train.train_final(records, tmp_path / "final", config)
+    config = loso.TrainConfig(variant="tiny", epochs=1)
+    with pytest.raises(loso.TrainingError, match="one class only"):
+        loso.train_loso(records, tmp_path / "run", config)
+    with pytest.raises(loso.TrainingError, match="one class only"):
+        loso.train_final(records, tmp_path / "final", config)
     assert not (tmp_path / "run" / "folds").exists()
 
 

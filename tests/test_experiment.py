@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 from absl import flags
 
-from tscnn_tf import cli, config as config_lib, experiment, train
+from tscnn_tf import cli, config as config_lib, experiment, loso
 from tscnn_tf.config import DataConfig, ExperimentConfig, ExportConfig, RunConfig
 from tests.conftest import FAST
 
 ROOT = Path(__file__).resolve().parent.parent
-TINY = train.TrainConfig(variant="tiny", epochs=2, patience=5, batch_size=16, learning_rate=0.01)
+TINY = loso.TrainConfig(variant="tiny", epochs=2, patience=5, batch_size=16, learning_rate=0.01)
 
 
 def tiny_experiment(tmp_path, **data) -> ExperimentConfig:
@@ -59,7 +59,7 @@ def test_other_streams_in_the_same_workdir_refuse_or_are_really_theirs(first_run
     tmp_path, config, _ = first_run
     other = dataclasses.replace(config, train=dataclasses.replace(TINY, streams="T"),
                                 export=ExportConfig(final_model=False))
-    with pytest.raises(train.TrainingError, match=r"train.streams: L\+S\+T -> T.*--overwrite"):
+    with pytest.raises(loso.TrainingError, match=r"train.streams: L\+S\+T -> T.*--overwrite"):
         experiment.run(other, tmp_path / "run")
     first = json.loads((tmp_path / "run" / "results.json").read_text())
     assert first["config"]["identity"]["train"]["streams"] == "L+S+T"  # untouched
@@ -78,11 +78,11 @@ def test_other_data_in_the_same_workdir_is_refused(first_run, tmp_path):
     bigger = dataclasses.replace(config, data=dataclasses.replace(config.data,
                                                                   synthetic_subjects=4),
                                  export=ExportConfig(final_model=False))
-    with pytest.raises(train.TrainingError, match="records.data_fingerprint"):
+    with pytest.raises(loso.TrainingError, match="records.data_fingerprint"):
         experiment.run(bigger, workdir)
     smaller = dataclasses.replace(bigger, data=dataclasses.replace(config.data,
                                                                    synthetic_subjects=2))
-    with pytest.raises(train.TrainingError, match="records.data_fingerprint"):
+    with pytest.raises(loso.TrainingError, match="records.data_fingerprint"):
         experiment.run(smaller, workdir)
     manifest = json.loads((workdir / "records" / "manifest.json").read_text())
     assert manifest["num_samples"] == 9  # refused before the records were touched
@@ -92,8 +92,8 @@ def test_other_data_in_the_same_workdir_is_refused(first_run, tmp_path):
 def test_results_of_unknown_provenance_are_not_resumed(records_3_subjects, tmp_path):
     (tmp_path / "folds" / "sub01").mkdir(parents=True)
     (tmp_path / "folds" / "sub01" / "predictions.csv").write_text("made by someone else")
-    with pytest.raises(train.TrainingError, match="unknown settings"):
-        train.train_loso(records_3_subjects, tmp_path, TINY)
+    with pytest.raises(loso.TrainingError, match="unknown settings"):
+        loso.train_loso(records_3_subjects, tmp_path, TINY)
 
 
 def test_flag_defaults_come_from_the_config_and_seed_means_training():
@@ -128,7 +128,7 @@ def test_keras_logs_one_line_per_epoch_when_not_a_terminal():
     class Terminal(io.StringIO):
         def isatty(self):
             return True
-    assert train.keras_verbosity(io.StringIO()) == 2 and train.keras_verbosity(Terminal()) == 1
+    assert loso.keras_verbosity(io.StringIO()) == 2 and loso.keras_verbosity(Terminal()) == 1
 
 
 def test_feature_workers_never_import_tensorflow(tiny_synthetic):

@@ -9,26 +9,26 @@ import pytest
 import tensorflow as tf
 
 from pipelines import extract_features as ef
-from tscnn_tf import records, sweep, train
+from tscnn_tf import loso, records, sweep
 from tscnn_tf.databases import synthetic
 from tests.conftest import FAST
 from tscnn_tf.config import ExperimentConfig, RunConfig
 
-TINY = train.TrainConfig(variant="tiny", epochs=2, patience=5, batch_size=16, learning_rate=0.01)
+TINY = loso.TrainConfig(variant="tiny", epochs=2, patience=5, batch_size=16, learning_rate=0.01)
 
 
 def test_validation_subjects_are_training_subjects_only():
     subjects = [f"s{i:02d}" for i in range(26)]
     for test in subjects:
         train_subjects = [s for s in subjects if s != test]
-        val = train.validation_subjects(train_subjects, 0.2, 0, test)
+        val = loso.validation_subjects(train_subjects, 0.2, 0, test)
         assert test not in val and set(val) <= set(train_subjects)
         assert len(val) == 5 and len(set(train_subjects) - set(val)) == 20
-        assert val == train.validation_subjects(train_subjects, 0.2, 0, test)  # deterministic
+        assert val == loso.validation_subjects(train_subjects, 0.2, 0, test)  # deterministic
 
 
 def test_folds_never_share_a_subject(records_3_subjects, tmp_path):
-    results = train.train_loso(records_3_subjects, tmp_path, TINY, expected_params=FAST.to_dict())
+    results = loso.train_loso(records_3_subjects, tmp_path, TINY, expected_params=FAST.to_dict())
     for fold_dir in (tmp_path / "folds").iterdir():
         split = json.loads((fold_dir / "split.json").read_text())
         sets = [set(split[k]) for k in ("train", "validation", "test")]
@@ -48,8 +48,8 @@ def test_folds_never_share_a_subject(records_3_subjects, tmp_path):
 
 
 def test_resume_after_an_interrupted_fold(records_3_subjects, tmp_path, monkeypatch):
-    config = train.TrainConfig(**{**TINY.__dict__, "epochs": 3})
-    real = train.make_checkpoint_callback
+    config = loso.TrainConfig(**{**TINY.__dict__, "epochs": 3})
+    real = loso.make_checkpoint_callback
 
     def interrupt_after_epoch_2(fold_dir, patience, state, *args):
         callback = real(fold_dir, patience, state, *args)
@@ -61,13 +61,13 @@ def test_resume_after_an_interrupted_fold(records_3_subjects, tmp_path, monkeypa
         callback.on_epoch_end = on_epoch_end
         return callback
 
-    monkeypatch.setattr(train, "make_checkpoint_callback", interrupt_after_epoch_2)
+    monkeypatch.setattr(loso, "make_checkpoint_callback", interrupt_after_epoch_2)
     with pytest.raises(KeyboardInterrupt):
-        train.train_loso(records_3_subjects, tmp_path, config, folds=["sub02"])
+        loso.train_loso(records_3_subjects, tmp_path, config, folds=["sub02"])
     fold = tmp_path / "folds" / "sub02"
     assert json.loads((fold / "state.json").read_text())["epoch"] == 2
     assert not (fold / "predictions.csv").exists()
-    monkeypatch.setattr(train, "make_checkpoint_callback", real)
+    monkeypatch.setattr(loso, "make_checkpoint_callback", real)
 
     epochs_run = []
     def counting(fold_dir, patience, state, *args):
@@ -75,19 +75,19 @@ def test_resume_after_an_interrupted_fold(records_3_subjects, tmp_path, monkeypa
         original = callback.on_epoch_end
         callback.on_epoch_end = lambda epoch, logs=None: (epochs_run.append(epoch), original(epoch, logs))
         return callback
-    monkeypatch.setattr(train, "make_checkpoint_callback", counting)
-    results = train.train_loso(records_3_subjects, tmp_path, config, folds=["sub02"])
+    monkeypatch.setattr(loso, "make_checkpoint_callback", counting)
+    results = loso.train_loso(records_3_subjects, tmp_path, config, folds=["sub02"])
     assert epochs_run == [2]  # only the third epoch was left
     assert (fold / "predictions.csv").exists() and list(results["per_fold"]) == ["sub02"]
     epochs_run.clear()
-    train.train_loso(records_3_subjects, tmp_path, config, folds=["sub02"])
+    loso.train_loso(records_3_subjects, tmp_path, config, folds=["sub02"])
     assert epochs_run == []  # a finished fold is not redone
 
 
 def test_records_with_other_parameters_are_refused(records_3_subjects, tmp_path):
     other = type(FAST)(flow="dis", apex_lambda=20, blocks=2).to_dict()
-    with pytest.raises(train.TrainingError, match="records made with"):
-        train.train_loso(records_3_subjects, tmp_path, TINY, expected_params=other)
+    with pytest.raises(loso.TrainingError, match="records made with"):
+        loso.train_loso(records_3_subjects, tmp_path, TINY, expected_params=other)
 
 
 def test_too_few_subjects_is_a_clear_error(tiny_synthetic, tmp_path):
@@ -95,22 +95,22 @@ def test_too_few_subjects_is_a_clear_error(tiny_synthetic, tmp_path):
     ef.extract_features("synthetic", tiny_synthetic, records, FAST,
                         {"seed": 1, "num_subjects": 2, "clips_per_class": 1}, num_workers=1,
                         progress=False)
-    with pytest.raises(train.TrainingError, match="at least 3 subjects"):
-        train.train_loso(records, tmp_path / "run", TINY)
+    with pytest.raises(loso.TrainingError, match="at least 3 subjects"):
+        loso.train_loso(records, tmp_path / "run", TINY)
 
 
 def test_missing_records_or_unknown_fold(records_3_subjects, tmp_path):
     with pytest.raises(FileNotFoundError, match="feature stage"):
-        train.train_loso(tmp_path / "nothing", tmp_path / "run", TINY)
-    with pytest.raises(train.TrainingError, match="names no subject"):
-        train.train_loso(records_3_subjects, tmp_path / "run", TINY, folds=["nobody"])
+        loso.train_loso(tmp_path / "nothing", tmp_path / "run", TINY)
+    with pytest.raises(loso.TrainingError, match="names no subject"):
+        loso.train_loso(records_3_subjects, tmp_path / "run", TINY, folds=["nobody"])
 
 
 def test_fold_class_warnings():
     manifest = {"class_names": ["a", "b", "c"], "samples": [
         {"subject": "x", "label_name": "a"}, {"subject": "x", "label_name": "b"},
         {"subject": "y", "label_name": "c"}]}
-    warnings = train.fold_class_warnings(manifest, ["x"], "y")
+    warnings = loso.fold_class_warnings(manifest, ["x"], "y")
     assert any("no training sample" in w and "'c'" in w for w in warnings)
     assert any("test subject y has no sample" in w for w in warnings)
 
@@ -134,7 +134,7 @@ def without_class(records_dir, out_dir, label: int, subjects: set[str]):
 
 def test_class_gaps_in_a_fold_are_reported(records_3_subjects, tmp_path):
     gapped = without_class(records_3_subjects, tmp_path / "records", 2, {"sub02", "sub03"})
-    results = train.train_loso(gapped, tmp_path / "run", TINY, folds=["sub01", "sub02"])
+    results = loso.train_loso(gapped, tmp_path / "run", TINY, folds=["sub01", "sub02"])
     text = " ".join(results["warnings"])
     assert "['surprise'] have no training sample when testing on sub01" in text
     assert "test subject sub02 has no sample of ['surprise']" in text
@@ -145,7 +145,7 @@ def test_class_gaps_in_a_fold_are_reported(records_3_subjects, tmp_path):
 
 
 def test_final_model_splits_subjects(records_3_subjects, tmp_path):
-    train.train_final(records_3_subjects, tmp_path / "final", TINY)
+    loso.train_final(records_3_subjects, tmp_path / "final", TINY)
     split = json.loads((tmp_path / "final" / "split.json").read_text())
     assert sorted(split["train"] + split["validation"]) == ["sub01", "sub02", "sub03"]
     assert not set(split["train"]) & set(split["validation"]) and split["test"] == []
@@ -176,10 +176,10 @@ def test_missing_data_dir_is_a_clear_error(tmp_path):
     from tscnn_tf import experiment
     from tscnn_tf.config import DataConfig
     custom = ExperimentConfig(data=DataConfig(db="custom"))
-    with pytest.raises(train.TrainingError, match="--data_dir is required"):
+    with pytest.raises(loso.TrainingError, match="--data_dir is required"):
         experiment.ensure_records(custom, tmp_path, tmp_path / "records")
     nowhere = ExperimentConfig(data=DataConfig(db="custom", data_dir=str(tmp_path / "nowhere")))
-    with pytest.raises(train.TrainingError, match="does not exist"):
+    with pytest.raises(loso.TrainingError, match="does not exist"):
         experiment.ensure_records(nowhere, tmp_path, tmp_path / "records")
     cli = subprocess.run([sys.executable, "-m", "tscnn_tf.train", "--db=custom",
                           f"--workdir={tmp_path / 'run'}"], capture_output=True, text=True)
@@ -188,6 +188,6 @@ def test_missing_data_dir_is_a_clear_error(tmp_path):
 
 
 def test_unusable_pretrained_s_stream_is_a_clear_error(records_3_subjects, tmp_path):
-    config = train.TrainConfig(**{**TINY.__dict__, "pretrained_s": str(tmp_path / "none.keras")})
-    with pytest.raises(train.TrainingError, match="--pretrained_s"):
-        train.train_final(records_3_subjects, tmp_path / "final", config)
+    config = loso.TrainConfig(**{**TINY.__dict__, "pretrained_s": str(tmp_path / "none.keras")})
+    with pytest.raises(loso.TrainingError, match="--pretrained_s"):
+        loso.train_final(records_3_subjects, tmp_path / "final", config)

@@ -162,9 +162,9 @@ def matmul_rate(sizes=(2048, 3072), repeat: int = 8) -> dict:
 
 def bench_training(quick: bool) -> dict:
     import tensorflow as tf
-    from tscnn_tf import model as model_lib, train
+    from tscnn_tf import loso, model as model_lib
     model = model_lib.build_tscnn(5, "L+S+T", 3, "full")
-    model.compile(train.make_optimizer(train.TrainConfig()), loss="sparse_categorical_crossentropy")
+    model.compile(loso.make_optimizer(loso.TrainConfig()), loss="sparse_categorical_crossentropy")
     batch, steps = 32, 4 if quick else 16
     rng = np.random.default_rng(0)
     x = {"apex_gray": rng.random((batch * steps, 48, 48, 1), np.float32),

@@ -14,7 +14,7 @@ import logging
 from pathlib import Path
 
 from pipelines import extract_features as ef
-from tscnn_tf import export, sweep, train
+from tscnn_tf import export, loso, sweep
 from tscnn_tf.artifacts import check_writable_dir
 from tscnn_tf.config import ExperimentConfig, FeatureConfig
 from tscnn_tf.databases import read_database
@@ -27,7 +27,7 @@ def data_dir_of(config: ExperimentConfig, workdir: Path) -> Path:
     if config.data.data_dir is not None:
         return Path(config.data.data_dir)
     if config.data.db != "synthetic":
-        raise train.TrainingError(f"--data_dir is required for --db={config.data.db}: the folder "
+        raise loso.TrainingError(f"--data_dir is required for --db={config.data.db}: the folder "
                                   "of the database (see the README)")
     return workdir / "synthetic_db"
 
@@ -41,7 +41,7 @@ def ensure_records(config: ExperimentConfig, workdir: Path, records_dir: Path,
     features = features or config.features
     data_dir = data_dir_of(config, workdir)
     if config.data.db != "synthetic" and not data_dir.is_dir():
-        raise train.TrainingError(f"--data_dir {data_dir} does not exist")
+        raise loso.TrainingError(f"--data_dir {data_dir} does not exist")
     return ef.extract_features(config.data.db, data_dir, records_dir, features,
                                config.data.reader_options(), config.run.num_workers,
                                overwrite=config.run.overwrite,
@@ -50,8 +50,8 @@ def ensure_records(config: ExperimentConfig, workdir: Path, records_dir: Path,
 
 def refuse_other_data(config: ExperimentConfig, workdir: Path) -> None:
     """Before any record is made: a workdir whose run was made from other data is refused (as
-    `train.claim_run_dir` would after extraction), so its records are left as they are."""
-    path = workdir / train.RUN_FILE
+    `loso.claim_run_dir` would after extraction), so its records are left as they are."""
+    path = workdir / loso.RUN_FILE
     if config.run.overwrite or not path.is_file():
         return
     old = json.loads(path.read_text()).get("identity", {}).get("records", {})
@@ -61,7 +61,7 @@ def refuse_other_data(config: ExperimentConfig, workdir: Path) -> None:
                              **config.data.reader_options())
     new = database.content_fingerprint()
     if old["data_fingerprint"] != new:
-        raise train.TrainingError(
+        raise loso.TrainingError(
             f"{workdir} holds a run made with other settings or data: records.data_fingerprint: "
             f"{old['data_fingerprint']} -> {new} ({len(database.samples)} samples now). Use "
             "another --workdir, or --overwrite to replace that run.")
@@ -81,12 +81,12 @@ def run(config: ExperimentConfig, workdir) -> dict:
     refuse_other_data(config, workdir)
     ensure_records(config, workdir, records_dir)
     experiment = config.to_dict()
-    results = train.train_loso(records_dir, workdir, config.train, config.run.folds,
+    results = loso.train_loso(records_dir, workdir, config.train, config.run.folds,
                                config.features.to_dict(), experiment, config.run.overwrite)
     out = {"results": results, "export": None}
     if config.export.final_model and not config.run.folds:
         log.info("final model: all subjects, validation subjects held out for stopping")
-        train.train_final(records_dir, workdir / "final", config.train, experiment,
+        loso.train_final(records_dir, workdir / "final", config.train, experiment,
                           config.run.overwrite)
         export_dir = Path(config.export.export_dir or f"saved_models/{config.data.db}")
         out["export"] = export.export_run_model(workdir / "final" / "best.keras", export_dir,
@@ -102,7 +102,7 @@ def report(outcome: dict, config: ExperimentConfig, workdir: Path) -> str:
                                   f"{config.data.db}: sweep over {config.run.sweep}")
     results = outcome["results"]
     lines = [f"warning: {w}" for w in results["warnings"]]
-    lines.append(train.format_results(results, config.train.streams))
+    lines.append(loso.format_results(results, config.train.streams))
     lines.append(f"run {results['fingerprint']}  results: {workdir / 'results.json'}   "
                  f"predictions: {workdir / 'predictions.csv'}   confusion matrix: "
                  f"{workdir / 'confusion_matrix.png'}")

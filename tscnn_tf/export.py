@@ -152,11 +152,11 @@ def export_model(model, output_dir, metadata: dict, parity_inputs: dict,
 
 def subject_inputs(records_dir, subjects, streams, augment: bool, limit: int) -> dict:
     """Up to `limit` model inputs of `subjects` from the records (all subjects if None)."""
-    from tscnn_tf import data, train
+    from tscnn_tf import data, loso
     manifest = data.load_manifest(records_dir)
     ds = data.make_dataset(data.record_files(records_dir), manifest["params"]["blocks"], streams,
                            subjects, training=augment, augment_x10=augment, batch_size=limit,
-                           seed=0, flow_norm=train.flow_norm_of(manifest))
+                           seed=0, flow_norm=loso.flow_norm_of(manifest))
     inputs, _ = next(iter(ds))
     return {k: v.numpy() for k, v in inputs.items()}
 

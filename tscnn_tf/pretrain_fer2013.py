@@ -67,7 +67,8 @@ def pretrain_s_stream(csv_path, output, config: PretrainConfig = PretrainConfig(
     import keras
     from tscnn_tf.databases.fer2013 import FER_CLASSES, read_fer2013
     from tscnn_tf.artifacts import save_model_atomic, write_json_atomic
-    from tscnn_tf.train import TrainConfig, make_optimizer
+    from tscnn_tf.config import TrainConfig
+    from tscnn_tf.loso import make_optimizer
 
     data = read_fer2013(csv_path)
     train_x, train_y = data.split("Training")

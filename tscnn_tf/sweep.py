@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Callable
 
 from tscnn_tf.config import ExperimentConfig, FeatureConfig
-from tscnn_tf.train import train_loso
+from tscnn_tf.loso import train_loso
 
 # (default stream combinations, default values of the swept feature parameter)
 SWEEPS = {

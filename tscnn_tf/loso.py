@@ -1,0 +1,384 @@
+"""The leave-one-subject-out library: folds, subject-held-out stopping, aggregation and the
+final all-subject model of the TSCNN (Sections II.C, III.A-B). `tscnn_tf.train` is its entry.
+
+Early stopping uses a validation split held out *by subject from the training subjects*; the
+test subject is only seen by the fold's final evaluation. Each fold writes its predictions;
+finished folds are skipped and an unfinished fold resumes from its last epoch.
+"""
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+import logging
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from tscnn_tf.config import TrainConfig, as_json, differences, fingerprint
+from tscnn_tf.errors import ToolkitError
+from tscnn_tf.artifacts import (atomic_write, check_writable_dir, copy_atomic, remove,
+                                save_model_atomic, write_json_atomic)
+
+log = logging.getLogger("tscnn_tf")
+
+
+class TrainingError(ToolkitError):
+    """A run that cannot give an honest result (too few subjects, mismatched records, ...)."""
+
+
+def validation_subjects(train_subjects: list[str], fraction: float, seed: int,
+                        test_subject: str) -> list[str]:
+    """A deterministic, fold-specific choice of whole training subjects for early stopping."""
+    if len(train_subjects) < 2:
+        raise TrainingError("a subject-held-out validation split needs at least 3 subjects "
+                            "in the database (1 test, 1 validation, 1 training)")
+    rng = np.random.default_rng([seed, sum(map(ord, test_subject))])
+    count = min(max(1, round(fraction * len(train_subjects))), len(train_subjects) - 1)
+    return sorted(rng.choice(sorted(train_subjects), size=count, replace=False).tolist())
+
+
+def make_optimizer(config: TrainConfig):
+    import keras
+    if config.decay_mode == "lr":
+        lr = keras.optimizers.schedules.InverseTimeDecay(config.learning_rate, 1, config.decay)
+        return keras.optimizers.SGD(lr, momentum=config.momentum, nesterov=True)
+    if config.decay_mode == "weight":
+        return keras.optimizers.SGD(config.learning_rate, momentum=config.momentum,
+                                    nesterov=True, weight_decay=config.decay)
+    raise ValueError("decay_mode must be 'lr' or 'weight'")
+
+
+def make_checkpoint_callback(fold_dir: Path, patience: int, state: dict, min_delta: float = 0.0):
+    """Early stopping on validation loss whose state survives an interruption.
+
+    An epoch counts as an improvement when the validation loss falls below the best so far by
+    more than `min_delta`; training stops after `patience` epochs without one.
+    """
+    import keras
+
+    class FoldCheckpoint(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            logs = logs or {}
+            lr = self.model.optimizer.learning_rate
+            logs["learning_rate"] = float(lr(self.model.optimizer.iterations) if callable(lr) else lr)
+            val = float(logs["val_loss"])
+            improved = val < state["best_val_loss"] - min_delta or not state["best_epoch"]
+            if improved:
+                state.update(best_val_loss=val, best_epoch=epoch + 1, wait=0)
+            else:
+                state["wait"] += 1
+            state["epoch"] = epoch + 1
+            save_model_atomic(self.model, fold_dir / "last.keras")
+            if improved:  # a file copy is 25x faster than serialising the model again
+                copy_atomic(fold_dir / "last.keras", fold_dir / "best.keras")
+            write_json_atomic(fold_dir / "state.json", state)
+            if state["wait"] >= patience:
+                self.model.stop_training = True
+
+    return FoldCheckpoint()
+
+
+def fold_class_warnings(manifest: dict, train: list[str], test: str | None) -> list[str]:
+    """The honest caveats of a fold: classes missing from its test or training subjects."""
+    classes = manifest["class_names"]
+    train_labels = {e["label_name"] for e in manifest["samples"] if e["subject"] in train}
+    test_labels = {e["label_name"] for e in manifest["samples"] if e["subject"] == test}
+    out = []
+    if missing := [c for c in classes if c not in train_labels]:
+        out.append(f"class(es) {missing} have no training sample when testing on {test}: "
+                   "the model cannot predict them in this fold")
+    if test is not None and (missing := [c for c in classes if c not in test_labels]):
+        out.append(f"test subject {test} has no sample of {missing} (normal under LOSO; "
+                   "pooled metrics are still defined)")
+    return out
+
+
+def flow_norm_of(manifest: dict) -> str:
+    """Eq. 5 mode of the records (records made before the option existed used channel)."""
+    return manifest["params"].get("flow_norm", "channel")
+
+
+def fit_model(run_dir: Path, files: list[str], manifest: dict, fit: list[str], val: list[str],
+              config: TrainConfig):
+    """Train on the subjects `fit`, stopping early on the subjects `val`; resumable.
+
+    Returns the model of the best validation epoch (saved as `run_dir/best.keras`).
+    """
+    import keras
+    from tscnn_tf import data, model as model_lib
+    n = manifest["params"]["blocks"]
+    streams = model_lib.parse_streams(config.streams)
+    keras.utils.set_random_seed(config.seed)
+    if config.mixed_precision:
+        keras.mixed_precision.set_global_policy("mixed_float16")
+    state = {"epoch": 0, "best_val_loss": float("inf"), "best_epoch": 0, "wait": 0}
+    with distribution_strategy().scope():
+        if (run_dir / "last.keras").is_file() and (run_dir / "state.json").is_file():
+            state = json.loads((run_dir / "state.json").read_text())
+            model = keras.saving.load_model(run_dir / "last.keras")
+            log.info("%s: resuming after epoch %d", run_dir.name, state["epoch"])
+        else:
+            model = model_lib.build_tscnn(len(manifest["class_names"]), config.streams, n,
+                                          config.variant, config.dropout)
+            if config.pretrained_s:
+                from tscnn_tf.pretrain_fer2013 import load_s_stream
+                try:
+                    log.info("S stream initialised from %s (%d layers)", config.pretrained_s,
+                             load_s_stream(model, config.pretrained_s))
+                except (OSError, ValueError) as e:
+                    raise TrainingError(f"--pretrained_s: {e}") from e
+            model.compile(make_optimizer(config), loss="sparse_categorical_crossentropy",
+                          metrics=["accuracy"])
+            write_hparams(run_dir / "logs", {**dataclasses.asdict(config), **manifest["params"]})
+    train_ds = data.make_dataset(files, n, streams, fit, training=True,
+                                 augment_x10=config.augment, batch_size=config.batch_size,
+                                 seed=config.seed, flow_norm=flow_norm_of(manifest))
+    val_ds = data.make_dataset(files, n, streams, val, batch_size=config.batch_size)
+    if state["wait"] < config.patience and state["epoch"] < config.epochs:
+        model.fit(train_ds, validation_data=val_ds, epochs=config.epochs,
+                  initial_epoch=state["epoch"], verbose=keras_verbosity(),
+                  callbacks=[make_checkpoint_callback(run_dir, config.patience, state,
+                                                      config.min_delta),
+                             keras.callbacks.TensorBoard(str(run_dir / "logs"))])
+    return keras.saving.load_model(run_dir / "best.keras")
+
+
+def keras_verbosity(stream=None) -> int:
+    """A progress bar on a terminal; one line per epoch in a log file or a pipe."""
+    stream = sys.stdout if stream is None else stream
+    return 1 if getattr(stream, "isatty", lambda: False)() else 2
+
+
+def distribution_strategy():
+    """MirroredStrategy over every GPU when there are several; else the default strategy."""
+    import tensorflow as tf
+    gpus = tf.config.list_logical_devices("GPU")
+    return tf.distribute.MirroredStrategy() if len(gpus) > 1 else tf.distribute.get_strategy()
+
+
+def write_hparams(logdir: Path, hparams: dict) -> None:
+    """The run's settings for TensorBoard's HParams dashboard."""
+    import tensorflow as tf
+    from tensorboard.plugins.hparams import api as hp
+    values = {k: v if isinstance(v, (bool, int, float, str)) else str(v)
+              for k, v in hparams.items()}
+    with tf.summary.create_file_writer(str(logdir)).as_default():
+        hp.hparams_config(hparams=[hp.HParam(k) for k in values],
+                          metrics=[hp.Metric("test_accuracy", group="test"),
+                                   hp.Metric("epoch_loss", group="validation"),
+                                   hp.Metric("epoch_accuracy", group="validation")])
+        hp.hparams(values)
+
+
+def log_confusion(logdir: Path, cm, class_names: list[str], title: str, step: int) -> None:
+    """The confusion matrix as a TensorBoard image."""
+    import tensorflow as tf
+    from tscnn_tf.plots import confusion_matrix_image
+    with tf.summary.create_file_writer(str(logdir)).as_default():
+        tf.summary.image("confusion_matrix", confusion_matrix_image(cm, class_names, title)[None],
+                         step=step)
+
+
+def train_fold(fold_dir: Path, files: list[str], manifest: dict, test_subject: str,
+               config: TrainConfig) -> list[dict]:
+    """Train on all subjects but `test_subject` (validation held out by subject), then predict
+    the test subject once. Returns and writes its predictions."""
+    import tensorflow as tf
+    from tscnn_tf import data, model as model_lib
+    from tscnn_tf.metrics import evaluate
+
+    fold_dir.mkdir(parents=True, exist_ok=True)
+    n = manifest["params"]["blocks"]
+    streams = model_lib.parse_streams(config.streams)
+    subjects = sorted({e["subject"] for e in manifest["samples"]})
+    train = [s for s in subjects if s != test_subject]
+    val = validation_subjects(train, config.val_fraction, config.seed, test_subject)
+    fit = [s for s in train if s not in val]
+    warnings = fold_class_warnings(manifest, fit, test_subject)
+    for warning in warnings:
+        log.warning(warning)
+    write_json_atomic(fold_dir / "split.json", {"test": [test_subject], "validation": val, "train": fit,
+                                         "warnings": warnings})
+    best = fit_model(fold_dir, files, manifest, fit, val, config)
+    # The test subject, seen for the first and only time.
+    class_names = manifest["class_names"]
+    predictions = []
+    for batch in data.make_dataset(files, n, streams, [test_subject], keep_meta=True,
+                                   batch_size=config.batch_size):
+        probs = best.predict(data.to_model_inputs(batch, streams)[0], verbose=0)
+        for i in range(len(probs)):
+            predictions.append({
+                "sample_id": batch["sample_id"][i].numpy().decode(),
+                "subject": test_subject, "fold": test_subject,
+                "label": int(batch["label"][i]), "pred": int(np.argmax(probs[i])),
+                **{f"p_{c}": float(p) for c, p in zip(class_names, probs[i])}})
+    write_predictions(fold_dir / "predictions.csv", predictions)  # marks the fold as finished
+    fold = evaluate([p["label"] for p in predictions], [p["pred"] for p in predictions],
+                    class_names)
+    step = json.loads((fold_dir / "state.json").read_text())["best_epoch"]
+    with tf.summary.create_file_writer(str(fold_dir / "logs" / "test")).as_default():
+        tf.summary.scalar("test_accuracy", fold["accuracy"], step=step)
+    log_confusion(fold_dir / "logs" / "test", fold["confusion_matrix"], class_names,
+                  f"test subject {test_subject}", step)
+    return predictions
+
+
+def train_final(records_dir, run_dir, config: TrainConfig, experiment: dict | None = None,
+                overwrite: bool = False):
+    """The deployable model: trained on every subject, stopped early on held-out subjects.
+
+    There is no test subject, so this model has no honest score of its own; the LOSO results
+    are the estimate of how it generalises. Returns the best model (run_dir/best.keras).
+    """
+    from tscnn_tf import data
+    run_dir = Path(run_dir)
+    check_writable_dir(run_dir)
+    manifest = data.load_manifest(records_dir)
+    check_records(manifest, None)
+    claim_run_dir(run_dir, run_identity(manifest, config), experiment, overwrite, FINAL_FILES)
+    subjects = sorted({e["subject"] for e in manifest["samples"]})
+    # Same rule as a fold with one more training subject; "final" seeds the choice.
+    val = validation_subjects(subjects, config.val_fraction, config.seed, "final")
+    fit = [s for s in subjects if s not in val]
+    write_json_atomic(run_dir / "split.json", {"test": [], "validation": val, "train": fit,
+                                               "warnings": fold_class_warnings(manifest, fit, None)})
+    return fit_model(run_dir, data.record_files(records_dir), manifest, fit, val, config)
+
+
+def write_predictions(path: Path, rows: list[dict]) -> None:
+    with atomic_write(path) as tmp, open(tmp, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def read_predictions(path: Path) -> list[dict]:
+    with open(path, newline="") as f:
+        return [{k: (int(v) if k in ("label", "pred") else v) for k, v in row.items()}
+                for row in csv.DictReader(f)]
+
+
+def aggregate(workdir: Path, class_names: list[str]) -> dict:
+    """Pool whatever fold predictions exist into results.json and predictions.csv."""
+    from tscnn_tf.metrics import evaluate
+    from tscnn_tf.plots import confusion_matrix_image, write_png
+    rows, per_fold = [], {}
+    for path in sorted(workdir.glob("folds/*/predictions.csv")):
+        fold_rows = read_predictions(path)
+        rows += fold_rows
+        per_fold[fold_rows[0]["fold"]] = {
+            "num_samples": len(fold_rows),
+            "accuracy": float(np.mean([r["label"] == r["pred"] for r in fold_rows]))}
+    if not rows:
+        raise TrainingError(f"no finished fold in {workdir}")
+    results = evaluate([r["label"] for r in rows], [r["pred"] for r in rows], class_names)
+    results["per_fold"] = per_fold
+    run = json.loads((workdir / RUN_FILE).read_text()) if (workdir / RUN_FILE).is_file() else {}
+    results["fingerprint"], results["config"] = run.get("fingerprint"), run
+    results["warnings"] = [w for path in sorted(workdir.glob("folds/*/split.json"))
+                           for w in json.loads(path.read_text()).get("warnings", [])]
+    write_predictions(workdir / "predictions.csv", rows)
+    write_json_atomic(workdir / "results.json", results)
+    title = (f"LOSO, {len(per_fold)} folds: accuracy {100 * results['accuracy']:.1f}%, "
+             f"UF1 {results['uf1']:.3f}")
+    write_png(workdir / "confusion_matrix.png",
+              confusion_matrix_image(results["confusion_matrix"], class_names, title))
+    log_confusion(workdir / "logs", results["confusion_matrix"], class_names, title,
+                  len(per_fold))
+    return results
+
+
+def check_records(manifest: dict, expected_params: dict | None) -> None:
+    if expected_params is not None and manifest["params"] != expected_params:
+        raise TrainingError(f"records made with {manifest['params']}, not {expected_params}; "
+                            "re-extract with --overwrite or use another --workdir")
+    labels = sorted({e["label_name"] for e in manifest["samples"]})
+    if len(labels) < 2:
+        raise TrainingError(f"the records hold one class only ({labels}): a classifier needs at "
+                            "least two, and any score would be meaningless. Check --classes and "
+                            "the labels of the annotation sheet.")
+    if len({e["subject"] for e in manifest["samples"]}) < 3:
+        raise TrainingError("leave-one-subject-out with a subject-held-out validation split needs "
+                            "at least 3 subjects; this database has "
+                            f"{len({e['subject'] for e in manifest['samples']})}")
+
+
+RUN_FILE = "config.json"  # the identity of the run that owns a folder
+LOSO_FILES = ("folds", "results.json", "predictions.csv", "confusion_matrix.png", "logs", "final")
+FINAL_FILES = ("split.json", "state.json", "last.keras", "best.keras", "logs")
+
+
+def run_identity(manifest: dict, config: TrainConfig) -> dict:
+    """What a trained model and its scores depend on: the records (database, classes, feature
+    parameters, content of the data) and the training config."""
+    return as_json({"records": {"db": manifest["db"], "class_names": manifest["class_names"],
+                                "params": manifest["params"],
+                                "data_fingerprint": manifest.get("data_fingerprint")},
+                    "train": dataclasses.asdict(config)})
+
+
+def claim_run_dir(run_dir: Path, identity: dict, experiment: dict | None, overwrite: bool,
+                  owned: tuple[str, ...]) -> dict:
+    """Make `run_dir` belong to one identity before anything is resumed or aggregated there.
+
+    State of another identity (or of none: an older version) is refused with the fields that
+    differ, or, with `overwrite`, removed (only the files a run writes, listed in `owned`).
+    Returns the record written to `run_dir/config.json`.
+    """
+    record = {"fingerprint": fingerprint(identity), "identity": identity,
+              "experiment": experiment}
+    path = run_dir / RUN_FILE
+    old = json.loads(path.read_text()) if path.is_file() else None
+    stale = (old is not None and old.get("fingerprint") != record["fingerprint"]) or (
+        old is None and any((run_dir / name).exists() for name in owned))
+    if stale and not overwrite:
+        what = ("other settings or data: " + "; ".join(differences(old.get("identity", {}),
+                                                                   identity)[:8])
+                if old is not None else "unknown settings (no config.json)")
+        raise TrainingError(f"{run_dir} holds a run made with {what}. Use another --workdir, or "
+                            "--overwrite to replace that run.")
+    if stale:
+        log.warning("--overwrite: removing the run of other settings in %s", run_dir)
+        for name in owned:
+            remove(run_dir / name)
+    write_json_atomic(path, record)
+    return record
+
+
+def train_loso(records_dir, workdir, config: TrainConfig, folds: list[str] | None = None,
+               expected_params: dict | None = None, experiment: dict | None = None,
+               overwrite: bool = False) -> dict:
+    """Run (or resume) the LOSO folds and aggregate all finished folds into results.
+
+    `workdir` belongs to one run identity (records + training config, `run_identity`): folds and
+    results of another are never resumed or aggregated (`claim_run_dir`). `experiment` (the
+    whole config) is recorded beside the results.
+    """
+    from tscnn_tf import data
+    workdir = Path(workdir)
+    check_writable_dir(workdir)
+    manifest = data.load_manifest(records_dir)
+    check_records(manifest, expected_params)
+    claim_run_dir(workdir, run_identity(manifest, config), experiment, overwrite, LOSO_FILES)
+    files = data.record_files(records_dir)
+    subjects = sorted({e["subject"] for e in manifest["samples"]})
+    selected = subjects if not folds else [s for s in subjects if s in folds or
+                                           str(subjects.index(s)) in folds]
+    if folds and not selected:
+        raise TrainingError(f"--folds {folds} names no subject of {subjects}")
+    for k, subject in enumerate(selected):
+        fold_dir = workdir / "folds" / subject
+        if (fold_dir / "predictions.csv").is_file():
+            log.info("fold %s already finished", subject)
+            continue
+        log.info("fold %d/%d: test subject %s", k + 1, len(selected), subject)
+        train_fold(fold_dir, files, manifest, subject, config)
+    return aggregate(workdir, manifest["class_names"])
+
+
+def format_results(results: dict, label: str) -> str:
+    """One row in the form of the paper's Tables 7-9."""
+    return (f"{label:<12} LOSO  accuracy {100 * results['accuracy']:6.2f}%  F1 {results['f1_macro']:.4f}"
+            f"  UF1 {results['uf1']:.4f}  UAR {results['uar']:.4f}  ({results['num_samples']} samples)")
