@@ -84,11 +84,12 @@ def prf(tp: int, fp: int, fn: int) -> dict:
 
 def spotting_scores(videos: list[dict], threshold: float = 0.5) -> dict:
     """MEGC spotting scores over a database's videos, each {"truth": [...], "spotted": [...]}
-    of {"onset", "offset", "type"} (type micro or macro).
+    of {"onset", "offset", "type"} (type micro or macro; "label" optional).
 
     Intervals are matched within their type (IoU ≥ threshold, one truth per spotted interval);
     TP, FP and FN are pooled over all videos; precision, recall and F1 per type, and overall
-    from the summed counts. Returns also the matched pairs per video (for STRS).
+    from the summed counts. Returns also, for STRS, the matched (spotted, truth) pairs per video
+    and `truth_classes`, the sorted labels of every ground-truth interval.
     """
     counts = {t: [0, 0, 0] for t in SPOT_TYPES}
     pairs = []
@@ -107,18 +108,46 @@ def spotting_scores(videos: list[dict], threshold: float = 0.5) -> dict:
     out = {kind: prf(*counts[kind]) for kind in SPOT_TYPES}
     out["overall"] = prf(*(sum(counts[k][n] for k in SPOT_TYPES) for n in range(3)))
     out["pairs"] = pairs
+    out["truth_classes"] = sorted({t["label"] for video in videos for t in video["truth"]
+                                   if t.get("label") is not None})
     return out
 
 
+def analysis_scores(labels: list[tuple], classes: list[str]) -> dict:
+    """Recognition of the spotted true positives as the MEGC 2023-2025 scorer defines it.
+
+    labels: (true, predicted) label of each true positive (predicted None: not recognised);
+    classes: the classes averaged over, every emotion class of the ground truth. Per class c,
+    precision and recall of "is c" among the true positives (0 where undefined, so a class that
+    no true positive involves counts 0); a predicted label outside `classes` is a miss of its
+    true class and a false positive of none. f1 (the published analysis F1) is the harmonic mean
+    of the mean precision and the mean recall; uf1 the mean per-class F1; uar the mean
+    per-class recall.
+    """
+    per_class = {c: prf(sum(t == c == p for t, p in labels),
+                        sum(p == c != t for t, p in labels),
+                        sum(t == c != p for t, p in labels)) for c in classes}
+
+    def mean(key):
+        return float(np.mean([r[key] for r in per_class.values()])) if classes else 0.0
+    precision, recall = mean("precision"), mean("recall")
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return {"f1": f1, "precision": precision, "recall": recall, "uf1": mean("f1"),
+            "uar": recall, "per_class": per_class}
+
+
 def strs(scores: dict, class_names: list[str]) -> dict:
-    """Spot-then-recognise score (MEGC 2023-2025): overall spotting F1 x the analysis F1, the
-    unweighted F1 of the labels of the spotted true positives (both intervals need a label)."""
-    tps = [(s, t) for video in scores["pairs"] for s, t in video
-           if s.get("label") is not None and t.get("label") is not None]
-    if not tps:
-        return {"analysis_f1": 0.0, "strs": 0.0, "num_true_positives": 0}
-    index = {c: i for i, c in enumerate(class_names)}
-    analysis = evaluate([index[t["label"]] for _, t in tps], [index[s["label"]] for s, _ in tps],
-                        class_names)
-    return {"analysis_f1": analysis["uf1"], "strs": scores["overall"]["f1"] * analysis["uf1"],
-            "num_true_positives": len(tps)}
+    """Spot-then-recognise score (MEGC 2023-2025): the overall spotting F1 x the analysis F1
+    (`analysis_scores`) of the true positives whose ground truth has a label, averaged over
+    `scores["truth_classes"]`. `class_names` (the model's) only serve to name the ground-truth
+    classes the model cannot predict."""
+    tps = [(t["label"], s.get("label")) for video in scores["pairs"] for s, t in video
+           if t.get("label") is not None]
+    classes = scores["truth_classes"]
+    analysis = analysis_scores(tps, classes)
+    return {"strs": scores["overall"]["f1"] * analysis["f1"],
+            **{f"analysis_{k}": v for k, v in analysis.items()},
+            "num_true_positives": len(tps),
+            "num_unrecognised": sum(p is None for _, p in tps),
+            "classes": classes,
+            "classes_not_in_model": [c for c in classes if c not in class_names]}
