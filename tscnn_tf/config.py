@@ -47,6 +47,9 @@ class DataConfig:
                                   "only.", choices=("all", "micro"))
     fps: float | None = option(None, "Frame rate of the clips (recorded in the summary).",
                                kind="float")
+    follow_symlinks: bool = option(False, "Read sheets, folders and frame files that resolve "
+                                   "outside --data_dir (symlinks to another disk). By default "
+                                   "they are neither opened nor listed, and each is counted.")
     protocol: str = option("7", "CAS(ME)³ class protocol: 7 emotions, 4 (negative, positive, "
                            "surprise, others) or 3 (without others).", choices=("3", "4", "7"))
     synthetic_seed: int = option(0, "Seed of the synthetic database.")
@@ -63,6 +66,8 @@ class DataConfig:
             options["expression_type"] = self.expression_type
         if self.db in ("casme3", "casme3_c"):
             options["protocol"] = self.protocol
+        if self.db != "synthetic":
+            options["follow_symlinks"] = self.follow_symlinks
         if self.db == "synthetic":
             options.update(seed=self.synthetic_seed, num_subjects=self.synthetic_subjects,
                            clips_per_class=self.synthetic_clips_per_class)
@@ -186,7 +191,9 @@ class ExperimentConfig:
     def identity(self) -> dict:
         """Everything a result depends on (all sections but `run`; `data_dir` is where the data
         is, not what it is: the database's content fingerprint stands for the data)."""
-        data = {k: v for k, v in dataclasses.asdict(self.data).items() if k != "data_dir"}
+        # Where the data is, and whether part of it lies behind symlinks, is not what it is.
+        data = {k: v for k, v in dataclasses.asdict(self.data).items()
+                if k not in ("data_dir", "follow_symlinks")}
         return as_json({"data": data, "features": dataclasses.asdict(self.features),
                         "train": dataclasses.asdict(self.train),
                         "export": dataclasses.asdict(self.export)})

@@ -71,7 +71,7 @@ def read_long_database(db: str, data_dir, options: dict | None = None):
                "casme3": long_videos.read_casme3_long}
     if db not in readers:
         raise ValueError(f"unknown long-video database {db!r}; choose from {LONG_DATABASES}")
-    return readers[db](data_dir)
+    return readers[db](data_dir, **(options or {}))
 
 
 def evaluate_database(videos, config: spotting.SpotConfig, model=None,
@@ -147,7 +147,8 @@ def main(argv):
         if FLAGS.db != "synthetic_long" and not FLAGS.data_dir:
             raise ValueError(f"--data_dir is required for --db={FLAGS.db}")
         database = read_long_database(FLAGS.db, FLAGS.data_dir or f"runs/spot/{FLAGS.db}/data",
-                                      options if FLAGS.db == "synthetic_long" else None)
+                                      options if FLAGS.db == "synthetic_long" else
+                                      {"follow_symlinks": FLAGS.follow_symlinks})
         summary = database.summary()
         print(f"{FLAGS.db}: {summary['num_videos']} videos, {summary['num_subjects']} subjects, "
               f"{summary['intervals']['micro']} micro and {summary['intervals']['macro']} macro "
@@ -215,6 +216,9 @@ def define_flags():
                        "The longest micro-expression, seconds.")
     flags.DEFINE_string("db", None, f"Spot and score a long-video database: {LONG_DATABASES}.")
     flags.DEFINE_string("data_dir", None, "The long-video database's folder.")
+    from tscnn_tf.config import DataConfig
+    follow = DataConfig.__dataclass_fields__["follow_symlinks"]
+    flags.DEFINE_bool("follow_symlinks", follow.default, follow.metadata["help"])
     flags.DEFINE_bool("dry_run", False, "With --db: read and validate the sheet and folders only.")
     flags.DEFINE_string("summary_json", None, "With --dry_run: write the summary here.")
     flags.DEFINE_string("output_dir", None, "Where --db writes its results "

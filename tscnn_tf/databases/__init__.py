@@ -1,4 +1,5 @@
 """Database readers. Each turns a folder into a `Database` of `Sample`s and drop findings."""
+import inspect
 from pathlib import Path
 
 from tscnn_tf.databases.base import Database, Dropped, Sample, frame_number, list_frames
@@ -26,6 +27,9 @@ def read_database(db: str, data_dir, fps: float | None = None, **options) -> Dat
         raise ValueError(f"unknown database {db!r}; choose from {sorted(READERS)}")
     if db != "synthetic" and not Path(data_dir).is_dir():  # synthetic: generated when absent
         raise FileNotFoundError(f"data_dir does not exist: {data_dir}")
+    if "follow_symlinks" not in inspect.signature(READERS[db]).parameters:
+        if options.pop("follow_symlinks", False):
+            raise ValueError(f"{db}: --follow_symlinks is not supported for this database")
     database = READERS[db](data_dir, **options)
     database.fps = fps
     ids = [s.sample_id for s in database.samples]

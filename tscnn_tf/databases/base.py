@@ -4,6 +4,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import logging
+import os
 import re
 from pathlib import Path
 
@@ -183,26 +184,82 @@ def inside(root: Path, path: Path) -> bool:
     return True
 
 
+OUTSIDE = "outside the database folder"
+
+
+class Scope:
+    """Where a reader may look. By default nothing that resolves outside `root` (the database
+    folder) is opened or listed: sheets, folders and frame files alike. `follow_symlinks`
+    lets a release keep parts on another disk. Each refused sheet or folder is kept once in
+    `refused`, a drop of kind `sheet outside the database folder` (or `folder ...`)."""
+
+    def __init__(self, root, follow_symlinks: bool = False):
+        self.root, self.follow_symlinks = Path(root), follow_symlinks
+        self._resolved = self.root.resolve()
+        self.refused: list[Dropped] = []
+
+    def allows(self, path) -> bool:
+        """Whether `path` may be opened or listed (checked before it is)."""
+        if self.follow_symlinks:
+            return True
+        try:
+            Path(path).resolve().relative_to(self._resolved)
+        except ValueError:
+            return False
+        return True
+
+    def admit(self, path, what: str) -> bool:
+        """`allows(path)`, counting a refusal of the `what` (sheet, folder) otherwise."""
+        if self.allows(path):
+            return True
+        if all(d.clip != str(path) for d in self.refused):
+            self.refused.append(Dropped.of("", str(path), str(path), f"{what} {OUTSIDE}",
+                                           f"links to {Path(path).resolve()}"))
+        return False
+
+    def outside_frames(self, paths) -> list[str]:
+        """The frame files among `paths` (of an admitted folder) that link outside."""
+        if self.follow_symlinks:
+            return []
+        return [str(p) for p in paths if os.path.islink(p) and not self.allows(p)]
+
+    def note(self) -> str:
+        """For a 'not found' error: what was not searched, and how to opt in."""
+        if not self.refused:
+            return ""
+        return (f"; not searched, as they resolve outside {self.root}: "
+                f"{', '.join(d.clip for d in self.refused)} (--follow_symlinks opts in)")
+
+
+def scope_of(root, scope: "Scope | None" = None) -> Scope:
+    """`scope`, or the default rule for `root` (nothing outside it)."""
+    return scope if scope is not None else Scope(root)
+
+
 def unsafe_name(text: str) -> bool:
     """A sheet cell that would act as a path (`..`, `/etc`, `a/b`) rather than one folder name."""
     return text in (".", "..") or any(c in text for c in "/\\\0") or Path(text).is_absolute()
 
 
-def resolve_media(sample: Sample, clip_dir: Path, root: Path) -> tuple[str, str] | None:
+def resolve_media(sample: Sample, clip_dir: Path, root: "Path | Scope") -> tuple[str, str] | None:
     """Attach frames (folder) or a video to `sample` and check onset..offset against them.
 
     Returns a drop reason as (kind, detail), or None when the sample is usable (possibly
-    repaired, with warnings). Media that resolve outside `root` (the database folder) are
-    never read.
+    repaired, with warnings). Media (folder, frame files, video) that resolve outside `root`
+    (the database folder, or a `Scope`) are neither listed nor read.
     """
-    if not inside(root, clip_dir):
-        return "media outside the database folder", str(clip_dir)
+    scope = root if isinstance(root, Scope) else Scope(root)
+    if not scope.allows(clip_dir):
+        return f"media {OUTSIDE}", str(clip_dir)
     if clip_dir.is_dir():
         frames = list_frames(clip_dir)
         in_range = [i for i in frames if sample.onset <= i <= sample.offset]
         if len(in_range) < MIN_FRAMES:
             return (f"fewer than {MIN_FRAMES} frames between onset and offset",
                     f"{len(in_range)} in {sample.onset}..{sample.offset} in {clip_dir}")
+        linked = scope.outside_frames(frames[i] for i in in_range)
+        if linked:
+            return f"media {OUTSIDE}", f"{len(linked)} frame file(s) link out, e.g. {linked[0]}"
         if in_range[0] != sample.onset or in_range[-1] != sample.offset:
             sample.warnings.append(
                 f"onset/offset frame missing; using frames {in_range[0]}..{in_range[-1]}")
@@ -213,8 +270,8 @@ def resolve_media(sample: Sample, clip_dir: Path, root: Path) -> tuple[str, str]
             e.upper() for e in VIDEO_EXTENSIONS) if clip_dir.with_suffix(ext).is_file()), None)
         if video is None:
             return "no frame folder or video", str(clip_dir)
-        if not inside(root, video):
-            return "media outside the database folder", str(video)
+        if not scope.allows(video):
+            return f"media {OUTSIDE}", str(video)
         count = video_frame_count(video)
         if count == 0:
             return "unreadable video", str(video)

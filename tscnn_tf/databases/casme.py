@@ -3,7 +3,7 @@ sub08/...` (8-19), annotated in `Section A.xls` and `Section B.xls`. Paper: 4 cl
 from __future__ import annotations
 
 from tscnn_tf.databases import sheets
-from tscnn_tf.databases.base import Database, class_selection, parse_int
+from tscnn_tf.databases.base import Database, Scope, class_selection, parse_int
 from tscnn_tf.databases.custom import NO_APEX, build_samples
 
 CLASSES = ("tense", "disgust", "repression", "surprise")
@@ -18,13 +18,15 @@ COLUMNS = {"subject": ("Subject",), "clip": ("Filename",), "onset": ("OnsetF", "
            "label": ("Emotion", "Estimated Emotion")}
 
 
-def section_rows(data_dir, section: str) -> list[dict]:
+def section_rows(data_dir, section: str, scope: Scope | None = None) -> list[dict]:
     """Rows of `Section <section>.xls` with their frame folders under `Section <section>/`."""
     sheet = sheets.newest_sheet(data_dir, (f"Section {section}.xls*", f"Section_{section}.xls*",
-                                           f"Section {section}.csv"), f"CASME Section {section} sheet")
-    root = sheets.find_dir(data_dir, (f"Section {section}", f"Section_{section}"))
+                                           f"Section {section}.csv"), f"CASME Section {section} sheet",
+                                scope)
+    root = sheets.find_dir(data_dir, (f"Section {section}", f"Section_{section}"), scope=scope)
     if root is None:
-        raise FileNotFoundError(f"no 'Section {section}' frame folder under {data_dir}")
+        raise FileNotFoundError(f"no 'Section {section}' frame folder under {data_dir}"
+                                f"{scope.note() if scope else ''}")
     rows = sheets.read_rows(sheet)
     header = sheets.find_header(rows, ("Subject", "Filename"), sheet)
     apex2 = {"apex2": ("ApexF2",)} if "apexf2" in map(sheets.column_key, rows[header]) else {}
@@ -44,8 +46,9 @@ def section_rows(data_dir, section: str) -> list[dict]:
     return out
 
 
-def read_casme(data_dir, classes=None, db: str = "casme") -> Database:
+def read_casme(data_dir, classes=None, db: str = "casme", follow_symlinks: bool = False) -> Database:
     """Sections A and B together; the paper's 4 classes by default."""
     selected = class_selection(classes, CLASSES)
-    rows = section_rows(data_dir, "A") + section_rows(data_dir, "B")
-    return build_samples(db, data_dir, rows, selected, KNOWN_LABELS)
+    scope = Scope(data_dir, follow_symlinks)
+    rows = section_rows(data_dir, "A", scope) + section_rows(data_dir, "B", scope)
+    return build_samples(db, data_dir, rows, selected, KNOWN_LABELS, scope)

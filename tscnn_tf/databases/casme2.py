@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from tscnn_tf.databases import sheets
-from tscnn_tf.databases.base import Database, class_selection
+from tscnn_tf.databases.base import Database, Scope, class_selection
 from tscnn_tf.databases.custom import build_samples
 
 CLASSES = ("happiness", "surprise", "disgust", "repression", "others")
@@ -18,30 +18,38 @@ COLUMNS = {"subject": ("Subject",), "clip": ("Filename",),
            "offset": ("OffsetFrame", "Offset Frame"), "label": ("Estimated Emotion", "Emotion")}
 
 
-def clip_folder(subject_dir: Path, clip: str) -> Path:
-    """Clip folders come with and without the trailing `f` (`EP02_01f`, `EP03_02`)."""
+def clip_folder(subject_dir: Path, clip: str, listed=()) -> Path:
+    """Clip folders come with and without the trailing `f` (`EP02_01f`, `EP03_02`); the other
+    spelling only when it is not a clip of its own in the sheet (`listed`: sub17 has both
+    `EP05_03` and `EP05_03f`)."""
     for name in (clip, clip + "f", clip[:-1] if clip.endswith("f") else None):
-        if name and (subject_dir / name).is_dir():
+        if name and (name == clip or name not in listed) and (subject_dir / name).is_dir():
             return subject_dir / name
     return subject_dir / clip
 
 
-def annotation_rows(data_dir, image_set: str = "auto") -> list[dict]:
+def annotation_rows(data_dir, image_set: str = "auto", scope: Scope | None = None) -> list[dict]:
     """The coding sheet's rows in the custom reader's form, with their frame folders."""
-    sheet = sheets.newest_sheet(data_dir, SHEETS, "CASME II coding sheet")
-    root = sheets.frames_root(data_dir, FRAME_DIRS, image_set)
+    scope = scope or Scope(data_dir)
+    sheet = sheets.newest_sheet(data_dir, SHEETS, "CASME II coding sheet", scope)
+    root = sheets.frames_root(data_dir, FRAME_DIRS, image_set, scope)
     rows = sheets.read_rows(sheet)
     header = sheets.find_header(rows, ("Subject", "Filename"), sheet)
-    out = []
-    for line, r in sheets.records(rows, header, COLUMNS, sheet):
+    out, records = [], sheets.records(rows, header, COLUMNS, sheet)
+    listed = {(sheets.padded(r["subject"], 2, "sub"), r["clip"]) for _, r in records}
+    for line, r in records:
         subject = sheets.padded(r["subject"], 2, "sub")
         out.append({**r, "subject": subject, "label": sheets.normalise_label(r["label"]),
-                    "media": clip_folder(root / subject, r["clip"]),
+                    "media": clip_folder(root / subject, r["clip"],
+                                         {c for s, c in listed if s == subject}),
                     "where": f"{sheet.name} row {line}"})
     return out
 
 
-def read_casme2(data_dir, classes=None, image_set: str = "auto", db: str = "casme2") -> Database:
+def read_casme2(data_dir, classes=None, image_set: str = "auto", db: str = "casme2",
+                follow_symlinks: bool = False) -> Database:
     """The paper's 5 classes by default; `classes=[]` keeps every label (for MEGC2019)."""
     selected = class_selection(classes, CLASSES)
-    return build_samples(db, data_dir, annotation_rows(data_dir, image_set), selected, KNOWN_LABELS)
+    scope = Scope(data_dir, follow_symlinks)
+    return build_samples(db, data_dir, annotation_rows(data_dir, image_set, scope), selected,
+                         KNOWN_LABELS, scope)

@@ -17,7 +17,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from tscnn_tf.databases import sheets
-from tscnn_tf.databases.base import Database
+from tscnn_tf.databases.base import Database, Scope
 from tscnn_tf.databases.custom import build_samples
 
 EMOTIONS = ("happy", "surprise", "sad", "disgust", "fear", "anger", "others")
@@ -51,32 +51,38 @@ def check_protocol(protocol: str) -> None:
         raise ValueError(f"protocol must be one of {sorted(PROTOCOLS)}, got {protocol!r}")
 
 
-def read_casme3(data_dir, classes=None, protocol: str = "7", db: str = "casme3") -> Database:
+def read_casme3(data_dir, classes=None, protocol: str = "7", db: str = "casme3",
+                follow_symlinks: bool = False) -> Database:
     """Part A micro-expressions in the class `protocol` (3, 4 or 7)."""
     check_protocol(protocol)
     data_dir = Path(data_dir)
-    sheet = sheets.newest_sheet(data_dir, SHEET_A, "CAS(ME)³ part A micro-expression sheet")
+    scope = Scope(data_dir, follow_symlinks)
+    sheet = sheets.newest_sheet(data_dir, SHEET_A, "CAS(ME)³ part A micro-expression sheet",
+                                scope)
     names = sheets.sheet_names(sheet) if sheet.suffix != ".csv" else []
     rows = sheets.read_rows(sheet, "label" if "label" in names else 0)
     header = sheets.find_header(rows, ("Subject", "Filename", "Onset"), sheet)
-    root = sheets.find_dir(data_dir, ("part_A", "Part_A", "part A")) or data_dir
+    root = sheets.find_dir(data_dir, ("part_A", "Part_A", "part A"), scope=scope) or data_dir
     out = []
     for line, r in sheets.records(rows, header, COLUMNS_A, sheet):
         out.append({**r, "label": protocol_label(r["label"], protocol),
                     "media": root / r["subject"] / r["clip"] / "color",
                     "where": f"{sheet.name} row {line}"})
     selected = list(classes) if classes else list(PROTOCOL_CLASSES[protocol])
-    return build_samples(db, data_dir, out, selected, tuple(EMOTIONS) + PROTOCOL_CLASSES["4"])
+    return build_samples(db, data_dir, out, selected, tuple(EMOTIONS) + PROTOCOL_CLASSES["4"],
+                         scope)
 
 
-def read_casme3_c(data_dir, classes=None, protocol: str = "7", db: str = "casme3_c") -> Database:
+def read_casme3_c(data_dir, classes=None, protocol: str = "7", db: str = "casme3_c",
+                  follow_symlinks: bool = False) -> Database:
     """Part C micro-expressions (no apex given) in the class `protocol`."""
     check_protocol(protocol)
     data_dir = Path(data_dir)
-    sheet = sheets.newest_sheet(data_dir, SHEET_C, "CAS(ME)³ part C sheet")
+    scope = Scope(data_dir, follow_symlinks)
+    sheet = sheets.newest_sheet(data_dir, SHEET_C, "CAS(ME)³ part C sheet", scope)
     rows = sheets.read_rows(sheet)
     header = sheets.find_header(rows, ("sub", "count", "onset"), sheet)
-    root = sheets.find_dir(data_dir, ("part_C", "Part_C", "part C")) or data_dir
+    root = sheets.find_dir(data_dir, ("part_C", "Part_C", "part C"), scope=scope) or data_dir
     out = []
     for line, r in sheets.records(rows, header, COLUMNS_C, sheet):
         subject = sheets.padded(r["subject"], 2)
@@ -85,4 +91,5 @@ def read_casme3_c(data_dir, classes=None, protocol: str = "7", db: str = "casme3
                     "media": root / subject / r["clip"] / "color",
                     "where": f"{sheet.name} row {line}"})
     selected = list(classes) if classes else list(PROTOCOL_CLASSES[protocol])
-    return build_samples(db, data_dir, out, selected, tuple(EMOTIONS) + PROTOCOL_CLASSES["4"])
+    return build_samples(db, data_dir, out, selected, tuple(EMOTIONS) + PROTOCOL_CLASSES["4"],
+                         scope)

@@ -12,7 +12,7 @@ import re
 from pathlib import Path
 
 from tscnn_tf.databases import sheets
-from tscnn_tf.databases.base import Database, Dropped, class_selection
+from tscnn_tf.databases.base import Database, Dropped, Scope, class_selection, parse_int
 from tscnn_tf.databases.custom import build_samples
 
 CLASSES = ("anger", "happy", "disgust")
@@ -51,19 +51,46 @@ def naming_rules(sheet: Path) -> tuple[dict[str, str], dict[str, str]]:
     return participants, codes
 
 
-def media_roots(data_dir: Path) -> dict[str, Path | None]:
+def code_rows(sheet: Path) -> list[tuple[str, list[str], tuple[str, str] | None]]:
+    """(where, the 9 cells, problem) for every non-blank row of the code sheet but a header row
+    on top; `problem` is (kind, detail) when the participant or clip cell cannot be used (`x1`,
+    `1.5`, empty), else None and the participant cell is the plain number."""
+    out = []
+    for line, cells in enumerate(sheets.read_rows(sheet, 0), start=1):
+        if not any(cells):
+            continue
+        cells = (cells + [""] * 9)[:9]
+        participant = parse_int(cells[0])
+        if not out and participant is None and parse_int(cells[2]) is None:
+            out.append(None)  # a header row (the release has none; some copies add one)
+            continue
+        problem = None
+        if participant is None:
+            problem = ("invalid participant" if cells[0] else "empty participant", repr(cells[0]))
+        elif not cells[1]:
+            problem = ("empty clip", "")
+        else:
+            cells[0] = str(participant)
+        out.append((f"{sheet.name} row {line}", cells, problem))
+    return [row for row in out if row is not None]
+
+
+def media_roots(data_dir: Path, scope: Scope | None = None) -> dict[str, Path | None]:
     """The release's frame and video folders, found once per read."""
-    return {"data_dir": data_dir, **{top: sheets.find_dir(data_dir, (top,))
+    return {"data_dir": data_dir, **{top: sheets.find_dir(data_dir, (top,), scope=scope)
                                      for top in ("rawpic", "rawvideo", "selectedpic", "cropped")}}
 
 
-def media_for(roots: dict, folder: str, clip: str, code: str | None, image_set: str) -> Path:
-    """The clip's frame folder or video (without suffix), raw frames first."""
+def media_for(roots: dict, folder: str, clip: str, code: str | None, image_set: str,
+              scope: Scope | None = None) -> Path:
+    """The clip's frame folder or video (without suffix), raw frames first; a subject folder
+    outside the scope is not listed."""
+    scope = scope or Scope(roots["data_dir"])
     number = str(int(folder[1:])) if folder[1:].isdigit() else folder
     candidates = []
     if image_set in ("auto", "raw") and code:
         for top in ("rawpic", "rawvideo"):
-            if roots[top] is not None:
+            if roots[top] is not None and scope.allows(roots[top] / folder):
                 candidates += sorted(p.with_suffix("") for p in (roots[top] / folder).glob(
                     f"{number}_{code}*"))
     if image_set in ("auto", "cropped"):
@@ -77,28 +104,29 @@ def media_for(roots: dict, folder: str, clip: str, code: str | None, image_set: 
 
 
 def read_casme_sq(data_dir, classes=None, image_set: str = "auto",
-                  expression_type: str = "all", db: str = "casme_sq") -> Database:
+                  expression_type: str = "all", db: str = "casme_sq",
+                  follow_symlinks: bool = False) -> Database:
     """`expression_type`: 'all' (macro + micro, 341 in the paper) or 'micro'."""
     if expression_type not in EXPRESSION_TYPES:
         raise ValueError(f"expression_type must be one of {EXPRESSION_TYPES}")
     data_dir = Path(data_dir)
-    sheet = sheets.newest_sheet(data_dir, SHEETS, "CAS(ME)² code sheet")
+    scope = Scope(data_dir, follow_symlinks)
+    sheet = sheets.newest_sheet(data_dir, SHEETS, "CAS(ME)² code sheet", scope)
     participants, codes = naming_rules(sheet)
     if not participants:
         raise ValueError(f"{sheet}: no 'naming rule1' sheet mapping participants to folders "
                          "(s15..s40); without it the code sheet's participant numbers would be "
                          "read as folder numbers, which belong to other people")
-    roots = media_roots(data_dir)
+    roots = media_roots(data_dir, scope)
     rows, type_dropped = [], []
-    for line, cells in enumerate(sheets.read_rows(sheet, 0), start=1):
-        cells = (cells + [""] * 9)[:9]
+    for where, cells, problem in code_rows(sheet):
         subject, clip, onset, apex, offset, _, _, kind, _ = cells
-        if not subject.isdigit() or not clip:
-            continue  # a title or blank row
-        where = f"{sheet.name} row {line}"
-        folder = participants.get(str(int(subject)))
+        if problem is not None:
+            type_dropped.append(Dropped.of(f"participant {subject}", clip, where, *problem))
+            continue
+        folder = participants.get(subject)
         if folder is None:
-            type_dropped.append(Dropped.of(f"participant {int(subject)}", clip, where,
+            type_dropped.append(Dropped.of(f"participant {subject}", clip, where,
                                            "participant not in naming rule1", subject))
             continue
         if expression_type == "micro" and "micro" not in kind.lower():
@@ -115,13 +143,13 @@ def read_casme_sq(data_dir, classes=None, image_set: str = "auto",
         expression = re.sub(r"_\d+$", "", clip.lower())
         label = re.match(r"[a-z]*", expression).group(0)
         # Frame numbers of the raw frames (img001 = 1) and of the video (0-based) differ by one.
-        media = media_for(roots, folder, clip, codes.get(expression), image_set)
+        media = media_for(roots, folder, clip, codes.get(expression), image_set, scope)
         if not media.is_dir() and media.parent.parent.name == "rawvideo":
             onset, apex, offset = (str(int(v) - 1) if v.isdigit() else v
                                    for v in (onset, apex, offset))
         rows.append({"subject": folder, "clip": clip, "onset": onset, "apex": apex,
                      "offset": offset, "label": label, "media": media, "where": where})
     selected = class_selection(classes, CLASSES)
-    database = build_samples(db, data_dir, rows, selected)
+    database = build_samples(db, data_dir, rows, selected, scope=scope)
     database.dropped = type_dropped + database.dropped
     return database

@@ -9,8 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from tscnn_tf.databases import sheets
-from tscnn_tf.databases.base import (Database, Dropped, Sample, log, parse_frame, resolve_media,
-                                     unsafe_name)
+from tscnn_tf.databases.base import (Database, Dropped, Sample, Scope, log, parse_frame,
+                                     resolve_media, unsafe_name)
 
 COLUMNS = ("subject", "clip", "onset", "apex", "offset", "label")
 NO_APEX = ("", "/", "-", "\\")  # how sheets write "not coded"
@@ -42,17 +42,21 @@ def read_annotations(csv_path: str | Path) -> list[dict[str, str]]:
 
 
 def build_samples(db: str, data_dir: Path, rows: list[dict[str, str]],
-                  class_names: list[str] | None, known_labels=None) -> Database:
+                  class_names: list[str] | None, known_labels=None,
+                  scope: Scope | None = None) -> Database:
     """Validate annotation rows into `Sample`s; every unusable row becomes a `Dropped`.
 
     A row holds subject, clip, onset, apex, offset and label as text. Optional keys: `media`, the
     clip's frame folder (or video path without suffix; default data_dir/subject/clip),
-    `where`, how to name the row in messages, and `warnings`, the reader's repairs of the row. Media must lie inside `data_dir` (resolved). With
+    `where`, how to name the row in messages, and `warnings`, the reader's repairs of the row.
+    Media must lie inside `data_dir` (resolved) unless `scope` follows symlinks; the sheets
+    and folders the reader's `scope` refused are added to the drops. With
     `known_labels`, a label outside `class_names` is reported as unused if known, else unknown.
     Several rows of one clip with other onsets/offsets are several expressions: each becomes a
     sample whose id ends in `@<onset>-<offset>`; a repeated row is dropped.
     """
     data_dir = Path(data_dir)
+    scope = scope or Scope(data_dir)
     dropped: list[Dropped] = []
     candidates: list[tuple[Sample, str]] = []
     seen: set[tuple] = set()
@@ -107,7 +111,7 @@ def build_samples(db: str, data_dir: Path, rows: list[dict[str, str]],
                                    "will be spotted instead")
             sample.apex = None
         reason = resolve_media(sample, Path(row["media"]) if row.get("media")
-                               else data_dir / subject / clip, data_dir)
+                               else data_dir / subject / clip, scope)
         if reason:
             drop(*reason)
             continue
@@ -125,16 +129,22 @@ def build_samples(db: str, data_dir: Path, rows: list[dict[str, str]],
         s.label = class_names.index(s.label_name)
         for w in s.warnings:
             log.warning("%s: %s", s.sample_id, w)
+    dropped += scope.refused
     for d in dropped:
         log.warning("%s/%s/%s dropped: %s", db, d.subject, d.clip, d.reason)
     return Database(db, list(class_names), samples, dropped)
 
 
 def read_custom(data_dir: str | Path, classes: list[str] | None = None,
-                db: str = "custom") -> Database:
+                db: str = "custom", follow_symlinks: bool = False) -> Database:
     """Read a database in the custom format. `classes` fixes the class order and drops others."""
     data_dir = Path(data_dir)
     if not data_dir.is_dir():
         raise FileNotFoundError(f"data_dir does not exist: {data_dir}")
-    rows = read_annotations(data_dir / "annotations.csv")
-    return build_samples(db, data_dir, rows, list(classes) if classes else None)
+    scope = Scope(data_dir, follow_symlinks)
+    sheet = data_dir / "annotations.csv"
+    if not scope.admit(sheet, "sheet"):
+        raise FileNotFoundError(f"{sheet} resolves outside {data_dir}: not read "
+                                "(--follow_symlinks opts in)")
+    rows = read_annotations(sheet)
+    return build_samples(db, data_dir, rows, list(classes) if classes else None, scope=scope)

@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from tscnn_tf.databases import sheets
-from tscnn_tf.databases.base import Database, class_selection
+from tscnn_tf.databases.base import Database, Scope, class_selection
 from tscnn_tf.databases.custom import build_samples
 
 CLASSES = ("negative", "positive", "surprise", "repression", "others")
@@ -18,16 +18,18 @@ COLUMNS = {"subject": ("sub_ID", "Subject"), "clip": ("fold_name", "Filename"),
            "label": ("Emotion",)}
 
 
-def read_fourdme(data_dir, classes=None, db: str = "fourdme") -> Database:
+def read_fourdme(data_dir, classes=None, db: str = "fourdme",
+                 follow_symlinks: bool = False) -> Database:
     data_dir = Path(data_dir)
-    sheet = sheets.newest_sheet(data_dir, SHEETS, "4DME micro-expression sheet")
+    scope = Scope(data_dir, follow_symlinks)
+    sheet = sheets.newest_sheet(data_dir, SHEETS, "4DME micro-expression sheet", scope)
     rows = sheets.read_rows(sheet)
     header = sheets.find_header(rows, ("sub_ID", "fold_name"), sheet)
-    root = sheets.find_dir(data_dir, ("gray_micro",)) or data_dir
+    root = sheets.find_dir(data_dir, ("gray_micro",), scope=scope) or data_dir
     out = []
     for line, r in sheets.records(rows, header, COLUMNS, sheet):
         label = sheets.normalise_label(r["label"])
         out.append({**r, "subject": r["subject"].strip(), "label": ALIASES.get(label, label),
                     "media": root / r["subject"].strip() / r["clip"],
                     "where": f"{sheet.name} row {line}"})
-    return build_samples(db, data_dir, out, class_selection(classes, CLASSES), CLASSES)
+    return build_samples(db, data_dir, out, class_selection(classes, CLASSES), CLASSES, scope)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from tscnn_tf.databases import sheets
-from tscnn_tf.databases.base import Database, class_selection
+from tscnn_tf.databases.base import Database, Scope, class_selection
 from tscnn_tf.databases.custom import build_samples
 
 CLASSES = ("anger", "contempt", "happiness", "surprise", "others")
@@ -18,17 +18,18 @@ COLUMNS = {"subject": ("Subject",), "clip": ("Filename",), "onset": ("Onset Fram
            "label": ("Estimated Emotion", "Emotion")}
 
 
-def frames_root(data_dir) -> Path:
+def frames_root(data_dir, scope: Scope | None = None) -> Path:
     """The folder of the subject folders (`006/`): `SAMM/` (maybe doubled) or `data_dir`."""
-    found = sheets.find_dir(data_dir, ("SAMM", "SAMM_CROP", "SAMM_cropped"))
+    found = sheets.find_dir(data_dir, ("SAMM", "SAMM_CROP", "SAMM_cropped"), scope=scope)
     if found is not None and any(p.is_dir() and p.name.isdigit() for p in found.iterdir()):
         return found
     return Path(data_dir)
 
 
-def annotation_rows(data_dir) -> list[dict]:
-    sheet = sheets.newest_sheet(data_dir, SHEETS, "SAMM FACS codes sheet")
-    root = frames_root(data_dir)
+def annotation_rows(data_dir, scope: Scope | None = None) -> list[dict]:
+    scope = scope or Scope(data_dir)
+    sheet = sheets.newest_sheet(data_dir, SHEETS, "SAMM FACS codes sheet", scope)
+    root = frames_root(data_dir, scope)
     rows = sheets.read_rows(sheet)
     header = sheets.find_header(rows, ("Subject", "Filename"), sheet)
     out = []
@@ -40,7 +41,9 @@ def annotation_rows(data_dir) -> list[dict]:
     return out
 
 
-def read_samm(data_dir, classes=None, db: str = "samm") -> Database:
+def read_samm(data_dir, classes=None, db: str = "samm", follow_symlinks: bool = False) -> Database:
     """The paper's 5 classes by default; `classes=[]` keeps every label (for MEGC2019)."""
     selected = class_selection(classes, CLASSES)
-    return build_samples(db, data_dir, annotation_rows(data_dir), selected, KNOWN_LABELS)
+    scope = Scope(data_dir, follow_symlinks)
+    return build_samples(db, data_dir, annotation_rows(data_dir, scope), selected, KNOWN_LABELS,
+                         scope)

@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import fnmatch
 import io
 import logging
 import re
 from pathlib import Path
+
+from tscnn_tf.databases.base import Scope, scope_of
 
 log = logging.getLogger("tscnn_tf")
 DELIMITERS = ",;\t"
@@ -119,37 +122,68 @@ def records(rows: list[list[str]], header: int, aliases: dict[str, tuple[str, ..
     return out
 
 
-def find_files(root, patterns: tuple[str, ...], max_depth: int = 4) -> list[Path]:
+def levels(root: Path, max_depth: int, scope: Scope):
+    """(depth, entries) for depth 1..max_depth below `root`, sorted; a folder the scope refuses
+    is counted and never listed."""
+    folders = [root] if scope.admit(root, "folder") else []
+    for depth in range(1, max_depth + 1):
+        entries = []
+        for folder in folders:
+            try:
+                entries += sorted(folder.iterdir())
+            except OSError:
+                continue
+        yield depth, entries
+        folders = [p for p in entries if p.is_dir() and scope.admit(p, "folder")]
+
+
+def find_files(root, patterns: tuple[str, ...], max_depth: int = 4,
+               scope: Scope | None = None) -> list[Path]:
     """Files matching any glob pattern at the shallowest depth under `root` (at most
-    `max_depth` folders down) that has any: deeper levels, such as frame folders, are not read."""
+    `max_depth` folders down) that has any: deeper levels, such as frame folders, are not read.
+    A file or folder that resolves outside the scope (default: `root`) is refused and counted."""
     root = Path(root)
-    for depth in range(max_depth + 1):
-        found = [p for pattern in patterns
-                 for p in sorted(root.glob("/".join(["*"] * depth + [pattern]))) if p.is_file()]
+    scope = scope_of(root, scope)
+    for _, entries in levels(root, max_depth + 1, scope):
+        found = [p for pattern in patterns for p in entries
+                 if fnmatch.fnmatchcase(p.name, pattern) and p.is_file()]
+        found = [p for p in dict.fromkeys(found) if scope.admit(p, "sheet")]
         if found:
-            return list(dict.fromkeys(found))
+            return found
     return []
 
 
-def find_dir(root, names: tuple[str, ...], max_depth: int = 3) -> Path | None:
+def find_dir(root, names: tuple[str, ...], max_depth: int = 3,
+             scope: Scope | None = None) -> Path | None:
     """The shallowest folder named one of `names` under `root` (else `root` itself, if so named),
-    descending through a doubled top folder (`X/X/`) left by unzipping."""
+    descending through a doubled top folder (`X/X/`) left by unzipping. Folders that resolve
+    outside the scope (default: `root`) are refused and counted."""
     root = Path(root)
+    scope = scope_of(root, scope)
     wanted = {n.lower() for n in names}
     candidates = []
-    for depth in range(1, max_depth + 1):
+    for _, entries in levels(root, max_depth, scope):
+        candidates = [p for p in entries if p.name.lower() in wanted and p.is_dir()
+                      and scope.admit(p, "folder")]
         if candidates:
             break
-        candidates = sorted(p for p in root.glob("/".join(["*"] * depth))
-                            if p.is_dir() and p.name.lower() in wanted)
     if not candidates:
         if root.name.lower() not in wanted:
             return None
         candidates = [root]
     found = candidates[0]
-    while (found / found.name).is_dir():
+    while (found / found.name).is_dir() and scope.admit(found / found.name, "folder"):
         found = found / found.name
     return found
+
+
+def subfolders(folder: Path, scope: Scope, pattern: str = "*") -> list[Path]:
+    """The sub-folders of `folder` named like `pattern`; those outside the scope are refused
+    (counted) and never listed."""
+    if not folder.is_dir() or not scope.admit(folder, "folder"):
+        return []
+    return [p for p in sorted(folder.iterdir())
+            if fnmatch.fnmatchcase(p.name, pattern) and p.is_dir() and scope.admit(p, "folder")]
 
 
 def normalise_label(text: str) -> str:
@@ -157,26 +191,31 @@ def normalise_label(text: str) -> str:
     return re.sub(r"\s+", " ", str(text)).strip().lower()
 
 
-def frames_root(data_dir, names: dict[str, tuple[str, ...]], image_set: str = "auto") -> Path:
+def frames_root(data_dir, names: dict[str, tuple[str, ...]], image_set: str = "auto",
+                scope: Scope | None = None) -> Path:
     """The folder of the raw or cropped frames (`image_set` raw|cropped|auto: raw if present)."""
     if image_set not in ("auto", "raw", "cropped"):
         raise ValueError(f"image_set must be auto, raw or cropped, got {image_set!r}")
     for kind in (("raw", "cropped") if image_set == "auto" else (image_set,)):
-        found = find_dir(data_dir, names[kind])
+        found = find_dir(data_dir, names[kind], scope=scope)
         if found is not None:
             return found
     wanted = names["raw"] + names["cropped"] if image_set == "auto" else names[image_set]
-    raise FileNotFoundError(f"no frame folder named one of {list(wanted)} under {data_dir}")
+    raise FileNotFoundError(f"no frame folder named one of {list(wanted)} under {data_dir}"
+                            f"{scope.note() if scope else ''}")
 
 
-def newest_sheet(data_dir, patterns: tuple[str, ...], what: str) -> Path:
+def newest_sheet(data_dir, patterns: tuple[str, ...], what: str,
+                 scope: Scope | None = None) -> Path:
     """The sheet of the first pattern that matches anything; of several, the last by name (so
-    the newest of dated releases)."""
+    the newest of dated releases). Sheets outside the scope (default: `data_dir`) are refused."""
+    scope = scope_of(data_dir, scope)
     for pattern in patterns:
-        found = find_files(data_dir, (pattern,))
+        found = find_files(data_dir, (pattern,), scope=scope)
         if found:
             return sorted(found, key=lambda p: p.name)[-1]
-    raise FileNotFoundError(f"no {what} ({' or '.join(patterns)}) under {data_dir}")
+    raise FileNotFoundError(f"no {what} ({' or '.join(patterns)}) under {data_dir}"
+                            f"{scope.note()}")
 
 
 def padded(subject: str, width: int, prefix: str = "") -> str:
