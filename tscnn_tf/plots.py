@@ -355,7 +355,8 @@ def select_samples(entries: list[dict], classes=None, sort: str = "subject",
     """Manifest entries in groups (by subject, or by class with sort="class"), each group
     ordered by the other key (class or subject) then the sample id. `classes` keeps only those
     labels. `limit` takes samples from the groups in turn, so every group shows before any
-    shows more, and within a group from each class (or subject) in turn."""
+    shows more, and within a group from each class (or subject) in turn, each group starting
+    at another one."""
     if sort not in SORTS:
         raise InspectError(f"--sort must be one of {SORTS}, not {sort!r}")
     group_of, other_of = (("subject", "label") if sort == "subject" else ("label", "subject"))
@@ -363,13 +364,15 @@ def select_samples(entries: list[dict], classes=None, sort: str = "subject",
     for entry in sorted(entries, key=lambda e: (e[group_of], e[other_of], e["sample_id"])):
         if not classes or entry["label_name"] in classes:
             groups.setdefault(entry[group_of], []).append(entry)
-    def turns(group):  # the group's samples in the order `limit` takes them
+    def turns(group, g):  # the order `limit` takes them: by class (or subject) in turn,
+        others = sorted({e[other_of] for e in group})  # group g starting at the g-th
         count, rank = {}, {}
         for e in group:
             count[e[other_of]] = count.get(e[other_of], 0) + 1
-            rank[e["sample_id"]] = count[e[other_of]]
+            rank[e["sample_id"]] = (count[e[other_of]],
+                                    (others.index(e[other_of]) - g) % len(others))
         return sorted(group, key=lambda e: rank[e["sample_id"]])
-    queues = {key: turns(group) for key, group in groups.items()}
+    queues = {key: turns(group, g) for g, (key, group) in enumerate(groups.items())}
     limit = len(entries) if limit is None else max(limit, 0)
     chosen: dict = {key: set() for key in groups}
     for depth in range(max(map(len, groups.values()), default=0)):
@@ -422,16 +425,22 @@ def realigned_faces(manifest: dict, entries: list[dict], warnings: list[str]) ->
     from tscnn_tf.config import DataConfig, FeatureConfig
     from tscnn_tf.databases import read_database
     from tscnn_tf.video import ClipError
-    data_dir, data = manifest.get("data_dir"), manifest.get("config", {}).get("data")
-    if not data_dir or not Path(data_dir).is_dir() or data is None:
+    data_dir = manifest.get("data_dir")
+    data = (manifest.get("config") or {}).get("data") or {"db": manifest["db"]}
+    if not data_dir or not Path(data_dir).is_dir():
         warnings.append(f"onset and offset faces not shown: the database folder {data_dir} of "
-                        "the records is not there (or the manifest does not name its settings)")
+                        "the records is not there")
         return {}
     names = {f.name for f in dataclasses.fields(DataConfig)}
     config = DataConfig(**{k: tuple(v) if isinstance(v, list) else v
                            for k, v in data.items() if k in names})
     try:
-        database = read_database(manifest["db"], data_dir, **config.reader_options())
+        if manifest["db"] == "synthetic":  # read as it is: never render into it
+            from tscnn_tf.databases import read_custom, synthetic
+            database = read_custom(data_dir, list(config.classes or synthetic.CLASS_NAMES),
+                                   db="synthetic")
+        else:
+            database = read_database(manifest["db"], data_dir, **config.reader_options())
     except (ToolkitError, OSError, ValueError) as e:
         warnings.append(f"onset and offset faces not shown: cannot read {data_dir}: {e}")
         return {}
@@ -503,8 +512,8 @@ def contact_sheet(records_dir, output, limit: int | None = 48, classes=None,
                                  for title, group in groups], columns, header)
     write_png(output, image)
     return {"output": str(output), "shown": len(entries), "total": total,
-            "groups": [title for title, _ in groups], "warnings": warnings,
-            "shape": image.shape}
+            "groups": [(title, [e["sample_id"] for e in group]) for title, group in groups],
+            "warnings": warnings, "shape": image.shape}
 
 
 def read_run(workdir) -> tuple[dict, list[dict]]:
