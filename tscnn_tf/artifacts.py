@@ -9,6 +9,8 @@ import os
 import shutil
 import sys
 import uuid
+import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -108,12 +110,67 @@ class ArtifactError(ToolkitError):
     """An exported model that cannot be used as it is (missing, unreadable, mismatched)."""
 
 
+REEXPORT = "copy the export again, or write it anew with `python -m tscnn_tf.export`"
+
+
+def read_metadata(path: Path) -> dict:
+    """An export's metadata.json; a damaged one is an ArtifactError naming it."""
+    try:
+        metadata = json.loads(path.read_bytes())
+    except ValueError as e:  # JSONDecodeError, UnicodeDecodeError
+        raise ArtifactError(f"{path} is damaged or truncated (not valid JSON: {e}); {REEXPORT}") \
+            from None
+    if not isinstance(metadata, dict):
+        raise ArtifactError(f"{path} is damaged: it holds a JSON {type(metadata).__name__}, "
+                            f"not the metadata object; {REEXPORT}")
+    return metadata
+
+
+def load_keras_file(path: Path):
+    """The Keras model of a `.keras` file, without its optimizer. A truncated or damaged archive
+    (every member's checksum is read first) is an ArtifactError naming it: Keras says
+    "File not found" for a truncated file that is there, and loads some damaged ones."""
+    import keras
+    path = Path(path)
+    remedy = ("copy it again, or write it anew (`tscnn_tf.train` writes best.keras, "
+              "`tscnn_tf.export` model.keras)")
+    if path.suffix == ".keras" and path.is_file():
+        try:
+            with zipfile.ZipFile(path) as archive:
+                bad = archive.testzip()
+        except (zipfile.BadZipFile, EOFError):
+            raise ArtifactError(f"{path} is damaged or truncated (not a complete .keras zip "
+                                f"archive); {remedy}") from None
+        except zlib.error:
+            bad = "a member"
+        if bad:
+            raise ArtifactError(f"{path} is damaged ({bad} inside it fails its checksum); "
+                                f"{remedy}")
+    try:
+        return keras.saving.load_model(path, compile=False)
+    except (OSError, ValueError) as e:
+        raise ArtifactError(f"unreadable Keras model {path}: {e}") from e
+
+
+def saved_model_fault(saved: Path, error: Exception) -> str:
+    """What tf.saved_model.load's `error` says is wrong with the SavedModel `saved`."""
+    text = str(error).splitlines()[0] if str(error) else type(error).__name__
+    if isinstance(error, IndexError):  # "Read less bytes than requested"
+        data = ", ".join(str(p) for p in sorted((saved / "variables").glob("variables.data-*")))
+        return f"{data or saved / 'variables'} is truncated ({text})"
+    if "sstable" in text:
+        return f"{saved / 'variables' / 'variables.index'} is damaged or truncated ({text})"
+    if "Cannot parse" in text:
+        return f"{saved / 'saved_model.pb'} is damaged or truncated"
+    return f"the SavedModel {saved} is damaged or incomplete ({text})"
+
+
 def find_metadata(model_path: Path) -> dict:
     """metadata.json of the export folder `model_path`, or beside a model file inside one."""
     folders = [model_path] if model_path.is_dir() else [model_path.parent, model_path.parent.parent]
     for folder in folders:
         if (folder / "metadata.json").is_file():
-            return json.loads((folder / "metadata.json").read_text())
+            return read_metadata(folder / "metadata.json")
     raise ArtifactError(
         f"missing {folders[0] / 'metadata.json'}: a model needs the metadata.json of its export "
         "folder (class names and feature parameters). Copy it beside the model file, or pass the "
@@ -154,7 +211,10 @@ class ExportedModel:
         if not (saved / "saved_model.pb").is_file():
             raise ArtifactError(f"{saved} holds no SavedModel")
         import tensorflow as tf
-        fn = tf.saved_model.load(str(saved)).signatures[SIGNATURE]
+        try:
+            fn = tf.saved_model.load(str(saved)).signatures[SIGNATURE]
+        except (OSError, IndexError, tf.errors.OpError) as e:
+            raise ArtifactError(f"{saved_model_fault(saved, e)}; {REEXPORT}") from None
         self.kind = "saved_model"
         self.input_shapes = {k: tuple(v.shape[1:]) for k, v in
                              fn.structured_input_signature[1].items()}
@@ -182,11 +242,7 @@ class ExportedModel:
         self._run = run
 
     def _load_keras(self, path: Path) -> None:
-        import keras
-        try:
-            model = keras.saving.load_model(path, compile=False)
-        except (OSError, ValueError) as e:
-            raise ArtifactError(f"unreadable Keras model {path}: {e}") from e
+        model = load_keras_file(path)
         self.kind = "keras"
         self.input_shapes = {t.name.split(":")[0]: tuple(t.shape[1:]) for t in model.inputs}
         self.num_outputs = int(model.outputs[0].shape[-1])

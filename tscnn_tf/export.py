@@ -168,8 +168,7 @@ def export_run_model(model_path, output_dir, records_dir=None, limit: int = 128)
     model's training subjects; parity is measured on its held-out (validation and test)
     subjects with their ×10 flips and rotations, so it never includes what the model trained on.
     """
-    import keras
-    from tscnn_tf import data, model as model_lib
+    from tscnn_tf import artifacts, data, model as model_lib
     model_path = Path(model_path)
     if not model_path.is_file():
         raise ExportError(f"no model at {model_path}")
@@ -181,7 +180,7 @@ def export_run_model(model_path, output_dir, records_dir=None, limit: int = 128)
         raise ExportError(f"no records for {model_path}: pass --records_dir (the int8 file is "
                           "calibrated on them and parity is measured on them)")
     manifest = data.load_manifest(records_dir)
-    model = keras.saving.load_model(model_path, compile=False)
+    model = artifacts.load_keras_file(model_path)
     names = input_names(model)
     streams = tuple(s for s, name in model_lib.STREAM_INPUTS.items() if name in names)
     n = manifest["params"]["blocks"]
