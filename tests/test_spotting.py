@@ -100,7 +100,7 @@ def test_spot_command_json_contract_csv_and_plot(long_videos, tmp_path):
                          capture_output=True, text=True, cwd=ROOT)
     assert run.returncode == 0, run.stderr[-2000:]
     result = json.loads(run.stdout.strip().splitlines()[-1])
-    assert set(result) == {"frames", "fps", "intervals", "frames_per_s", "warnings"}
+    assert {"frames", "fps", "intervals", "frames_per_s", "warnings"} <= set(result)
     assert result["frames"] == 600 and result["fps"] == 60 and result["frames_per_s"] > 0
     assert all(i["type"] in ("micro", "macro") for i in result["intervals"])
     rows = (tmp_path / "spots.csv").read_text().splitlines()

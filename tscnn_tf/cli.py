@@ -19,6 +19,19 @@ from tscnn_tf.errors import ToolkitError
 # Failures a command reports as one `error:` line (exit 1) instead of a traceback.
 EXPECTED_ERRORS = (ToolkitError, OSError, ValueError)
 _applied: list[str] = []  # the flagfiles this command loaded, in order
+# What Ctrl-C leaves, per command (the module run with -m); every write is atomic.
+INTERRUPTED = {
+    "tscnn_tf.train": "finished records, epochs and folds are kept; run the same command "
+                      "again to resume",
+    "pipelines.extract_features": "finished record shards are kept; run the same command again "
+                                  "to resume",
+    "pipelines.beam_extract": "nothing half-written is left; this pipeline does not resume: "
+                              "run it again to start over",
+    "tscnn_tf.spot": "spotting does not resume: the intervals printed above are all that was "
+                     "found, and no output file was written; run the command again to start over",
+    "tscnn_tf.predict": "nothing was written; run the command again",
+    "tscnn_tf.export": "no half-written export is left; run the command again",
+}
 
 
 class FlagfileError(ToolkitError):
@@ -119,18 +132,24 @@ def experiment_config(FLAGS) -> config_lib.ExperimentConfig:
     return config_lib.ExperimentConfig(**sections)
 
 
-def reporting_errors(main):
-    """`main` with expected failures as one `error:` line and Ctrl-C as one `interrupted:` line.
+def command_name(main) -> str:
+    """The command `main` belongs to: its module's name, also when run with `python -m`."""
+    spec = getattr(main, "__globals__", {}).get("__spec__")
+    return spec.name if spec is not None else main.__module__
 
-    Everything the commands write is atomic and resumable, so an interrupted run loses only the
-    unfinished clip or epoch.
+
+def reporting_errors(main):
+    """`main` with expected failures as one `error:` line and Ctrl-C as one `interrupted:` line
+    saying what this command keeps (INTERRUPTED): everything the commands write is atomic, and
+    the feature stage and training resume.
     """
+    kept = INTERRUPTED.get(command_name(main), "nothing half-written is left")
+
     def wrapped(argv):
         try:
             return main(argv)
         except KeyboardInterrupt:
-            print("interrupted: finished records, epochs and folds are kept; run the same command "
-                  "again to resume", file=sys.stderr)
+            print(f"interrupted: {kept}", file=sys.stderr)
             sys.exit(130)
         except EXPECTED_ERRORS as e:
             print(f"error: {e}", file=sys.stderr)

@@ -8,14 +8,20 @@ what was spotted with an exported model (spot-then-recognise).
 
 With --json the last line on stdout is one JSON object: {"frames", "fps", "intervals":
 [{"onset", "apex", "offset", "score", "type"[, "label", "probabilities"]}], "frames_per_s",
-"warnings"}, frame indices 0-based in the input. With --db, every video of the database is
-spotted and scored with the MEGC protocol (metrics.spotting_scores): spotting_results.json and
+"warnings", "frames_read", "frames_declared", "frames_unreadable", "frames_with_face"}, frame
+indices 0-based in the input (a video's decoding order, a folder's sorted listing); an
+unreadable frame is skipped with a warning and keeps its index. An input in which no face is
+found exits with code 1 after its output (a camera goes on). Every output path is checked
+before the first frame is read. With --db, every video of the database is spotted and scored
+with the MEGC protocol (metrics.spotting_scores): spotting_results.json and
 spotting_intervals.csv go to --output_dir.
 """
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
+import math
 import sys
 from pathlib import Path
 
@@ -23,8 +29,38 @@ import numpy as np
 
 from tscnn_tf import spotting
 from tscnn_tf.artifacts import atomic_write, check_writable_dir, write_json_atomic
-
 from tscnn_tf.databases.long_videos import LONG_DATABASES
+from tscnn_tf.errors import ToolkitError
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")  # what --visualize can write
+COUNT_KEYS = ("frames_read", "frames_declared", "frames_unreadable", "frames_with_face")
+
+
+class SpotError(ToolkitError):
+    """A spotting input or output that cannot be used."""
+
+
+def check_fps(fps: float | None) -> None:
+    """--fps, when given, is a positive, finite number of frames per second."""
+    if fps is not None and not (math.isfinite(fps) and fps > 0):
+        raise SpotError(f"--fps must be a positive number of frames per second, got {fps}")
+
+
+def check_output_file(path, flag: str, suffixes: tuple[str, ...] = ()) -> Path:
+    """Refuse, before any frame is read, an output that could not be written: a folder, a name
+    without one of `suffixes`, a folder that does not exist or cannot be written."""
+    path = Path(path)
+    if path.is_dir():
+        raise SpotError(f"{flag}={path} is a folder: give a file name")
+    if suffixes and path.suffix.lower() not in suffixes:
+        raise SpotError(f"{flag}={path}: the name must end in {', '.join(suffixes)}")
+    if not path.parent.is_dir():
+        raise SpotError(f"{flag}={path}: the folder {path.parent} does not exist")
+    try:
+        check_writable_dir(path.parent)
+    except OSError as e:
+        raise SpotError(f"{flag}={path}: {e}") from None
+    return path
 
 
 def make_recogniser(model):
@@ -49,11 +85,26 @@ def make_recogniser(model):
 
 
 def spot_source(stream, config: spotting.SpotConfig, model=None, on_interval=None,
-                keep_trace: bool = False) -> dict:
-    """Spot (and recognise, with a model) one stream (`video.Stream`)."""
-    return spotting.spot_stream(stream, stream.fps, config,
-                                make_recogniser(model) if model is not None else None,
-                                on_interval=on_interval, keep_trace=keep_trace)
+                keep_trace: bool = False, numbers: list[int] | None = None) -> dict:
+    """Spot (and recognise, with a model) one stream (`video.Stream`). Intervals and warnings
+    are in the input's own frame indices (`Stream.index_of`: a skipped frame keeps its index),
+    or in `numbers[index]` (a frame folder's file-name numbers); the stream's counts
+    (COUNT_KEYS) and warnings are added, and a warning when no face was found."""
+    def frame_of(position):
+        index = stream.index_of(position)
+        return index if numbers is None else numbers[index]
+    out = spotting.spot_stream(stream, stream.fps, config,
+                               make_recogniser(model) if model is not None else None,
+                               on_interval=on_interval, keep_trace=keep_trace, frame_of=frame_of)
+    out.update(stream.counts())
+    out["warnings"] = [*stream.warnings, *out["warnings"]]
+    if out["frames"] and not out["frames_with_face"]:
+        out["warnings"].append(f"no face found in any of the {out['frames']} frames read: "
+                               "nothing could be spotted")
+    if keep_trace:  # the plot's time axis in the input's indices too
+        out["trace"] = {k: (stream.index_of(np.asarray(t, int)), v)
+                        for k, (t, v) in out["trace"].items()}
+    return out
 
 
 def read_long_database(db: str, data_dir, options: dict | None = None):
@@ -74,24 +125,42 @@ def read_long_database(db: str, data_dir, options: dict | None = None):
     return readers[db](data_dir, **(options or {}))
 
 
-def evaluate_database(videos, config: spotting.SpotConfig, model=None,
-                      apex_tolerance_s: float = 0.05) -> dict:
-    """Spot every video; MEGC scores (IoU ≥ 0.5, pooled), apex hits (±apex_tolerance_s) and,
-    with a model, STRS. Returns the results and one row per spotted or missed interval."""
-    from tscnn_tf import metrics, video
+def spot_video(item, config: spotting.SpotConfig, model=None) -> dict:
+    """Spot one video of a long-video database in the frame numbers its ground truth uses. A
+    video that cannot be opened spots nothing, with a warning (its intervals count as missed)."""
+    from tscnn_tf import video
     from tscnn_tf.databases.long_videos import frame_numbers
-    per_video, rows, speeds = [], [], []
-    hits = [0, 0, 0]
-    for item in videos:
+    try:
         stream = video.Stream(video=item.path, fps=item.fps) if Path(item.path).is_file() \
             else video.Stream(frames=item.path, fps=item.fps)
-        out = spot_source(stream, config, model)
-        numbers = frame_numbers(item)
-        if numbers:  # stream positions -> the frame numbers the ground truth uses
-            for interval in out["intervals"]:
-                for key in ("onset", "apex", "offset"):
-                    interval[key] = numbers[min(interval[key], len(numbers) - 1)]
-        speeds.append(out["frames_per_s"])
+    except video.ClipError as e:
+        return {"intervals": [], "frames": 0, "frames_per_s": None,
+                **dict.fromkeys(COUNT_KEYS, 0), "frames_declared": None,
+                "warnings": [f"{e}: nothing spotted, its intervals count as missed"]}
+    return spot_source(stream, config, model, numbers=frame_numbers(item))
+
+
+def evaluate_database(videos, config: spotting.SpotConfig, model=None,
+                      apex_tolerance_s: float = 0.05, on_video=None) -> dict:
+    """Spot every video; MEGC scores (IoU ≥ 0.5, pooled), apex hits (±apex_tolerance_s) and,
+    with a model, STRS. Returns the results (with each video's counts and warnings under
+    `videos`) and one row per spotted or missed interval; `on_video(record)` sees each video's
+    record as soon as it is spotted. Raises SpotError, before any result exists, when no
+    video has a frame with a face."""
+    from tscnn_tf import metrics
+    if not videos:
+        raise SpotError("no video to spot: the database has none left (see --dry_run)")
+    per_video, rows, speeds, records = [], [], [], []
+    hits = [0, 0, 0]
+    for item in videos:
+        out = spot_video(item, config, model)
+        record = {"video": item.name, **{k: out[k] for k in COUNT_KEYS},
+                  "intervals": len(out["intervals"]), "warnings": out["warnings"]}
+        records.append(record)
+        if on_video is not None:
+            on_video(record)
+        if out["frames_per_s"] is not None:
+            speeds.append(out["frames_per_s"])
         truth = [{"onset": t.onset, "apex": t.apex, "offset": t.offset, "type": t.type,
                   "label": t.label} for t in item.intervals]
         per_video.append({"truth": truth, "spotted": out["intervals"]})
@@ -101,11 +170,17 @@ def evaluate_database(videos, config: spotting.SpotConfig, model=None,
         rows += [{"video": item.name, "kind": "spotted", **{k: s.get(k) for k in
                   ("onset", "apex", "offset", "type", "score", "label")}} for s in out["intervals"]]
         rows += [{"video": item.name, "kind": "truth", **t, "score": None} for t in truth]
+    if not any(r["frames_with_face"] for r in records):
+        raise SpotError(f"no usable video: none of the {len(videos)} video(s) has a readable "
+                        "frame with a face (see the warnings above); no results written")
     scores = metrics.spotting_scores(per_video)
-    results = {"num_videos": len(videos), "config": out["config"] if videos else None,
+    results = {"num_videos": len(videos), "config": dataclasses.asdict(config),
                **{k: scores[k] for k in ("micro", "macro", "overall")},
                "apex_hits": {"tolerance_s": apex_tolerance_s, **metrics.prf(*hits)},
-               "frames_per_s": float(np.mean(speeds)) if speeds else None}
+               "frames_per_s": float(np.mean(speeds)) if speeds else None,
+               "num_videos_without_face": sum(not r["frames_with_face"] for r in records),
+               "warnings": [f"{r['video']}: {w}" for r in records for w in r["warnings"]],
+               "videos": records}
     if model is not None:
         results["recognition"] = metrics.strs(scores, model.class_names)
     return {"results": results, "rows": rows}
@@ -129,7 +204,8 @@ def format_scores(results: dict) -> str:
         r = results["recognition"]
         lines.append(f"recognition of {r['num_true_positives']} true positives: analysis F1 "
                      f"{r['analysis_f1']:.3f}, STRS {r['strs']:.3f}")
-    lines.append(f"{results['frames_per_s']:.0f} frames/s")
+    if results["frames_per_s"] is not None:
+        lines.append(f"{results['frames_per_s']:.0f} frames/s")
     return "\n".join(lines)
 
 
@@ -139,6 +215,7 @@ def main(argv):
     from tscnn_tf import video
     from tscnn_tf.artifacts import ExportedModel
     FLAGS = flags.FLAGS
+    check_fps(FLAGS.fps)
     config = spotting.SpotConfig(signal=FLAGS.signal, threshold=FLAGS.threshold,
                                  micro_max_s=FLAGS.micro_max_s)
     if FLAGS.db:
@@ -146,6 +223,12 @@ def main(argv):
                    "seconds": FLAGS.synthetic_seconds, "fps": FLAGS.fps or 100.0}
         if FLAGS.db != "synthetic_long" and not FLAGS.data_dir:
             raise ValueError(f"--data_dir is required for --db={FLAGS.db}")
+        if FLAGS.dry_run and FLAGS.summary_json:  # every output is checked before any work
+            check_output_file(FLAGS.summary_json, "--summary_json")
+        if not FLAGS.dry_run:
+            out_dir = check_writable_dir(FLAGS.output_dir or f"runs/spot/{FLAGS.db}")
+            for name in ("spotting_results.json", "spotting_intervals.csv"):
+                check_output_file(out_dir / name, "--output_dir")
         database = read_long_database(FLAGS.db, FLAGS.data_dir or f"runs/spot/{FLAGS.db}/data",
                                       options if FLAGS.db == "synthetic_long" else
                                       {"follow_symlinks": FLAGS.follow_symlinks})
@@ -160,14 +243,21 @@ def main(argv):
             return
         videos = list(database.videos.values())
         model = ExportedModel(FLAGS.model) if FLAGS.model else None
-        out_dir = check_writable_dir(FLAGS.output_dir or f"runs/spot/{FLAGS.db}")
-        evaluated = evaluate_database(videos, config, model)
+
+        def warn(record):
+            for warning in record["warnings"]:
+                print(f"warning: {record['video']}: {warning}", file=sys.stderr, flush=True)
+        evaluated = evaluate_database(videos, config, model, on_video=warn)
         write_json_atomic(out_dir / "spotting_results.json", evaluated["results"])
         write_intervals_csv(out_dir / "spotting_intervals.csv", evaluated["rows"])
         print(format_scores(evaluated["results"]))
         print(f"results: {out_dir / 'spotting_results.json'}  intervals: "
               f"{out_dir / 'spotting_intervals.csv'}")
         return
+    if FLAGS.output:
+        check_output_file(FLAGS.output, "--output")
+    if FLAGS.visualize:
+        check_output_file(FLAGS.visualize, "--visualize", IMAGE_SUFFIXES)
     stream = video.Stream(FLAGS.video, FLAGS.frames, FLAGS.camera, FLAGS.fps)
     model = ExportedModel(FLAGS.model) if FLAGS.model else None
 
@@ -191,10 +281,14 @@ def main(argv):
                                                               out["fps"]))
     if FLAGS.json:
         print(json.dumps({k: out[k] for k in ("frames", "fps", "intervals", "frames_per_s",
-                                              "warnings")}))
+                                              "warnings", *COUNT_KEYS)}))
     else:
         print(f"{len(out['intervals'])} interval(s) in {out['frames']} frames, "
-              f"{out['frames_per_s']:.0f} frames/s")
+              f"{out['frames_per_s'] or 0:.0f} frames/s")
+    if FLAGS.camera is None and not out["frames_with_face"]:
+        source = FLAGS.video or FLAGS.frames
+        raise SpotError(f"no frame of {source} could be read" if not out["frames"] else
+                        f"no face found in {source}: nothing was spotted")
 
 
 def define_flags():

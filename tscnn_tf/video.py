@@ -5,6 +5,7 @@ aligned face crops) never holds a clip's full-resolution frames in memory.
 """
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Iterator
 
@@ -91,17 +92,30 @@ def check_frames(frames: list[np.ndarray]) -> None:
 class Stream:
     """Grey frames of a long input as they arrive: a video file or a camera (decoded in a
     background thread, so decoding overlaps the caller's work), or a frame folder. Iterating
-    yields (index, frame) with 0-based indices for videos and cameras, the file-name integers
-    for folders; nothing but a short queue of frames is held."""
+    yields (index, frame): the frame's own 0-based index in the input (the decoding order, or
+    the position in the folder's listing sorted by the number in the file names); nothing but
+    a short queue of frames is held.
+
+    A frame that cannot be read is skipped, counted and warned about, and keeps its index: the
+    frames after it are never renumbered (`index_of` maps the n-th frame read to its index).
+    After iterating, `counts()` says how many frames were read, declared and unreadable, and
+    `warnings` why some were not read."""
 
     QUEUE = 8  # frames decoded ahead: 66 MB of 4K grey at most
+    LISTED = 10  # unreadable frames named one by one in the warnings; the rest are counted
 
     def __init__(self, video=None, frames=None, camera: int | None = None,
                  fps: float | None = None):
         if sum(x is not None for x in (video, frames, camera)) != 1:
             raise ClipError("give exactly one of --video, --frames and --camera")
+        if fps is not None and not (math.isfinite(fps) and fps > 0):
+            raise ClipError(f"the frame rate must be a positive number of frames per second, "
+                            f"got {fps} (--fps)")
         self.video, self.folder, self.camera = video, frames, camera
-        self.count = None
+        self.count = None  # frames the container or the folder declares (None: a camera)
+        self.read = 0
+        self.skipped: list[int] = []  # indices of unreadable frames, increasing
+        self.warnings: list[str] = []
         if frames is not None and not Path(frames).is_dir():
             raise ClipError(f"no frame folder {frames}")
         if video is not None and not Path(video).is_file():
@@ -119,19 +133,59 @@ class Stream:
             if not cap.isOpened():
                 raise ClipError(f"cannot open {'video ' + str(video) if video is not None else 'camera ' + str(camera)}")
             reported = cap.get(cv2.CAP_PROP_FPS)
-            self.fps = fps or (reported if reported and reported > 0 else None)
+            self.fps = fps or (reported if reported and math.isfinite(reported) and reported > 0
+                               else None)
             if video is not None:
                 self.count = int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) or None
             self._cap = cap
         if not self.fps:
             raise ClipError("the input has no frame rate: give --fps")
 
+    def index_of(self, position):
+        """The input's own index of the `position`-th frame read (0-based; an int or an array):
+        the position plus the unreadable frames before it."""
+        if not self.skipped:
+            return position
+        shifted = np.asarray(self.skipped) - np.arange(len(self.skipped))
+        index = position + np.searchsorted(shifted, position, side="right")
+        return int(index) if np.ndim(index) == 0 else index
+
+    def counts(self) -> dict:
+        """frames_read, frames_declared (None for a camera) and frames_unreadable: listed or
+        declared frames that were not read (corrupt images, a video cut short)."""
+        missing = max(self.count - self.read, 0) if self.count is not None else 0
+        return {"frames_read": self.read, "frames_declared": self.count,
+                "frames_unreadable": missing}
+
+    def _unreadable(self, index: int, path: str) -> None:
+        self.skipped.append(index)
+        if len(self.skipped) <= self.LISTED:
+            self.warnings.append(f"unreadable frame {index} ({path}) skipped; the frames after "
+                                 "it keep their numbers")
+
+    def _ended(self) -> None:
+        """The warnings of a finished iteration: frames declared but not read."""
+        if self.folder is not None and len(self.skipped) > self.LISTED:
+            self.warnings.append(f"{len(self.skipped)} of the {self.count} frames in "
+                                 f"{self.folder} are unreadable and were skipped")
+        elif self.video is not None and self.count is not None and self.read < self.count:
+            self.warnings.append(f"video {self.video} ended after {self.read} of the {self.count} "
+                                 "frames its container declares (cut short or damaged)")
+        elif self.camera is not None:
+            self.warnings.append(f"camera {self.camera} stopped delivering frames after "
+                                 f"{self.read} frame(s)")
+
     def __iter__(self):
+        self.read, self.skipped, self.warnings = 0, [], []
         if self.folder is not None:
-            for index, path in self.paths.items():
+            for index, path in enumerate(self.paths.values()):
                 image = cv2.imread(path, cv2.IMREAD_GRAYSCALE)
-                if image is not None:
-                    yield index, image
+                if image is None:
+                    self._unreadable(index, path)
+                    continue
+                self.read += 1
+                yield index, image
+            self._ended()
             return
         import queue
         import threading
@@ -154,7 +208,9 @@ class Stream:
         worker.start()
         try:
             while (item := frames.get()) is not None:
+                self.read += 1
                 yield item
+            self._ended()
         finally:
             stop.set()
             while worker.is_alive():  # unblock a decoder waiting on a full queue
