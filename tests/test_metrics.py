@@ -121,6 +121,14 @@ def test_a_predicted_label_outside_the_truth_classes_is_a_miss_of_its_true_class
     assert set(r["analysis_per_class"]) == {"negative", "positive"}
 
 
+def test_a_truth_class_the_model_lacks_is_scored_and_named():
+    # The ground truth has "others", the 3-class model cannot say it: others P 0, R 0;
+    # positive P 1, R 1 -> F1 1/2 (the old code raised a KeyError).
+    r = strs_of(["others", "positive"], ["negative", "positive"])
+    assert r["classes"] == ["others", "positive"] and r["classes_not_in_model"] == ["others"]
+    assert r["analysis_f1"] == pytest.approx(0.5)
+
+
 def test_an_unrecognised_true_positive_is_a_miss_not_dropped():
     # The spotted negative could not be recognised (no face): negative P 0, R 0; positive 1, 1.
     r = strs_of(["negative", "positive"], [None, "positive"])
