@@ -174,8 +174,7 @@ def test_run_report_shows_results_and_misclassified_first(records_3_subjects, tm
     right = [i for i in sections["Correctly classified samples"] if i["class"] == "tile"]
     assert len(wrong) == 2 and len(right) == 7
     assert text.index("Misclassified samples") < text.index("Correctly classified samples")
-    assert {w["alt"].split(" ")[1].rstrip(":") for w in wrong} == {r["sample_id"]
-                                                                   for r in rows[:2]}
+    assert {w["alt"].split(":")[0] for w in wrong} == {r["sample_id"] for r in rows[:2]}
     assert [i["class"] for i in sections["Confusion matrix"]] == ["confusion"]
     tile = cv2.imdecode(np.frombuffer(base64.b64decode(wrong[0]["src"].split(",", 1)[1]),
                                       np.uint8), cv2.IMREAD_COLOR)

@@ -196,7 +196,8 @@ def apex_text(sample: dict, source: str) -> str:
     (the records' apex_source), and the other apex."""
     given, spotted, used = sample["apex_given"], sample["apex_spotted"], sample["apex_used"]
     if source == "given" and given >= 0:
-        return f"apex {used} given " + ("(= spotted)" if spotted == used else f"(spotted {spotted})")
+        return f"apex {used} given " + ("(= spotted)" if spotted == used
+                                        else f"(spotted {spotted})")
     other = "none given" if given < 0 else "= given" if given == used else f"given {given}"
     return f"apex {used} spotted ({other})"
 
@@ -458,8 +459,8 @@ def realigned_faces(manifest: dict, entries: list[dict], warnings: list[str]) ->
             if sample is None:
                 raise ClipError("not in the database")
             indices, faces, _ = features.aligned_clip(sample, feature_config, landmarker, [])
-            apex = faces[indices.index(entry["apex_used"])] if entry["apex_used"] in indices else None
-            out[entry["sample_id"]] = (faces[0], apex, faces[-1])
+            at = {index: k for k, index in enumerate(indices)}.get(entry["apex_used"])
+            out[entry["sample_id"]] = (faces[0], None if at is None else faces[at], faces[-1])
         except (ClipError, face_lib.FaceNotFound) as e:
             failed.append(f"{entry['sample_id']}: {e}")
     if failed:
@@ -507,7 +508,7 @@ def contact_sheet(records_dir, output, limit: int | None = 48, classes=None,
     total = sum(1 for e in manifest["samples"] if not classes or e["label_name"] in classes)
     header = [f"{manifest['db']}: {len(entries)} of {total} samples" +
               (f" of {', '.join(classes)}" if classes else "") + f", grouped by {sort}; "
-              f"records {Path(records_dir).resolve()}", LEGEND[0].format(n=n), LEGEND[1]]
+              f"records {records_dir}", LEGEND[0].format(n=n), LEGEND[1]]
     image = contact_sheet_image([(title, [tiles[e["sample_id"]] for e in group])
                                  for title, group in groups], columns, header)
     write_png(output, image)
@@ -565,12 +566,13 @@ def _img(rgb: np.ndarray, css: str, alt: str) -> str:
 
 _STYLE = """body{font-family:sans-serif;margin:1.5em;color:#111}table{border-collapse:collapse;
 margin:.5em 0}td,th{border:1px solid #bbb;padding:.2em .6em;text-align:right}th{background:#eee}
-.tiles{display:flex;flex-wrap:wrap;gap:8px}figure{margin:0}figcaption{font-size:.85em;
-max-width:508px}.warning{color:#a40}"""
+.box{display:inline-block;vertical-align:top;margin-right:2.5em}figure{display:inline-block;
+vertical-align:top;margin:0 8px 8px 0}figcaption{font-size:.85em;max-width:508px}
+.warning{color:#a40}"""
 
 
-def report_html(title: str, results: dict, rows: list[dict], class_names: list[str],
-                confusion: np.ndarray, tiles: dict, shown: list[str], notes: list[str]) -> str:
+def report_html(title: str, subtitle: str, results: dict, rows: list[dict],
+                class_names: list[str], tiles: dict, shown: list[str], notes: list[str]) -> str:
     """The run report as one self-contained HTML page: results, warnings, per-subject and
     per-class figures, the confusion matrix, then the tiles of `shown` (misclassified first)."""
     train = ((results.get("config") or {}).get("identity") or {}).get("train") or {}
@@ -587,31 +589,36 @@ def report_html(title: str, results: dict, rows: list[dict], class_names: list[s
     per_subject = [[s, n, k, f"{100 * k / n:.1f}%"] for s, n, k in per_subject]
     per_class = [[c, f"{v['precision']:.3f}", f"{v['recall']:.3f}", f"{v['f1']:.3f}",
                   v["support"]] for c, v in results.get("per_class", {}).items()]
+    cm_title = (f"LOSO, {len(results.get('per_fold', {}))} folds: accuracy "
+                f"{100 * results['accuracy']:.1f}%, UF1 {results['uf1']:.3f}")
     by_id = {r["sample_id"]: r for r in rows}
     wrong = [r for r in rows if r["label"] != r["pred"]]
+
     def figures(ids):
         out = []
         for sample_id in ids:
             r = by_id[sample_id]
-            caption = (f"{r['subject']} {sample_id}: true {class_names[r['label']]}, predicted "
+            caption = (f"{sample_id}: true {class_names[r['label']]}, predicted "
                        f"{class_names[r['pred']]}")
             out.append(f'<figure id="{html.escape(sample_id)}">'
                        f'{_img(tiles[sample_id], "tile", caption)}'
                        f"<figcaption>{html.escape(caption)}</figcaption></figure>")
-        return '<div class="tiles">' + "".join(out) + "</div>"
+        return "<div>" + "".join(out) + "</div>"
     shown_wrong = [i for i in shown if by_id[i]["label"] != by_id[i]["pred"]]
     shown_right = [i for i in shown if by_id[i]["label"] == by_id[i]["pred"]]
     parts = [f"<!doctype html><html><head><meta charset=\"utf-8\"><title>{html.escape(title)}"
              f"</title><style>{_STYLE}</style></head><body><h1>{html.escape(title)}</h1>",
+             f"<p>{html.escape(subtitle)}</p>",
              "<h2>Results (leave one subject out)</h2>", summary,
              *[f'<p class="warning">{html.escape(w)}</p>'
                for w in [*results.get("warnings", []), *notes]],
-             "<h2>Per subject</h2>", _table(["subject", "samples", "correct", "accuracy"],
-                                            per_subject),
-             "<h2>Per class</h2>", _table(["class", "precision", "recall", "F1", "support"],
-                                          per_class),
-             "<h2>Confusion matrix</h2>",
-             _img(confusion_matrix_image(confusion, class_names), "confusion", "confusion matrix"),
+             '<div class="box"><h2>Per subject</h2>',
+             _table(["subject", "samples", "correct", "accuracy"], per_subject),
+             '</div><div class="box"><h2>Per class</h2>',
+             _table(["class", "precision", "recall", "F1", "support"], per_class),
+             '</div><div class="box"><h2>Confusion matrix</h2>',
+             _img(confusion_matrix_image(results["confusion_matrix"], class_names, cm_title),
+                  "confusion", "confusion matrix"), "</div>",
              f"<h2>Misclassified samples: {len(shown_wrong)} of {len(wrong)} shown</h2>",
              figures(shown_wrong),
              f"<h2>Correctly classified samples: {len(shown_right)} of "
@@ -620,7 +627,7 @@ def report_html(title: str, results: dict, rows: list[dict], class_names: list[s
     return "\n".join(parts)
 
 
-def run_report(workdir, output, records_dir=None, limit: int | None = 100,
+def run_report(workdir, output, records_dir=None, limit: int | None = 48,
                faces: bool = True) -> dict:
     """Write the HTML run report of a training run folder to `output` (atomically): its
     results, per-subject accuracy, confusion matrix, and a tile per sample, misclassified
@@ -644,9 +651,10 @@ def run_report(workdir, output, records_dir=None, limit: int | None = 100,
             (f" ({float(p):.2f})" if p not in (None, "") else ""), r["label"] == r["pred"])
     warnings: list[str] = []
     tiles = _tiles(records_dir, manifest, [entries[i] for i in shown], faces, warnings, verdicts)
-    page = report_html(f"Run report: {Path(workdir).resolve()}", results, rows, class_names,
-                       np.asarray(results["confusion_matrix"]), tiles, shown,
-                       [*warnings, f"records: {Path(records_dir).resolve()}"])
+    page = report_html(f"Run report: {workdir}",
+                       f"records {records_dir} ({manifest['db']}, params "
+                       f"{manifest.get('params_fingerprint')}); made by python -m tscnn_tf.inspect",
+                       results, rows, class_names, tiles, shown, warnings)
     with atomic_write(output) as tmp:
         tmp.write_text(page, encoding="utf-8")
     wrong = sum(r["label"] != r["pred"] for r in rows)
