@@ -2,12 +2,15 @@
 
 Landmark backends sit behind one call, `landmarker(gray) -> (68, 2) array | None`:
 - `dlib` (default): HOG face detector + the 68-point ensemble-of-regression-trees predictor
-  (the paper's landmark method [33]) shipped inside `face-recognition-models`.
+  (the paper's landmark method [33]) shipped inside `face-recognition-models`; where HOG finds
+  nothing on a tight face crop, dlib's CNN (MMOD) detector from the same package must confirm
+  that the frame is a face before the frame box is used.
 - `face_alignment`: optional (`pip install .[face-alignment]`); downloads its weights.
 """
 from __future__ import annotations
 
 import dataclasses
+import functools
 import importlib.util
 import os
 
@@ -51,6 +54,14 @@ FRAME_BOX_MIN_STD = 8.0
 # (left, top, right, bottom). The predictor is started from this box rather than from the bare
 # frame, whose larger, lower box it was not trained on (measured: `tscnn_tf.bench`, face box).
 FRAME_BOX = (0.07, -0.12, 0.90, 0.80)
+# The frame box is used only where dlib's CNN (MMOD) face detector confirms that the frame IS a
+# face: on the frame scaled to VERIFY_SIDE px (shorter side), without upsampling, it must find a
+# face whose box overlaps the frame box by VERIFY_IOU (intersection over union) or more. At that
+# scale a tight crop's face (about 100 px) is above the detector's smallest face (about 80 px),
+# and the faces of a crowd, or any face that does not fill the frame, are below it or elsewhere.
+CNN_MODEL = "mmod_human_face_detector.dat"
+VERIFY_SIDE = 128
+VERIFY_IOU = 0.4
 
 
 def frame_is_face_crop(gray: np.ndarray) -> bool:
@@ -59,14 +70,45 @@ def frame_is_face_crop(gray: np.ndarray) -> bool:
             and float(gray.std()) >= FRAME_BOX_MIN_STD)
 
 
+@functools.lru_cache(maxsize=1)
+def cnn_detector():
+    """dlib's CNN (MMOD) face detector from `face-recognition-models`, loaded once per process
+    on first use (0.7 MB; it runs on the CPU)."""
+    import dlib
+    return dlib.cnn_face_detection_model_v1(predictor_path(CNN_MODEL))
+
+
+def box_iou(a, b) -> float:
+    """Intersection over union of two (left, top, right, bottom) boxes."""
+    w = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    h = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - w * h
+    return w * h / union if union > 0 else 0.0
+
+
+def frame_shows_a_face(gray: np.ndarray) -> bool:
+    """Whether the CNN detector finds a face filling the frame as a tight face crop's does
+    (overlapping FRAME_BOX): the check before the frame box is trusted."""
+    h, w = gray.shape[:2]
+    scale = VERIFY_SIDE / min(h, w)
+    small = cv2.resize(gray, (max(1, round(w * scale)), max(1, round(h * scale))),
+                       interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+    size = np.array(small.shape[1::-1] * 2, dtype=np.float64)
+    frame_box = np.array(FRAME_BOX) * size
+    return any(box_iou((d.rect.left(), d.rect.top(), d.rect.right(), d.rect.bottom()), frame_box)
+               >= VERIFY_IOU for d in cnn_detector()(small, 0))
+
+
 class DlibLandmarker:
     """dlib HOG detector + 68-point ERT predictor. Picks the largest face.
 
     `face_box` says where the predictor's box comes from: `detect`, the detector (on the frame,
-    then with a replicated border, which brings back most tight crops); `frame`, a box covering
-    the whole frame (the frame IS the face, as in the cropped releases); `auto`, the detector,
-    then the border, then the frame box for frames shaped like a face crop. After each call
-    `last_box` says which was used: detector, border, frame or None.
+    then with a replicated border, which brings back most tight crops); `frame`, the box the
+    detector puts on a tight crop (the frame IS the face, as in the cropped releases); `auto`,
+    the detector, then the border, then the frame box for frames shaped like a face crop. The
+    frame box, forced or not, is used only where `frame_shows_a_face` confirms it: never on
+    noise, a wall or a crowd. After each call `last_box` says which was used: detector, border,
+    frame or None, and `last_refusal` why the frame box was not (or None).
     """
 
     MODEL = "shape_predictor_68_face_landmarks.dat"
@@ -76,7 +118,7 @@ class DlibLandmarker:
         if face_box not in FACE_BOXES:
             raise ValueError(f"face_box must be one of {FACE_BOXES}, got {face_box!r}")
         self.face_box = face_box
-        self.last_box = None
+        self.last_box = self.last_refusal = None
         self._detector = dlib.get_frontal_face_detector()
         self._predictor = dlib.shape_predictor(predictor_path(self.MODEL))
         self._rect = dlib.rectangle
@@ -86,6 +128,15 @@ class DlibLandmarker:
         left, top, right, bottom = FRAME_BOX
         return self._rect(int(round(left * w)), int(round(top * h)), int(round(right * w)),
                           int(round(bottom * h)))
+
+    def _frame_fit(self, gray: np.ndarray) -> np.ndarray | None:
+        """Landmarks from the frame box where the CNN detector confirms the face, else None."""
+        if not frame_shows_a_face(gray):
+            self.last_refusal = ("the frame box was refused: dlib's CNN face detector finds no "
+                                 "face filling the frame")
+            return None
+        self.last_box = "frame"
+        return self._fit(gray, self._frame_box(gray))
 
     def _fit(self, gray: np.ndarray, box) -> np.ndarray:
         shape = self._predictor(gray, box)
@@ -107,10 +158,9 @@ class DlibLandmarker:
     def __call__(self, gray: np.ndarray, face_box: str | None = None) -> np.ndarray | None:
         """68 landmarks of the largest face, or None; `face_box` overrides the instance's."""
         face_box = face_box or self.face_box
-        self.last_box = None
+        self.last_box = self.last_refusal = None
         if face_box == "frame":
-            self.last_box = "frame"
-            return self._fit(gray, self._frame_box(gray))
+            return self._frame_fit(gray)
         faces = self._detector(gray, 1)
         if faces:
             self.last_box = "detector"
@@ -124,8 +174,7 @@ class DlibLandmarker:
             self.last_box = "border"
             return self._fit(padded, max(faces, key=lambda r: r.width() * r.height())) - pad
         if face_box == "auto" and frame_is_face_crop(gray):
-            self.last_box = "frame"
-            return self._fit(gray, self._frame_box(gray))
+            return self._frame_fit(gray)
         return None
 
 

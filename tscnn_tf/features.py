@@ -64,13 +64,15 @@ def flow_features(onset: np.ndarray, apex: np.ndarray, offset: np.ndarray,
 def find_geometry(frames: list[np.ndarray], landmarker, face_size: int,
                   warnings: list[str]) -> face_lib.FaceGeometry:
     """Landmarks on the onset frame; if no face there, on the middle and last frames."""
+    refusal = None
     for position in dict.fromkeys((0, len(frames) // 2, len(frames) - 1)):
         points = landmarker(frames[position])
         if points is not None:
             if position:
                 warnings.append(f"no face on the onset frame; landmarks from clip frame {position}")
             return geometry_of(points, landmarker, face_size)
-    raise face_lib.FaceNotFound("no face detected")
+        refusal = refusal or getattr(landmarker, "last_refusal", None)
+    raise face_lib.FaceNotFound("no face detected" + (f" ({refusal})" if refusal else ""))
 
 
 def geometry_of(points: np.ndarray, landmarker, face_size: int) -> face_lib.FaceGeometry:
