@@ -198,7 +198,7 @@ def test_a_report_of_other_records_is_refused(records_3_subjects, tmp_path):
     ("missing records", "no records folder"), ("empty records", "no manifest.json"),
     ("output is a folder", "is a folder"), ("missing folder", "does not exist"),
     ("not a png", "must end in .png"), ("unknown class", "not in the records' classes"),
-    ("lost shard", "are missing")])
+    ("lost shard", "are missing"), ("corrupt shard", "unreadable records")])
 def test_bad_sheet_inputs_are_refused_before_drawing(records_3_subjects, tmp_path, case, message):
     records, output, classes = records_3_subjects, tmp_path / "sheet.png", None
     if case == "missing records":
@@ -218,6 +218,9 @@ def test_bad_sheet_inputs_are_refused_before_drawing(records_3_subjects, tmp_pat
         records = tmp_path / "copy"
         records.mkdir()
         (records / "manifest.json").write_bytes((records_3_subjects / "manifest.json").read_bytes())
+        if case == "corrupt shard":
+            for shard in manifest_of(records)["shards"]:
+                (records / shard).write_bytes(b"not a record" * 100)
     with pytest.raises(plots.InspectError, match=message):
         plots.contact_sheet(records, output, classes=classes, faces=False)
     assert list(tmp_path.glob("*.png")) == list(tmp_path.glob("*.jpg")) == []

@@ -18,6 +18,7 @@ import numpy as np
 
 from tscnn_tf.artifacts import atomic_write
 from tscnn_tf.errors import ToolkitError
+from tscnn_tf.face import GRID
 
 _FONT = cv2.FONT_HERSHEY_SIMPLEX
 
@@ -164,7 +165,7 @@ def draw_grid(rgb: np.ndarray, cells: int, colour, thickness: int = 1) -> np.nda
     return rgb
 
 
-def apex_panel(blocks: np.ndarray, n: int, grid: int = 6, size: int = PANEL) -> np.ndarray:
+def apex_panel(blocks: np.ndarray, n: int, grid: int = GRID, size: int = PANEL) -> np.ndarray:
     """The recorded apex face (reassembled from the block stack) with the apex-spotting grid
     (thin, cyan) and the n x n block grid of the local-spatial stream (thick, yellow)."""
     face = cv2.resize(blocks_to_face(blocks, n), (size, size), interpolation=cv2.INTER_AREA)
@@ -351,6 +352,18 @@ def load_records_manifest(records_dir) -> dict:
     return manifest
 
 
+def _in_turns(group: list[dict], key: str, start: int) -> list[dict]:
+    """`group` (ordered by `key`) reordered to take one sample of each `key` value in turn,
+    beginning at the `start`-th value (so that groups begin at different classes)."""
+    values = sorted({e[key] for e in group})
+    seen: dict = {}
+    rank = {}
+    for e in group:
+        seen[e[key]] = seen.get(e[key], 0) + 1
+        rank[e["sample_id"]] = (seen[e[key]], (values.index(e[key]) - start) % len(values))
+    return sorted(group, key=lambda e: rank[e["sample_id"]])
+
+
 def select_samples(entries: list[dict], classes=None, sort: str = "subject",
                    limit: int | None = None) -> list[tuple[str, list[dict]]]:
     """Manifest entries in groups (by subject, or by class with sort="class"), each group
@@ -365,15 +378,7 @@ def select_samples(entries: list[dict], classes=None, sort: str = "subject",
     for entry in sorted(entries, key=lambda e: (e[group_of], e[other_of], e["sample_id"])):
         if not classes or entry["label_name"] in classes:
             groups.setdefault(entry[group_of], []).append(entry)
-    def turns(group, g):  # the order `limit` takes them: by class (or subject) in turn,
-        others = sorted({e[other_of] for e in group})  # group g starting at the g-th
-        count, rank = {}, {}
-        for e in group:
-            count[e[other_of]] = count.get(e[other_of], 0) + 1
-            rank[e["sample_id"]] = (count[e[other_of]],
-                                    (others.index(e[other_of]) - g) % len(others))
-        return sorted(group, key=lambda e: rank[e["sample_id"]])
-    queues = {key: turns(group, g) for g, (key, group) in enumerate(groups.items())}
+    queues = {key: _in_turns(group, other_of, g) for g, (key, group) in enumerate(groups.items())}
     limit = len(entries) if limit is None else max(limit, 0)
     chosen: dict = {key: set() for key in groups}
     for depth in range(max(map(len, groups.values()), default=0)):
@@ -405,11 +410,15 @@ def read_record_arrays(records_dir, manifest: dict, sample_ids) -> dict[str, dic
         raise InspectError(f"record shard(s) {missing} named by the manifest are missing")
     n = manifest["params"]["blocks"]
     out = {}
-    for serialized in tf.data.TFRecordDataset([str(p) for p in paths]):
-        example = records.parse(serialized, n)
-        sample_id = example["sample_id"].numpy().decode()
-        if sample_id in wanted:
-            out[sample_id] = {k: example[k].numpy() for k in ("blocks", "flow_raw")}
+    try:
+        for serialized in tf.data.TFRecordDataset([str(p) for p in paths]):
+            example = records.parse(serialized, n)
+            sample_id = example["sample_id"].numpy().decode()
+            if sample_id in wanted:
+                out[sample_id] = {k: example[k].numpy() for k in ("blocks", "flow_raw")}
+    except tf.errors.OpError as e:
+        raise InspectError(f"unreadable records in {records_dir}: {e.message}; extract them "
+                           "again") from None
     if lost := sorted(wanted - set(out)):
         raise InspectError(f"{len(lost)} sample(s) of the manifest are not in their shards "
                            f"(e.g. {lost[0]}): the records are damaged; extract them again")
@@ -482,9 +491,9 @@ def _tiles(records_dir, manifest, entries, faces: bool, warnings, verdicts=None)
     return out
 
 
-LEGEND = ("apex: the recorded face; thin cyan lines: 6x6 apex-spotting grid, thick yellow: {n}x{n} "
-          "blocks", "flow: hue = direction (key at right), brightness = magnitude, each tile on "
-          "its own scale")
+LEGEND = (f"apex: the recorded face; thin cyan lines: {GRID}x{GRID} apex-spotting grid, thick "
+          "yellow: {n}x{n} blocks",
+          "flow: hue = direction (key at right), brightness = magnitude, scaled per tile")
 
 
 def contact_sheet(records_dir, output, limit: int | None = 48, classes=None,
