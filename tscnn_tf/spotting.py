@@ -138,9 +138,18 @@ class Scale:
         self.levels = RunningStats(window)  # recent signal values
         self.raw = {name: RunningStats(window) for name in ("lbp", "motion")}
         self.warmup = max(2 * k, int(config.warmup_s * window / config.window_s))
+        self.first: int | None = None  # the segment's frames (last: once it has ended)
+        self.last: int | None = None
+        self.held: list[tuple[int, float]] = []  # local maxima waiting for the warm-up
+
+    def real(self, t: int, margin: int) -> bool:
+        """t is a frame of the segment, `margin` frames or more from its ends."""
+        return self.first is not None and self.first + margin <= t and (
+            self.last is None or t <= self.last - margin)
 
     def add(self, t: int, lbp: float, motion: float) -> None:
-        """The signals at frame t (its references t-k and t+k are known)."""
+        """The signals at frame t (against t-k and t+k; at a segment's ends, the frame
+        outside taken as its first or last frame)."""
         self.raw["lbp"].push(lbp)
         self.raw["motion"].push(motion)
         if self.config.signal == "combined":
@@ -151,27 +160,56 @@ class Scale:
         self.signal[t] = value
         self.levels.push(value)
         c = t - self.k  # the contrast needs the signal k frames after
-        if c - self.k in self.signal and c in self.signal:
-            self.contrast[c] = self.signal[c] - 0.5 * (self.signal[c - self.k] + self.signal[t])
-            self.stats.push(self.contrast[c])
+        if c in self.signal:  # at a segment's start, the signal before it is its first one's
+            self._contrast(c, self.signal.get(c - self.k, self.signal.get(self.first, value)), value)
         self.signal.pop(t - 4 * self.k - 1, None)  # frames come one by one: one to forget
+
+    def _contrast(self, c: int, before: float, after: float) -> None:
+        """C(c); a peak and the running statistics are the contrasts whose interval [c-k,
+        c+k] lies inside the segment (those nearer its ends only serve as neighbours)."""
+        self.contrast[c] = self.signal[c] - 0.5 * (before + after)
+        if self.real(c, self.k):
+            self.stats.push(self.contrast[c])
+
+    def close(self) -> list[tuple[int, float]]:
+        """The segment ended at `last` (set, and the signals of its last frames added): the
+        contrasts of its last k frames, the signal after it taken as its last one's, and the
+        peaks that waited for them."""
+        after = self.signal.get(self.last)
+        for c in range(self.last - self.k + 1, self.last + 1):
+            if c in self.signal and c not in self.contrast and after is not None:
+                self._contrast(c, self.signal.get(c - self.k, self.signal.get(self.first, after)),
+                               after)
+        out = []
+        for now in range(self.last + 1, self.last + self.k + 1):
+            out += self.peaks(now)
+        return out + self.release()
 
     def peaks(self, now: int) -> list[tuple[int, float]]:
         """(apex, relative contrast) of the peaks that can be decided now (their ±k
         neighbourhood known). The contrast is divided by the signal's running mean, so that
-        `min_contrast` means the same for every signal."""
-        out = []
+        `min_contrast` means the same for every signal. A local maximum found before the
+        threshold has `warmup` contrasts behind it waits for them (or for the segment's end,
+        `release`): a threshold of a few noisy values would pass noise."""
         c = now - 2 * self.k  # the latest contrast with k known neighbours on both sides
         self.contrast.pop(c - 2 * self.k - 1, None)
-        if c not in self.contrast or len(self.stats) < self.warmup:
-            return out
+        if not self.real(c, self.k) or c not in self.contrast:
+            return self.release() if len(self.stats) >= self.warmup else []
+        value = self.contrast[c]
+        if value >= max(self.contrast.get(x, -np.inf) for x in range(c - self.k, c + self.k + 1)):
+            self.held.append((c, value))
+        return self.release() if len(self.stats) >= self.warmup else []
+
+    def release(self) -> list[tuple[int, float]]:
+        """Judge the held local maxima against the threshold of the contrasts seen so far."""
+        if not self.held or not len(self.stats):
+            return []
         mean = self.stats.mean()
         threshold = mean + self.config.threshold * (self.stats.max() - mean)
-        value = self.contrast[c]
-        relative = value / (self.levels.mean() + 1e-9)
-        if value >= threshold and relative >= self.config.min_contrast and value >= max(
-                self.contrast.get(x, -np.inf) for x in range(c - self.k, c + self.k + 1)):
-            out.append((c, relative))
+        level = self.levels.mean() + 1e-9
+        out = [(c, value / level) for c, value in self.held
+               if value >= threshold and value / level >= self.config.min_contrast]
+        self.held = []
         return out
 
 
@@ -199,12 +237,13 @@ class Spotter:
         self.trace = {kind: (array.array("d"), array.array("d")) for kind in ("micro", "macro")}
         self.keep_trace = keep_trace
         self.seen = 0
-        self.shape = None  # the frame size of the current segment
-        self.frame_of = lambda i: i  # stream position -> the input's frame number (warnings)
         self.pending: list[dict] = []
         self._reset_segment()
 
     def _reset_segment(self) -> None:
+        """End the current segment (its last peaks decided, `_flush_segment`) and start anew."""
+        if getattr(self, "small", None):
+            self._flush_segment()
         window = int(self.config.window_s * self.fps)
         self.scales = [Scale(self.k_micro, "micro", self.config, window)]
         if self.k_macro:
@@ -224,8 +263,7 @@ class Spotter:
         points = detect_face(self.landmarker, gray)
         if points is None:
             if self.geometry is not None:
-                self.warnings.append(f"face lost at frame {self.frame_of(index)}: "
-                                     "the segment ends there")
+                self.warnings.append(f"face lost at frame {index}: the segment ends there")
                 self.geometry = None
                 self._reset_segment()
             return False
@@ -235,8 +273,7 @@ class Spotter:
             return self.geometry is not None
         if self.geometry is None:
             if self.seen:
-                self.warnings.append(f"face found again at frame {self.frame_of(index)}: "
-                                     "a new segment starts")
+                self.warnings.append(f"face found again at frame {index}: a new segment starts")
             self.geometry = geometry
             return True
         eye = np.linalg.norm(points[42] - points[39])
@@ -263,18 +300,14 @@ class Spotter:
 
     def push(self, index: int, gray: np.ndarray) -> list[dict]:
         """Process one frame; returns the intervals decided at this frame."""
-        if self.shape is not None and gray.shape != self.shape:  # like a lost face
-            self.warnings.append(
-                f"frame size changed from {self.shape[1]}x{self.shape[0]} to {gray.shape[1]}x"
-                f"{gray.shape[0]} at frame {self.frame_of(index)}: the segment ends there")
-            self.geometry = None  # the face is searched for again in the new frames
-            self._reset_segment()
-        self.shape = gray.shape
         if not self._follow_face(index, gray):
             return self._emit(index, final=False)
         crop = face_lib.warp_to_face(gray, self.geometry)
         self.faces.append((index, crop))
         small = cv2.resize(crop, (self.config.signal_size,) * 2, interpolation=cv2.INTER_AREA)
+        if not self.small:
+            for scale in self.scales:
+                scale.first = index
         self.small.append((index, small, apex_lib.block_histograms(small)))
         self.seen += 1
         for scale in self.scales:
@@ -284,24 +317,61 @@ class Spotter:
             if len(self.small) > 2 * scale.k:
                 # Centre t = k frames ago: its LBP against t-k and t+k (now), and its motion,
                 # the mean of the flows t-k -> t and t -> t+k (both large at an apex only).
-                _, _, h_before = self.small[-1 - 2 * scale.k]
-                t_index, _, h_center = self.small[-1 - scale.k]
-                lbp = self._lbp(h_center, h_before, self.small[-1][2])
-                motion = (self._top((moves[0] + moves[-1]) / 2)
-                          if self.config.signal != "lbp" else 0.0)
-                scale.add(t_index, lbp, motion)
-                if self.keep_trace:
-                    self.trace[scale.kind][0].append(t_index)
-                    self.trace[scale.kind][1].append(scale.signal[t_index])
-                for apex, strength in scale.peaks(t_index):
-                    self.pending.append({"onset": apex - scale.k, "apex": apex,
-                                         "offset": apex + scale.k, "score": strength,
-                                         "scale": scale.kind})
+                flows = (moves[0], moves[-1]) if moves else None
+                self._signal(scale, self.small, len(self.small) - 1 - scale.k, flows)
+            elif len(self.small) > scale.k:  # a segment's first k frames
+                self._signal(scale, self.small, len(self.small) - 1 - scale.k)
         return self._emit(index, final=False)
 
+    def _signal(self, scale: Scale, frames, at: int, flows=None) -> None:
+        """The signals of frames[at] (t) into `scale`, its peaks pending. Its references are
+        the frames k before and after; at a segment's ends, the one outside is taken as the
+        segment's first or last frame, and the frame itself as the other reference."""
+        before, after = max(at - scale.k, 0), min(at + scale.k, len(frames) - 1)
+        before, after = (after if before == at else before), (before if after == at else after)
+        if before == at:
+            return  # a segment of one frame
+        t, small, center = frames[at]
+        lbp = self._lbp(center, frames[before][2], frames[after][2])
+        motion = 0.0
+        if self.config.signal != "lbp":
+            flows = flows or (self._motion(frames[before][1], small),
+                              self._motion(small, frames[after][1]))
+            motion = self._top((flows[0] + flows[1]) / 2)
+        scale.add(t, lbp, motion)
+        if self.keep_trace:
+            self.trace[scale.kind][0].append(t)
+            self.trace[scale.kind][1].append(scale.signal[t])
+        self._found(scale, scale.peaks(t))
+
+    def _flush_segment(self) -> None:
+        """Decide the peaks near the end of a segment (the stream's end, a lost face, a head
+        move): the signals of its last k frames (the face after the end taken as in its last
+        frame), so a peak whose ±k neighbourhood runs past the end is still decided, within
+        the segment."""
+        frames = list(self.small)
+        for scale in self.scales:
+            scale.last = frames[-1][0]
+            for at in range(max(len(frames) - scale.k, 0), len(frames)):
+                self._signal(scale, frames, at)
+            self._found(scale, scale.close())
+
+    def _found(self, scale: Scale, peaks: list[tuple[int, float]]) -> None:
+        """Peaks become pending intervals [apex - k, apex + k] (inside the segment)."""
+        for apex, strength in peaks:
+            self.pending.append({"onset": apex - scale.k, "apex": apex, "offset": apex + scale.k,
+                                 "score": strength, "scale": scale.kind, "span": 2 * scale.k + 1})
+
     def finish(self) -> list[dict]:
-        """The intervals still pending at the end of the stream."""
+        """The intervals still pending at the end of the stream, the last peaks decided."""
+        self._reset_segment()
         return self._emit(None, final=True)
+
+    def _type(self, interval: dict) -> str:
+        """micro when both its scale's span and the reported interval (merged or cut at a
+        segment's end) last at most `micro_max_s`; never micro when longer."""
+        frames = max(interval["span"], interval["offset"] - interval["onset"] + 1)
+        return "micro" if frames / self.fps <= self.config.micro_max_s else "macro"
 
     def _emit(self, index: int | None, final: bool) -> list[dict]:
         """Intervals whose neighbourhood is fully decided (every peak near them is known).
@@ -329,15 +399,14 @@ class Spotter:
         for p in sorted(ready, key=lambda p: p["apex"]):
             if p.get("dropped"):
                 continue
-            duration = (p["offset"] - p["onset"] + 1) / self.fps
-            p = {**p, "type": "micro" if duration <= self.config.micro_max_s else "macro",
-                 "onset": max(p["onset"], 0)}
+            p = {**p, "type": self._type(p), "own": self._type(p)}  # own: before merging
             if out and p["onset"] - out[-1]["offset"] <= self.config.min_gap_s * self.fps \
-                    and p["type"] == out[-1]["type"]:
+                    and p["own"] == out[-1]["own"]:
                 if p["score"] > out[-1]["score"]:
-                    out[-1] = {**p, "onset": out[-1]["onset"]}
+                    out[-1] = {**p, "onset": out[-1]["onset"], "span": out[-1]["span"]}
                 else:
-                    out[-1]["offset"] = p["offset"]
+                    out[-1]["offset"] = max(p["offset"], out[-1]["offset"])
+                out[-1]["type"] = self._type(out[-1])
                 continue
             out.append(p)
         return out
@@ -352,29 +421,23 @@ PUBLIC_KEYS = ("onset", "apex", "offset", "score", "type")
 
 
 def spot_stream(frames, fps: float, config: SpotConfig = SpotConfig(), recognise=None,
-                landmarker=None, on_interval=None, keep_trace: bool = False,
-                frame_of=None) -> dict:
+                landmarker=None, on_interval=None, keep_trace: bool = False) -> dict:
     """Spot every interval of a frame stream ((index, grey frame) pairs, any length).
 
-    Intervals, and the frames warnings name, are in 0-based positions of the stream, or in
-    `frame_of(position)` (the input's own frame numbers where frames were skipped).
-    `recognise(spotter, interval)` (optional) returns extra keys for an interval (label,
-    probabilities) while its face crops (in positions) are still held; `on_interval(interval)`
-    sees each one as soon as it is decided. Start-up (the landmark model) is inside the
-    measured `frames_per_s`. `keep_trace` keeps the signals (16 bytes a frame and scale, in
-    positions) for a plot. `frames_with_face` counts the frames a face was followed in.
+    Intervals are in 0-based positions of the stream. `recognise(spotter, interval)` (optional)
+    returns extra keys for an interval (label, probabilities) while its face crops are still
+    held; `on_interval(interval)` sees each one as soon as it is decided. Start-up (the
+    landmark model) is inside the measured `frames_per_s`. `keep_trace` keeps the signals
+    (16 bytes a frame and scale) for a plot.
     """
     import time
     start = time.perf_counter()
     spotter = Spotter(fps, config, landmarker, keep_trace)
-    if frame_of is not None:
-        spotter.frame_of = frame_of
     intervals: list[dict] = []
 
     def decided(found):
         for interval in found:
             out = {k: interval[k] for k in PUBLIC_KEYS}
-            out.update({k: spotter.frame_of(out[k]) for k in ("onset", "apex", "offset")})
             out["score"] = float(out["score"])
             if recognise is not None:
                 out.update(recognise(spotter, interval))
@@ -390,7 +453,6 @@ def spot_stream(frames, fps: float, config: SpotConfig = SpotConfig(), recognise
     return {"frames": count, "fps": fps, "intervals": intervals,
             "frames_per_s": count / elapsed if elapsed > 0 else None,
             "warnings": list(spotter.warnings), "trace": spotter.trace,
-            "frames_with_face": spotter.seen,
             "config": dataclasses.asdict(config)}
 
 

@@ -109,6 +109,31 @@ def render_long_video(path: Path, rng: np.random.Generator, seconds: float, fps:
     return truth
 
 
+def render_short_recording(path: Path, rng: np.random.Generator, seconds: float = 2.4,
+                           fps: float = 30.0, apex_s: float = 1.6, length_s: float = 1.1,
+                           label: str = "positive") -> Interval:
+    """Write a short recording with one slow macro-expression (neutral -> expression peaking
+    at `apex_s` -> neutral, `length_s` long, a broad raised-cosine profile as a real smile's)
+    and return its ground truth. Shorter than the spotter's running window: the case of a
+    user filming one smile."""
+    subject = Subject(rng)
+    frames, length = int(seconds * fps), int(round(length_s * fps))
+    apex = int(round(apex_s * fps))
+    onset = apex - length // 2
+    field, folds = event_field(subject, "macro", label)
+    t = np.arange(frames) / fps
+    drift = np.stack([1.0 * np.sin(2 * np.pi * t / 6.0), 0.5 * np.sin(2 * np.pi * t / 8.0)], 1)
+    amplitude = rng.uniform(5.0, 7.0)
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), fps, (FRAME_SIZE,) * 2)
+    for i in range(frames):
+        phase = (i - onset) / (length - 1)
+        p = amplitude * np.sin(np.pi * phase) ** 2 if 0 <= phase <= 1 else 0.0
+        image = subject.render(field * p, folds * FOLD_DEPTH * p / 3.0, drift[i], rng)
+        writer.write(cv2.cvtColor(image, cv2.COLOR_GRAY2BGR))
+    writer.release()
+    return Interval(onset, apex, onset + length - 1, "macro", label)
+
+
 def generate(data_dir, seed: int = 0, num_videos: int = 2, seconds: float = 12.0,
              fps: float = 100.0) -> Path:
     """Render the synthetic long-video database into `data_dir` (absent, empty or its own)."""
