@@ -11,7 +11,7 @@ direction, brightness = magnitude, scaled per tile). The records hold only the a
 onset and offset faces are re-made from the database folder named in the manifest with the
 feature stage's own alignment (--nofaces leaves them out). A run report (one self-contained
 HTML file) holds the results table, per-subject and per-class figures, the confusion matrix
-and the tile of every sample, misclassified first.
+and a tile per sample (at most --limit), misclassified first.
 """
 from __future__ import annotations
 
