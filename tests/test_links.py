@@ -180,3 +180,14 @@ def test_the_rule_and_its_counts_in_the_dry_run_summaries(tmp_path):
     summary = dry_run("fourdme", clips)
     assert summary["dropped_per_reason"] == {OUTSIDE: 1}
     assert dry_run("fourdme", clips, {"follow_symlinks": True})["dropped_per_reason"] == {}
+
+
+def test_a_reader_without_the_opt_in_refuses_the_flag_but_not_the_default(tmp_path, monkeypatch):
+    """`--follow_symlinks` for a reader that cannot follow is an error, never silently ignored."""
+    from tscnn_tf import databases
+    from tscnn_tf.databases.base import Database
+    monkeypatch.setitem(databases.READERS, "plain", lambda d, classes=None: Database(
+        "plain", ["a"], [], []))
+    assert databases.read_database("plain", tmp_path, follow_symlinks=False).name == "plain"
+    with pytest.raises(ValueError, match="--follow_symlinks is not supported"):
+        databases.read_database("plain", tmp_path, follow_symlinks=True)

@@ -175,15 +175,6 @@ def parse_int(value) -> int | None:
     return int(number) if number.is_integer() else None
 
 
-def inside(root: Path, path: Path) -> bool:
-    """Whether `path`, resolved (symlinks included), lies inside the resolved `root`."""
-    try:
-        Path(path).resolve().relative_to(Path(root).resolve())
-    except ValueError:
-        return False
-    return True
-
-
 OUTSIDE = "outside the database folder"
 
 
@@ -200,13 +191,7 @@ class Scope:
 
     def allows(self, path) -> bool:
         """Whether `path` may be opened or listed (checked before it is)."""
-        if self.follow_symlinks:
-            return True
-        try:
-            Path(path).resolve().relative_to(self._resolved)
-        except ValueError:
-            return False
-        return True
+        return self.follow_symlinks or Path(path).resolve().is_relative_to(self._resolved)
 
     def admit(self, path, what: str) -> bool:
         """`allows(path)`, counting a refusal of the `what` (sheet, folder) otherwise."""

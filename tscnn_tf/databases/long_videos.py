@@ -53,6 +53,7 @@ class LongDatabase:
         self.dropped: list[Dropped] = []
         self.scope = scope
         self._rows: dict[tuple, str] = {}  # (video, onset, offset) -> the row that gave it
+        self.linked: dict[Path, list[str]] = {}  # frame folder -> its frame files linking out
 
     def drop(self, subject, clip, where, kind, detail=""):
         self.dropped.append(Dropped.of(subject, clip, where, kind, detail))
@@ -114,7 +115,9 @@ def usable_folder(database: LongDatabase, folder: Path | None, subject, clip, wh
     if folder is None or not folder.is_dir():
         database.drop(subject, clip, where, "no frame folder", str(folder))
         return False
-    linked = linked_frames(folder, scope)
+    if folder not in database.linked:  # a video holds many rows: its folder is scanned once
+        database.linked[folder] = linked_frames(folder, scope)
+    linked = database.linked[folder]
     if linked:
         database.drop(subject, clip, where, f"media {OUTSIDE}",
                       f"{len(linked)} frame file(s) link out, e.g. {linked[0]}")

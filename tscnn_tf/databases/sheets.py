@@ -134,7 +134,8 @@ def levels(root: Path, max_depth: int, scope: Scope):
             except OSError:
                 continue
         yield depth, entries
-        folders = [p for p in entries if p.is_dir() and scope.admit(p, "folder")]
+        if depth < max_depth:
+            folders = [p for p in entries if p.is_dir() and scope.admit(p, "folder")]
 
 
 def find_files(root, patterns: tuple[str, ...], max_depth: int = 4,
