@@ -121,6 +121,17 @@ def test_stream_index_of_counts_the_skipped_frames_before():
     assert list(stream.index_of(np.arange(len(kept)))) == kept
 
 
+def test_many_unreadable_frames_are_named_up_to_ten_and_counted(tmp_path):
+    folder = write_folder(tmp_path / "frames", [np.zeros((8, 8), np.uint8)] * 15)
+    for i in range(2, 14):
+        (folder / f"img{i}.png").write_bytes(b"")
+    stream = video.Stream(frames=folder, fps=FPS)
+    assert [i for i, _ in stream] == [0, 1, 14]
+    assert stream.counts() == {"frames_read": 3, "frames_declared": 15, "frames_unreadable": 12}
+    assert len(stream.warnings) == video.Stream.LISTED + 1
+    assert "12 of the 15 frames" in stream.warnings[-1]
+
+
 def test_frames_of_two_sizes_end_the_segment_with_a_warning(recording, tmp_path):
     frames = [f if i < 75 else cv2.resize(f, (384, 384)) for i, f in enumerate(recording["frames"])]
     folder = write_folder(tmp_path / "frames", frames)

@@ -155,7 +155,7 @@ def evaluate_database(videos, config: spotting.SpotConfig, model=None,
     for item in videos:
         out = spot_video(item, config, model)
         record = {"video": item.name, **{k: out[k] for k in COUNT_KEYS},
-                  "intervals": len(out["intervals"]), "warnings": out["warnings"]}
+                  "num_intervals": len(out["intervals"]), "warnings": out["warnings"]}
         records.append(record)
         if on_video is not None:
             on_video(record)
