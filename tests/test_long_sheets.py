@@ -106,3 +106,11 @@ def test_a_header_row_on_top_of_the_code_sheet_is_not_a_drop(tmp_path):
     database = long_videos.read_casme_sq_long(tmp_path / "db")
     assert sum(len(v.intervals) for v in database.videos.values()) == 9
     assert database.dropped == []
+
+
+def test_a_type_neither_micro_nor_macro_is_counted_not_taken_for_macro(tmp_path):
+    sheet = casme_sq(tmp_path / "db")
+    edit_sheet(sheet, "CASFEcode_final", lambda ws: ws.cell(3, 8, "blink"))
+    summary = long_videos.read_casme_sq_long(tmp_path / "db").summary()
+    assert summary["intervals"] == {"micro": 8, "macro": 0}
+    assert summary["dropped_per_reason"] == {"unknown type": 1}

@@ -44,6 +44,12 @@ def interval_of(onset_text, apex_text, offset_text, kind: str, label=None
     return Interval(onset, apex, offset, kind, label), None, warnings
 
 
+def expression_kind(text: str) -> str | None:
+    """`micro` or `macro` from a type cell (`Micro - 1/2`, `macro-expression`); None otherwise."""
+    text = text.lower()
+    return "micro" if "micro" in text else ("macro" if "macro" in text else None)
+
+
 class LongDatabase:
     """Videos by name, and the rows dropped."""
 
@@ -148,6 +154,9 @@ def read_casme_sq_long(data_dir, fps: float = 30.0, follow_symlinks: bool = Fals
         if offset in ("0", "") and apex in ("0", ""):
             database.drop(folder_name, clip, where, "offset and apex both 0 or empty")
             continue
+        if expression_kind(kind) is None:
+            database.drop(folder_name, clip, where, "unknown type", repr(kind))
+            continue
         if offset in ("0", ""):
             offset = apex  # the sheet's "offset 0: use the apex"
         stem = re.sub(r"_\d+$", "", clip.lower())
@@ -166,7 +175,7 @@ def read_casme_sq_long(data_dir, fps: float = 30.0, follow_symlinks: bool = Fals
         if not usable_folder(database, folder, folder_name, clip, where):
             continue
         interval, reason, _ = interval_of(onset, "" if apex == "0" else apex, offset,
-                                          "micro" if "micro" in kind.lower() else "macro",
+                                          expression_kind(kind),
                                           sheets.normalise_label(emotion) or None)
         if interval is None:
             database.drop(folder_name, clip, where, reason, f"{onset}/{offset}")
@@ -195,8 +204,7 @@ def read_samm_lv(data_dir, fps: float = 200.0, follow_symlinks: bool = False) ->
         where = f"{sheet.name} row {line}"
         video = r["clip"].rsplit("_", 1)[0] if "_" in r["clip"] else r["clip"]
         subject = sheets.padded(r["subject"], 3)
-        kind = "micro" if "micro" in r["type"].lower() else (
-            "macro" if "macro" in r["type"].lower() else None)
+        kind = expression_kind(r["type"])
         if kind is None:
             database.drop(subject, r["clip"], where, "unknown type", repr(r["type"]))
             continue
@@ -234,7 +242,10 @@ def read_casme3_long(data_dir, fps: float = 30.0, follow_symlinks: bool = False)
     database = LongDatabase("casme3", scope)
     for line, r in sheets.records(rows, header, CASME3_LONG_COLUMNS, sheet):
         where = f"{sheet.name} row {line}"
-        kind = "micro" if "micro" in r["type"].lower() else "macro"
+        kind = expression_kind(r["type"])
+        if kind is None:
+            database.drop(r["subject"], r["clip"], where, "unknown type", repr(r["type"]))
+            continue
         if unsafe_name(r["subject"]) or unsafe_name(r["clip"]):
             database.drop(r["subject"], r["clip"], where, "subject or clip is a path, not a name",
                           f"{r['subject']!r}/{r['clip']!r}")
