@@ -29,7 +29,7 @@ INTERRUPTED = {
                               "run it again to start over",
     "tscnn_tf.spot": "spotting does not resume: the intervals printed above are all that was "
                      "found, and no output file was written; run the command again to start over",
-    "tscnn_tf.predict": "nothing was written; run the command again",
+    "tscnn_tf.predict": "nothing half-written is left; run the command again",
     "tscnn_tf.export": "no half-written export is left; run the command again",
 }
 
