@@ -90,3 +90,18 @@ def test_no_interval_longer_than_micro_max_s_is_typed_micro():
                             "scale": "micro", "span": 25}]
         (interval,) = spotter.finish()
         assert interval["type"] == ("micro" if 25 / 100 <= micro_max_s else "macro")
+
+
+def test_a_head_move_that_restarts_the_signals_is_reported():
+    class MovingFace(FixedFace):
+        calls = 0
+
+        def __call__(self, gray, face_box=None):
+            self.calls += 1
+            return self.points + (0.0 if self.calls < 3 else 30.0)  # moved at the 3rd detection
+
+    frames = burst_stream(300, set())
+    out = spotting.spot_stream(frames, 100, spotting.SpotConfig(redetect_s=1.0),
+                               landmarker=MovingFace())
+    assert out["frames"] == 300 and len(out["warnings"]) == 1
+    assert "re-align the face 1 time(s) (at frame 200)" in out["warnings"][0]

@@ -237,6 +237,7 @@ class Spotter:
         self.trace = {kind: (array.array("d"), array.array("d")) for kind in ("micro", "macro")}
         self.keep_trace = keep_trace
         self.seen = 0
+        self.realigned: list[int] = []  # frames where a head move restarted the signals
         self.pending: list[dict] = []
         self._reset_segment()
 
@@ -281,6 +282,7 @@ class Spotter:
         moved = np.mean(np.linalg.norm(points[five] - self.geometry.landmarks[five], axis=1)) / max(eye, 1)
         if moved > 0.25:  # the head moved enough to shift the crop: follow it, restart signals
             self.geometry = geometry
+            self.realigned.append(index)
             self._reset_segment()
         return True
 
@@ -365,6 +367,13 @@ class Spotter:
     def finish(self) -> list[dict]:
         """The intervals still pending at the end of the stream, the last peaks decided."""
         self._reset_segment()
+        if self.realigned:
+            frame_of = getattr(self, "frame_of", int)
+            self.warnings.append(
+                f"the head moved enough to re-align the face {len(self.realigned)} time(s) (at "
+                f"frame {', '.join(str(frame_of(i)) for i in self.realigned[:10])}"
+                f"{', ...' if len(self.realigned) > 10 else ''}): the signals restart there, so "
+                "an expression across a restart can be missed or split")
         return self._emit(None, final=True)
 
     def _type(self, interval: dict) -> str:
