@@ -18,9 +18,14 @@ gives micro-expressions, the macro scale macro-expressions; where both answer to
 the stronger relative contrast decides its type. The eye blocks (EYE_BLOCKS) are left out of
 both signals (blinks). `lbp` is the default: it measured best (README).
 
+An apex needs its interval [t-k, t+k] inside its segment (the frames between a face found
+and lost, a head move or the stream's end). At a segment's ends the frame beyond it is taken
+as its first or last frame, and when the segment ends its last peaks are decided then, so a
+recording shorter than `window_s` (one smile filmed on a phone) is judged on all of itself.
 An interval is reported a bounded number of frames after its offset (3 k + k of the macro
-scale); its face crops are still in the ring buffer, so `recognise` can run the feature
-stage's own code (`features.clip_features`) on them.
+scale), at the latest when its segment ends; its face crops are still in the ring buffer, so
+`recognise` can run the feature stage's own code (`features.clip_features`) on them. An
+interval longer than `micro_max_s` (merged, or of the macro scale) is never typed micro.
 """
 from __future__ import annotations
 
