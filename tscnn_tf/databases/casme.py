@@ -46,7 +46,8 @@ def section_rows(data_dir, section: str, scope: Scope | None = None) -> list[dic
     return out
 
 
-def read_casme(data_dir, classes=None, db: str = "casme", follow_symlinks: bool = False) -> Database:
+def read_casme(data_dir, classes=None, db: str = "casme",
+               follow_symlinks: bool = False) -> Database:
     """Sections A and B together; the paper's 4 classes by default."""
     selected = class_selection(classes, CLASSES)
     scope = Scope(data_dir, follow_symlinks)
