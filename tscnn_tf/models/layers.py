@@ -55,8 +55,9 @@ class AreaResize(layers.Layer):
 
     def call(self, x):
         a = ops.convert_to_tensor(self.matrix, dtype=x.dtype)
-        rows = ops.einsum("ij,bjkc->bikc", a, x)
-        return ops.einsum("bikc,lk->bilc", rows, a) * self.scale
+        x = ops.transpose(x, (0, 3, 1, 2))                  # (B, C, H, W)
+        x = ops.matmul(ops.matmul(a, x), ops.transpose(a))  # A X Aᵀ per image and channel
+        return ops.transpose(x, (0, 2, 3, 1)) * self.scale
 
     def get_config(self):
         return {**super().get_config(), "size_out": self.size_out, "size_in": self.size_in,
