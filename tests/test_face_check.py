@@ -151,3 +151,22 @@ def test_predict_on_a_noise_video_prints_one_error_and_no_label(tmp_path):
     errors = [line for line in run.stderr.splitlines() if line.startswith("error:")]
     assert run.returncode != 0 and len(errors) == 1 and "no face" in errors[0], run.stderr[-2000:]
     assert "Traceback" not in run.stderr and "label" not in run.stdout
+
+
+def test_a_frame_of_several_faces_says_so(tmp_path, crops):
+    """A crowd's faces are faces to the HOG detector: the largest is used, with a warning."""
+    from tscnn_tf import features, predict
+    tiles = [cv2.resize(c, (50, 50), interpolation=cv2.INTER_AREA) for c in crops[:4]]
+    crowd = np.vstack([np.hstack(tiles[:2]), np.hstack(tiles[2:])])
+    one = cv2.resize(crops[0], (100, 100), interpolation=cv2.INTER_AREA)
+    for name, frame in (("crowd", crowd), ("one", one)):
+        write_clip(tmp_path / name, [frame] * 3)
+    landmarker = face.make_landmarker("dlib", "auto")
+    messages = {}
+    for name in ("crowd", "one"):
+        warnings = []
+        _, _, geometry = features.aligned_clip(predict.clip_sample(frames=tmp_path / name), FAST,
+                                               landmarker, warnings)
+        messages[name] = [w for w in warnings if "faces on the frame" in w]
+    assert geometry.faces == 1 and messages["one"] == []
+    assert len(messages["crowd"]) == 1 and int(messages["crowd"][0].split()[0]) >= 2

@@ -108,7 +108,8 @@ class DlibLandmarker:
     the detector, then the border, then the frame box for frames shaped like a face crop. The
     frame box, forced or not, is used only where `frame_shows_a_face` confirms it: never on
     noise, a wall or a crowd. After each call `last_box` says which was used: detector, border,
-    frame or None, and `last_refusal` why the frame box was not (or None).
+    frame or None, `last_faces` how many faces the detector found, and `last_refusal` why
+    the frame box was not used (or None).
     """
 
     MODEL = "shape_predictor_68_face_landmarks.dat"
@@ -119,6 +120,7 @@ class DlibLandmarker:
             raise ValueError(f"face_box must be one of {FACE_BOXES}, got {face_box!r}")
         self.face_box = face_box
         self.last_box = self.last_refusal = None
+        self.last_faces = 0
         self._detector = dlib.get_frontal_face_detector()
         self._predictor = dlib.shape_predictor(predictor_path(self.MODEL))
         self._rect = dlib.rectangle
@@ -135,7 +137,7 @@ class DlibLandmarker:
             self.last_refusal = ("the frame box was refused: dlib's CNN face detector finds no "
                                  "face filling the frame")
             return None
-        self.last_box = "frame"
+        self.last_box, self.last_faces = "frame", 1
         return self._fit(gray, self._frame_box(gray))
 
     def _fit(self, gray: np.ndarray, box) -> np.ndarray:
@@ -159,9 +161,11 @@ class DlibLandmarker:
         """68 landmarks of the largest face, or None; `face_box` overrides the instance's."""
         face_box = face_box or self.face_box
         self.last_box = self.last_refusal = None
+        self.last_faces = 0
         if face_box == "frame":
             return self._frame_fit(gray)
         faces = self._detector(gray, 1)
+        self.last_faces = len(faces)
         if faces:
             self.last_box = "detector"
             return self._fit(gray, max(faces, key=lambda r: r.width() * r.height()))
@@ -170,6 +174,7 @@ class DlibLandmarker:
         pad = max(gray.shape) // 4
         padded = cv2.copyMakeBorder(gray, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
         faces = self._detector(padded, 1)
+        self.last_faces = len(faces)
         if faces:
             self.last_box = "border"
             return self._fit(padded, max(faces, key=lambda r: r.width() * r.height())) - pad
@@ -253,6 +258,7 @@ class FaceGeometry:
     affine: np.ndarray     # 2x3: frame pixel -> face-crop pixel
     face_size: int
     box: str | None = None  # where the landmarks' face box came from: detector, border, frame
+    faces: int = 1          # how many faces the detector found on that frame (the largest is used)
 
     def to_crop(self, points: np.ndarray) -> np.ndarray:
         """Frame points -> face-crop points."""

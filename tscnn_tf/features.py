@@ -79,6 +79,7 @@ def geometry_of(points: np.ndarray, landmarker, face_size: int) -> face_lib.Face
     """The face geometry of landmarks just found, with the face box they came from."""
     geometry = face_lib.face_geometry(points, face_size)
     geometry.box = getattr(landmarker, "last_box", None)
+    geometry.faces = getattr(landmarker, "last_faces", 1) or 1
     return geometry
 
 
@@ -130,6 +131,9 @@ def aligned_clip(sample: Sample, config: FeatureConfig, landmarker, warnings: li
     if geometry.box in ("border", "frame"):
         warnings.append(f"the detector found no face on the frame itself; landmarks from the "
                         f"{geometry.box} box")
+    if geometry.faces > 1:
+        warnings.append(f"{geometry.faces} faces on the frame: the landmarks are the largest "
+                        "one's, and the result describes that face only")
     return indices, faces, geometry
 
 
