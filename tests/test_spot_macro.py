@@ -105,3 +105,9 @@ def test_a_head_move_that_restarts_the_signals_is_reported():
                                landmarker=MovingFace())
     assert out["frames"] == 300 and len(out["warnings"]) == 1
     assert "re-align the face 1 time(s) (at frame 200)" in out["warnings"][0]
+
+
+def test_a_peak_before_the_warm_up_waits_for_it_instead_of_being_dropped():
+    config = spotting.SpotConfig(redetect_s=1000, warmup_s=1.0)
+    out = spotting.spot_stream(burst_stream(300, {30}), 100, config, landmarker=FixedFace())
+    assert [(i["apex"], i["type"]) for i in out["intervals"]] == [(30, "micro")]

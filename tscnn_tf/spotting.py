@@ -66,7 +66,7 @@ class SpotConfig:
     ignore_eyes: bool = True     # leave the eye row out of the signals (blinks)
     min_gap_s: float = 0.1       # spotted intervals closer than this are merged
     min_contrast: float = 0.5    # the smallest peak contrast, relative to the signal's mean
-    warmup_s: float = 0.0        # no peak before this much signal (beyond 2 k) has been seen
+    warmup_s: float = 0.0        # peaks wait until the threshold has seen this much (or the end)
 
     def __post_init__(self):
         if self.signal not in SIGNALS:
