@@ -125,3 +125,23 @@ def test_dry_run_cli_reports_the_counts(release, tmp_path):
     assert (summary["num_samples"], summary["num_subjects"]) == (442, 68)
     assert sum(summary["dropped_per_reason"].values()) == expected["rows"] - 442
     assert "duplicate row in the ground truth" in run.stdout
+
+
+def test_the_list_and_the_parts_follow_the_symlink_rule(tmp_path):
+    """A ground-truth list or a part folder reached through a link out of data_dir is not
+    read by default, and the refusal is counted; --follow_symlinks opts in."""
+    outside, data_dir = tmp_path / "elsewhere", tmp_path / "release"
+    small(outside)
+    data_dir.mkdir()
+    for entry in outside.iterdir():
+        (data_dir / entry.name).symlink_to(entry)
+    with pytest.raises(FileNotFoundError, match="follow_symlinks"):
+        read_database("megc2019", data_dir)  # the list itself is a link out
+    (data_dir / "combined_3class_gt.csv").unlink()
+    (data_dir / "combined_3class_gt.csv").write_bytes(
+        (outside / "combined_3class_gt.csv").read_bytes())
+    refused = read_database("megc2019", data_dir)  # every part's sheet is a link out
+    assert not refused.samples and refused.dropped
+    assert all("--follow_symlinks opts in" in d.reason for d in refused.dropped)
+    followed = read_database("megc2019", data_dir, follow_symlinks=True)
+    assert len(followed.samples) == len(read_database("megc2019", outside).samples) > 0

@@ -18,7 +18,7 @@ import re
 from pathlib import Path
 
 from tscnn_tf.databases import sheets
-from tscnn_tf.databases.base import Database, Dropped, Sample, log
+from tscnn_tf.databases.base import OUTSIDE, Database, Dropped, Sample, Scope, log
 from tscnn_tf.databases.casme2 import read_casme2
 from tscnn_tf.databases.samm import read_samm
 from tscnn_tf.databases.smic import read_smic
@@ -92,29 +92,35 @@ def label_warning(dataset: str, sample: Sample, class_name: str) -> list[str]:
 
 
 def read_parts(data_dir: Path, image_set: str, follow_symlinks: bool = False
-               ) -> tuple[dict, dict[str, str]]:
-    """Every part that can be read, indexed, and why each other one cannot."""
-    parts, missing = {}, {}
+               ) -> tuple[dict, dict[str, str], list[Dropped]]:
+    """Every part that can be read, indexed; why each other one cannot; and the sheets and
+    folders the parts refused as links out of `data_dir` (no row of the list, but counted)."""
+    parts, missing, refused = {}, {}, []
     for name, reader in PARTS.items():
         options = {"image_set": image_set} if name != "samm" else {}
         if follow_symlinks:
             options["follow_symlinks"] = True
         try:
-            parts[name] = index_part(reader(data_dir, classes=[], **options))
+            part = reader(data_dir, classes=[], **options)
         except (FileNotFoundError, ValueError) as e:
             missing[name] = str(e)
             log.warning("megc2019: %s unavailable: %s", name, e)
-    return parts, missing
+            continue
+        parts[name] = index_part(part)
+        refused += [d for d in part.dropped if not d.subject and d.kind.endswith(OUTSIDE)]
+    return parts, missing, refused
 
 
 def read_megc2019(data_dir, classes=None, image_set: str = "auto", db: str = "megc2019",
                   follow_symlinks: bool = False) -> Database:
     """Every row of `combined_3class_gt.csv` as a sample of its own clip, or a counted drop."""
     data_dir = Path(data_dir)
-    gt = sheets.newest_sheet(data_dir, ("combined_3class_gt.csv",), "MEGC2019 ground truth")
+    scope = Scope(data_dir, follow_symlinks)
+    gt = sheets.newest_sheet(data_dir, ("combined_3class_gt.csv",), "MEGC2019 ground truth", scope)
     class_names = list(classes or CLASSES)
-    parts, missing = read_parts(data_dir, image_set, follow_symlinks)
-    samples, dropped, rows_of = [], [], {}
+    parts, missing, refused = read_parts(data_dir, image_set, follow_symlinks)
+    samples, rows_of = [], {}
+    dropped = list(scope.refused) + refused
     for line, row in enumerate(sheets.read_rows(gt), start=1):
         dataset, subject, clip, label = (row + [""] * 4)[:4]
         dataset = dataset.lower().replace(" ", "").replace("-", "")
