@@ -1,6 +1,6 @@
 """HTNet, the Hierarchical Transformer Network (`--model=htnet`).
 
-Wang, Zhang, Ma, Liong, Gan, "HTNet for micro-expression recognition", Neurocomputing 602
+Wang, Zhang, Luo, Sankaranarayana, "HTNet for micro-expression recognition", Neurocomputing 602
 (2024) 128196, arXiv:2307.14637. Reported on the MEGC2019 composite (442 clips, LOSO,
 3 classes): UF1 .8603, UAR .8475.
 

@@ -13,9 +13,12 @@ Read from `flow_raw` channels 0, 1 (u, v onset->apex, pixels of the 48-px grid).
   and strain area-averaged to 28 x 28 (u, v scaled by 28/48), then min-max normalised per
   sample and channel (the paper's inputs are images); channel order u, v, strain.
 - Streams: conv 3x3 with 3, 5 and 8 filters, stride 1, padding "same", each -> ReLU -> batch
-  norm -> max-pool 3x3 stride 3 padding "same" (28 -> 10).
+  norm -> max-pool 3x3 stride 3 padding "same" (28 -> 10) -> dropout 0.5. The order ReLU before
+  batch norm and the per-stream dropout follow the PyTorch port of STSTNet kept (commented out)
+  in HTNet's training script (github.com/wangzhifengharrison/HTNet; read, not copied); the
+  authors' own code is a MATLAB layer graph (github.com/christy1206/STSTNet).
 - Concatenate (10 x 10 x 16) -> average-pool 2x2 stride 2 (-> 5 x 5 x 16) -> flatten (400) ->
-  dense softmax. No dropout (`dropout` adds one before the dense layer; default 0).
+  dense softmax.
 """
 from __future__ import annotations
 
@@ -33,25 +36,25 @@ def fields() -> tuple[str, ...]:
     return FIELDS
 
 
-def apply_stream(x, filters: int, name: str):
-    """conv 3x3 "same" -> ReLU -> batch norm -> max-pool 3x3/3 "same"."""
+def apply_stream(x, filters: int, dropout: float, name: str):
+    """conv 3x3 "same" -> ReLU -> batch norm -> max-pool 3x3/3 "same" -> dropout."""
     x = layers.Conv2D(filters, 3, padding="same", activation="relu", name=f"{name}_conv")(x)
     x = layers.BatchNormalization(name=f"{name}_bn")(x)
-    return layers.MaxPooling2D(3, strides=3, padding="same", name=f"{name}_pool")(x)
+    x = layers.MaxPooling2D(3, strides=3, padding="same", name=f"{name}_pool")(x)
+    return layers.Dropout(dropout, name=f"{name}_dropout")(x)
 
 
-def build(num_classes: int, variant: str = "full", dropout: float = 0.0,
+def build(num_classes: int, variant: str = "full", dropout: float = 0.5,
           normalise: str = "minmax", size: int = 28) -> keras.Model:
     """STSTNet on u, v and optical strain of the onset->apex flow in `flow_raw`."""
     if variant not in VARIANTS:
         raise ValueError(f"variant must be one of {sorted(VARIANTS)}")
     flow_raw = keras.Input((INPUT_SIZE, INPUT_SIZE, 4), name="flow_raw")
     x = apply_onset_apex_flow(flow_raw, size, strain=True, normalise=normalise)
-    streams = [apply_stream(x, f, f"stream{i}") for i, f in enumerate(VARIANTS[variant], 1)]
+    streams = [apply_stream(x, f, dropout, f"stream{i}")
+               for i, f in enumerate(VARIANTS[variant], 1)]
     x = layers.Concatenate(name="streams_concat")(streams)
     x = layers.AveragePooling2D(2, strides=2, name="avgpool")(x)
     x = layers.Flatten(name="flatten")(x)
-    if dropout:
-        x = layers.Dropout(dropout, name="dropout")(x)
     out = layers.Dense(num_classes, activation="softmax", dtype="float32", name="output")(x)
     return keras.Model({"flow_raw": flow_raw}, out, name="ststnet")
