@@ -243,6 +243,8 @@ class Spotter:
         self.keep_trace = keep_trace
         self.seen = 0
         self.realigned: list[int] = []  # frames where a head move restarted the signals
+        self.shape = None  # the frame size of the current segment
+        self.frame_of = lambda i: i  # stream position -> the input's frame number (warnings)
         self.pending: list[dict] = []
         self._reset_segment()
 
@@ -269,7 +271,8 @@ class Spotter:
         points = detect_face(self.landmarker, gray)
         if points is None:
             if self.geometry is not None:
-                self.warnings.append(f"face lost at frame {index}: the segment ends there")
+                self.warnings.append(f"face lost at frame {self.frame_of(index)}: "
+                                     "the segment ends there")
                 self.geometry = None
                 self._reset_segment()
             return False
@@ -279,7 +282,8 @@ class Spotter:
             return self.geometry is not None
         if self.geometry is None:
             if self.seen:
-                self.warnings.append(f"face found again at frame {index}: a new segment starts")
+                self.warnings.append(f"face found again at frame {self.frame_of(index)}: "
+                                     "a new segment starts")
             self.geometry = geometry
             return True
         eye = np.linalg.norm(points[42] - points[39])
@@ -307,6 +311,13 @@ class Spotter:
 
     def push(self, index: int, gray: np.ndarray) -> list[dict]:
         """Process one frame; returns the intervals decided at this frame."""
+        if self.shape is not None and gray.shape != self.shape:  # like a lost face
+            self.warnings.append(
+                f"frame size changed from {self.shape[1]}x{self.shape[0]} to {gray.shape[1]}x"
+                f"{gray.shape[0]} at frame {self.frame_of(index)}: the segment ends there")
+            self.geometry = None  # the face is searched for again in the new frames
+            self._reset_segment()
+        self.shape = gray.shape
         if not self._follow_face(index, gray):
             return self._emit(index, final=False)
         crop = face_lib.warp_to_face(gray, self.geometry)
@@ -435,23 +446,29 @@ PUBLIC_KEYS = ("onset", "apex", "offset", "score", "type")
 
 
 def spot_stream(frames, fps: float, config: SpotConfig = SpotConfig(), recognise=None,
-                landmarker=None, on_interval=None, keep_trace: bool = False) -> dict:
+                landmarker=None, on_interval=None, keep_trace: bool = False,
+                frame_of=None) -> dict:
     """Spot every interval of a frame stream ((index, grey frame) pairs, any length).
 
-    Intervals are in 0-based positions of the stream. `recognise(spotter, interval)` (optional)
-    returns extra keys for an interval (label, probabilities) while its face crops are still
-    held; `on_interval(interval)` sees each one as soon as it is decided. Start-up (the
-    landmark model) is inside the measured `frames_per_s`. `keep_trace` keeps the signals
-    (16 bytes a frame and scale) for a plot.
+    Intervals, and the frames warnings name, are in 0-based positions of the stream, or in
+    `frame_of(position)` (the input's own frame numbers where frames were skipped).
+    `recognise(spotter, interval)` (optional) returns extra keys for an interval (label,
+    probabilities) while its face crops (in positions) are still held; `on_interval(interval)`
+    sees each one as soon as it is decided. Start-up (the landmark model) is inside the
+    measured `frames_per_s`. `keep_trace` keeps the signals (16 bytes a frame and scale, in
+    positions) for a plot. `frames_with_face` counts the frames a face was followed in.
     """
     import time
     start = time.perf_counter()
     spotter = Spotter(fps, config, landmarker, keep_trace)
+    if frame_of is not None:
+        spotter.frame_of = frame_of
     intervals: list[dict] = []
 
     def decided(found):
         for interval in found:
             out = {k: interval[k] for k in PUBLIC_KEYS}
+            out.update({k: spotter.frame_of(out[k]) for k in ("onset", "apex", "offset")})
             out["score"] = float(out["score"])
             if recognise is not None:
                 out.update(recognise(spotter, interval))
@@ -467,6 +484,7 @@ def spot_stream(frames, fps: float, config: SpotConfig = SpotConfig(), recognise
     return {"frames": count, "fps": fps, "intervals": intervals,
             "frames_per_s": count / elapsed if elapsed > 0 else None,
             "warnings": list(spotter.warnings), "trace": spotter.trace,
+            "frames_with_face": spotter.seen,
             "config": dataclasses.asdict(config)}
 
 
