@@ -205,6 +205,14 @@ def test_a_user_model_that_cannot_be_used_is_one_clear_error(function, message):
         models.get(f"{__name__}:{function}").make(3)
 
 
+def test_records_without_a_field_the_model_reads_are_refused_by_name():
+    old = ["apex_gray", "blocks", "flow", "flow_raw"]
+    models.require_fields("ststnet", models.get("ststnet").fields_for(), old)  # no error
+    with pytest.raises(models.ModelError, match="--model=lbptop_svm reads lbptop, which the "
+                                                "records do not hold .LBP-TOP histograms"):
+        models.require_fields("lbptop_svm", models.get("lbptop_svm").fields_for(), old)
+
+
 def test_bad_settings_of_a_built_in_model_are_one_clear_error():
     with pytest.raises(models.ModelError, match="--model=htnet: variant must be one of"):
         models.get("htnet").make(3, variant="huge")

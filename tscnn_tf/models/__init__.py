@@ -153,6 +153,16 @@ def input_fields(model) -> tuple[str, ...]:
     return tuple(t.name.split(":")[0] for t in model.inputs)
 
 
+def require_fields(name: str, needed, available, records: str = "the records") -> None:
+    """One clear error before any work when the records lack a field the model reads (e.g.
+    `lbptop` in records made before the feature stage wrote it)."""
+    if missing := [f for f in needed if f not in set(available)]:
+        hint = (" (LBP-TOP histograms: re-run the feature stage of this version to add them)"
+                if "lbptop" in missing else "")
+        raise ModelError(f"--model={name} reads {', '.join(missing)}, which {records} do not "
+                         f"hold{hint}; they hold {', '.join(sorted(available))}")
+
+
 def accepted(fn: Callable, available: dict) -> dict:
     """The entries of `available` that `fn`'s signature names (all of them for **kwargs)."""
     params = inspect.signature(fn).parameters
