@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 from sklearn import metrics as sk
 
-from tscnn_tf import metrics
+from tscnn_tf import metrics, spot
 from tscnn_tf.metrics import evaluate
 
 Y_TRUE = [0, 0, 0, 1, 1, 2, 2, 2, 2, 1, 0, 2]
@@ -192,3 +192,15 @@ def test_matching_depends_on_neither_row_order_nor_crosses_types():
     c = metrics.spotting_scores([{"truth": [iv(1, "positive", "macro")],
                                   "spotted": [iv(1, "positive")]}])
     assert (c["micro"]["fp"], c["macro"]["fn"], c["overall"]["tp"]) == (1, 1, 0)
+
+
+def test_a_ground_truth_without_emotion_labels_is_not_measurable_not_0():
+    """SAMM-LV and CAS(ME)³ long videos carry no emotion labels: STRS is None, not 0."""
+    truth = [{"onset": 10, "offset": 30, "type": "micro", "label": None}]
+    spotted = [{"onset": 10, "offset": 30, "type": "micro", "label": "negative"}]
+    r = metrics.strs(metrics.spotting_scores([{"truth": truth, "spotted": spotted}]),
+                     ["negative", "positive"])
+    assert r["strs"] is None and r["analysis_f1"] is None and r["classes"] == []
+    assert "not measurable" in spot.format_scores({
+        **{k: metrics.prf(1, 0, 0) for k in ("micro", "macro", "overall", "apex_hits")},
+        "recognition": r, "frames_per_s": 1.0})

@@ -237,6 +237,13 @@ def test_spot_db_output_dir_is_checked_before_the_database_is_read(tmp_path):
     assert "is a file" in line and not (tmp_path / "data").exists()
 
 
+@pytest.mark.parametrize("flag", ["--output=x.csv", "--visualize=x.png", "--summary_json=s.json"])
+def test_spot_db_refuses_a_flag_it_would_ignore(tmp_path, flag):
+    line = error_line(run_spot("--db=synthetic_long", f"--data_dir={tmp_path / 'data'}",
+                               f"--output_dir={tmp_path / 'out'}", flag, "--synthetic_videos=1"))
+    assert flag.split("=")[0] in line and not (tmp_path / "data").exists()
+
+
 @pytest.mark.parametrize("fps", ["-5", "nan"])
 def test_a_bad_frame_rate_is_named(recording, fps):
     line = error_line(run_spot(f"--video={recording['path']}", f"--fps={fps}", patch=NO_FRAMES))

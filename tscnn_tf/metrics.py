@@ -140,12 +140,15 @@ def strs(scores: dict, class_names: list[str]) -> dict:
     """Spot-then-recognise score (MEGC 2023-2025): the overall spotting F1 x the analysis F1
     (`analysis_scores`) of the true positives whose ground truth has a label, averaged over
     `scores["truth_classes"]`. `class_names` (the model's) only serve to name the ground-truth
-    classes the model cannot predict."""
+    classes the model cannot predict. A ground truth without emotion labels (SAMM-LV, CAS(ME)³
+    long videos) gives None for STRS and the analysis figures: not measurable, rather than 0."""
     tps = [(t["label"], s.get("label")) for video in scores["pairs"] for s, t in video
            if t.get("label") is not None]
     classes = scores["truth_classes"]
     analysis = analysis_scores(tps, classes)
-    return {"strs": scores["overall"]["f1"] * analysis["f1"],
+    if not classes:  # no emotion label in the ground truth: there is nothing to score, not 0
+        analysis = {k: None for k in analysis}
+    return {"strs": None if not classes else scores["overall"]["f1"] * analysis["f1"],
             **{f"analysis_{k}": v for k, v in analysis.items()},
             "num_true_positives": len(tps),
             "num_unrecognised": sum(p is None for _, p in tps),

@@ -203,7 +203,8 @@ def format_scores(results: dict) -> str:
     if "recognition" in results:
         r = results["recognition"]
         lines.append(f"recognition of {r['num_true_positives']} true positives: analysis F1 "
-                     f"{r['analysis_f1']:.3f}, STRS {r['strs']:.3f}")
+                     f"{r['analysis_f1']:.3f}, STRS {r['strs']:.3f}" if r["strs"] is not None
+                     else "STRS not measurable: the ground truth has no emotion labels")
     if results["frames_per_s"] is not None:
         lines.append(f"{results['frames_per_s']:.0f} frames/s")
     return "\n".join(lines)
@@ -219,6 +220,14 @@ def main(argv):
     config = spotting.SpotConfig(signal=FLAGS.signal, threshold=FLAGS.threshold,
                                  micro_max_s=FLAGS.micro_max_s)
     if FLAGS.db:
+        unused = [f"--{name}" for name in ("output", "visualize", "video", "frames", "camera")
+                  if getattr(FLAGS, name) is not None]
+        if FLAGS.summary_json and not FLAGS.dry_run:
+            unused.append("--summary_json (only with --dry_run)")
+        if unused:  # a flag that would be silently ignored is refused before any work
+            raise SpotError(f"--db={FLAGS.db} writes spotting_results.json and "
+                            f"spotting_intervals.csv into --output_dir; it does not use "
+                            f"{', '.join(unused)}")
         options = {"seed": FLAGS.synthetic_seed, "num_videos": FLAGS.synthetic_videos,
                    "seconds": FLAGS.synthetic_seconds, "fps": FLAGS.fps or 100.0}
         if FLAGS.db != "synthetic_long" and not FLAGS.data_dir:
