@@ -23,6 +23,13 @@ def user_model(num_classes, flow_raw, fields):
     return keras.Model({"flow_raw": x}, keras.layers.Dense(num_classes, activation="softmax")(y))
 
 
+def hinge_model(num_classes, flow_raw, fields):
+    return user_model(num_classes, flow_raw, fields)
+
+
+hinge_model.loss = "categorical_hinge"
+
+
 def not_a_model(num_classes):
     return "model"
 
@@ -178,6 +185,17 @@ def test_a_user_builder_gets_the_fields_it_asks_for():
     assert entry.user and entry.loss == models.DEFAULT_LOSS
     model = entry.make(4)
     assert models.input_fields(model) == ("flow_raw",) and model.output.shape == (None, 4)
+    seen = {}
+
+    def spy(num_classes, blocks, fields, **others):
+        seen.update(blocks=blocks, fields=fields, others=others)
+        return user_model(num_classes, fields["flow_raw"], fields)
+
+    spied = models.ModelEntry("spy", spy, None, user=True)
+    spied.make(2, blocks=4, dropout=0.3)
+    assert seen["blocks"] == 4 and seen["fields"]["blocks"] == (48, 48, 16)
+    assert seen["others"]["dropout"] == 0.3 and seen["others"]["lbptop"] == (4425,)
+    assert models.get(f"{__name__}:hinge_model").loss == "categorical_hinge"
 
 
 @pytest.mark.parametrize("spec, message", [

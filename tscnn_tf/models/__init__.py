@@ -217,8 +217,9 @@ def describe(error: Exception) -> str:
 def call_user_builder(spec: str, fn: Callable, num_classes: int, settings: dict,
                       shapes: dict) -> keras.Model:
     """fn(num_classes, ...): a parameter named `fields` gets {record field: shape}, one named
-    after a record field gets that field's shape, one named after a setting its value."""
-    available = {**settings, **shapes, "fields": dict(shapes)}
+    after a record field gets that field's shape, one named after a setting its value (the
+    setting wins where both share a name: `blocks` is n; its shape is in `fields`)."""
+    available = {**shapes, **settings, "fields": dict(shapes)}
     try:
         model = call_with_settings(fn, available, num_classes)
     except Exception as e:  # noqa: BLE001 - the user's code failed: one line, with its place
