@@ -293,3 +293,11 @@ def test_lbptop_defaults_and_refusals():
         lbptop.lbptop_histograms(clip[:8])
     with pytest.raises(lbptop.LbpTopError, match="grey clip"):
         lbptop.lbptop_histograms(clip[0])
+
+
+def test_lbptop_imports_no_tensorflow():
+    import subprocess
+    import sys
+    code = "import sys, tscnn_tf.lbptop; print('tensorflow' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True).stdout.strip() == "False"
