@@ -24,3 +24,69 @@ def test_known_displacement_is_recovered_by_the_flow_backends():
     inner = (slice(12, -12), slice(12, -12))
     error = np.linalg.norm(estimate[inner] - truth[inner], axis=-1).mean()
     assert error < 0.5 * np.linalg.norm(truth[inner], axis=-1).mean()
+
+
+def face_crop(size=144):
+    """The synthetic database's face (the astronaut), cropped to its landmarks' box."""
+    import cv2
+    from tscnn_tf.databases import synthetic
+    gray, points = synthetic.source_face()
+    (x0, y0), (x1, y1) = points.min(axis=0).astype(int), points.max(axis=0).astype(int)
+    return cv2.resize(gray[y0:y1, x0:x1], (size, size), interpolation=cv2.INTER_AREA
+                      ).astype(np.uint8)
+
+
+def test_real_amplitude_pairs_have_the_real_amplitude():
+    pairs = bench.real_amplitude_pairs([face_crop()])
+    assert [round(p["p99_px"], 3) for p in pairs] == list(bench.REAL_P99_PX)
+    assert 0.04 < pairs[0]["mean_px"] < pairs[-1]["mean_px"] < 1.3   # real: 0.05-1.2
+
+
+def test_the_quick_flow_table(capsys):
+    """Every setting (but the slow scikit-image one) with its times and its agreement with
+    TV-L1 on the 48-px grid; TV-L1 agrees with itself, DIS nearly, a zero field not at all."""
+    face = face_crop(96)  # smaller than the default crop, for the test's time
+    moved, _ = bench.known_displacement(face, 1.0)
+    table = bench.bench_flow_quality([face], [(face, moved)], quick=True)
+    methods = table["methods"]
+    assert set(methods) == set(flow.FLOW_METHODS) - {"tvl1_skimage"}
+    assert table["pairs"]["known_field"] == 2 and table["pairs"]["clip_onset_apex"] == 1
+    for entry in methods.values():
+        assert entry["ms_per_pair"]["one_thread"] > 0 and entry["ms_per_pair"]["all_cores"] > 0
+        assert -1 <= entry["agreement_48"]["cosine"] <= 1
+    assert methods["tvl1"]["agreement_48"]["cosine"] > 0.9999
+    assert methods["tvl1"]["agreement_48"]["mean_abs_px"] < 1e-6
+    assert methods["dis"]["agreement_48"]["cosine"] > 0.7
+    assert methods["dis"]["agreement_48_clip_pairs"]["cosine"] > 0.8
+    assert methods["tvl1"]["truth_48"]["cosine"] > 0.7
+    print("\n".join(bench.format_flow_table(table)))
+    assert "dis_fast" in capsys.readouterr().out
+
+
+def test_agreement_and_the_choice_of_candidates():
+    a = np.ones((48, 48, 2), np.float32)
+    assert bench.agreement(a, a) == {"cosine": 1.0, "mean_abs_px": 0.0}
+    assert bench.agreement(a, -a)["cosine"] == -1.0
+    assert bench.agreement(a, 0 * a)["cosine"] == 0.0
+    np.testing.assert_allclose(bench.agreement(a, 0 * a)["mean_abs_px"], np.sqrt(2))
+
+    def entry(ms, cosine):
+        return {"ms_per_pair": {"one_thread": ms}, "agreement_48": {"cosine": cosine}}
+    table = {"methods": {"tvl1": entry(100, 1.0), "near_slow": entry(90, 0.99),
+                         "a": entry(20, 0.9), "b": entry(1, 0.8), "c": entry(2, 0.95),
+                         "d": entry(0.5, 0.5)}}
+    assert bench.closest_fast_flows(table) == ["c", "a", "b"]
+
+
+def test_the_loso_comparison_runs_the_main_commands_database(tmp_path):
+    """The flagfiles' values (6 subjects x 2 clips, λ 20, at most 25 epochs) with the flow
+    asked for and no final model."""
+    config = bench.main_command_config("dis", tmp_path / "db")
+    assert (config.data.db, config.data.synthetic_subjects,
+            config.data.synthetic_clips_per_class) == ("synthetic", 6, 2)
+    assert (config.features.flow, config.features.apex_lambda, config.features.blocks,
+            config.features.apex_source) == ("dis", 20, 3, "spotted")
+    assert (config.train.epochs, config.train.patience, config.train.variant) == (25, 5, "full")
+    assert not config.export.final_model and config.data.data_dir == str(tmp_path / "db")
+    small = bench.main_command_config("tvl1", tmp_path, train={"variant": "tiny"})
+    assert small.train.variant == "tiny" and small.train.epochs == 25

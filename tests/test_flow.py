@@ -82,3 +82,45 @@ def test_tensorflow_and_numpy_normalisations_agree(mode):
     raw[..., 3] = 0.5  # a flat channel
     np.testing.assert_allclose(data.minmax_normalize(tf.constant(raw), mode).numpy(),
                                flow.minmax_normalize(raw, mode), atol=1e-6)
+
+
+def test_the_users_flow_names_keep_their_flow():
+    """tvl1, dis, farneback are in users' record fingerprints: each is still the same backend
+    with the same options (OpenCV defaults for TV-L1, DIS medium)."""
+    prev, nxt = textured_pair(size=64)
+    np.testing.assert_array_equal(
+        flow.compute_flow(prev, nxt, "tvl1"),
+        cv2.optflow.DualTVL1OpticalFlow_create().calc(prev, nxt, None))
+    np.testing.assert_array_equal(
+        flow.compute_flow(prev, nxt, "dis"),
+        cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM).calc(prev, nxt, None))
+    assert {"tvl1", "tvl1_skimage", "dis", "farneback"} <= set(flow.FLOW_METHODS)
+
+
+def test_a_sized_setting_computes_small_and_returns_the_input_size_and_units(monkeypatch):
+    """tvl1_72 on a 144-px pair runs TV-L1 at 72 px; its flow comes back at 144 px, in 144-px
+    pixels (twice the 72-px vectors)."""
+    seen = []
+
+    def fake(prev, nxt, method):
+        seen.append(prev.shape)
+        out = np.zeros((*prev.shape, 2), np.float32)
+        out[..., 0], out[..., 1] = 1.0, -0.5
+        return out
+    monkeypatch.setattr(flow, "_backend_flow", fake)
+    big = np.zeros((144, 144), np.uint8)
+    f = flow.compute_flow(big, big, "tvl1_72")
+    assert seen == [(72, 72)] and f.shape == (144, 144, 2)
+    np.testing.assert_allclose(f[..., 0], 2.0)
+    np.testing.assert_allclose(f[..., 1], -1.0)
+    small = np.zeros((60, 60), np.uint8)  # never enlarged
+    assert flow.compute_flow(small, small, "tvl1_72").shape == (60, 60, 2) and seen[-1] == (60, 60)
+
+
+def test_settings_of_one_backend_are_really_different():
+    prev, nxt = textured_pair(size=96)
+    flows = {m: flow.compute_flow(prev, nxt, m) for m in ("tvl1", "tvl1_w3", "tvl1_e05",
+                                                          "dis", "dis_fast")}
+    assert not np.array_equal(flows["tvl1"], flows["tvl1_w3"])
+    assert not np.array_equal(flows["tvl1"], flows["tvl1_e05"])
+    assert not np.array_equal(flows["dis"], flows["dis_fast"])

@@ -63,11 +63,178 @@ def known_displacement(face: np.ndarray, amplitude: float = 2.0):
     return moved, np.dstack([u, v]).astype(np.float32)
 
 
+# The real onset->apex motion at the 144-px crop (issue 19, six CASME II clips): mean
+# 0.05-1.2 px, 99th percentile 0.17-2.2 px. The known-field pairs span that range.
+REAL_P99_PX = (0.17, 0.6, 1.2, 2.2)
+NOISE_GREY = 1.0          # sensor noise (grey levels) added afresh to each moved frame
+GRID = 48                 # the model's flow grid
+LEGACY_FLOWS = ("tvl1", "tvl1_skimage", "dis", "farneback")  # the `flow` section's methods
+
+
+def real_amplitude_pairs(faces, p99s=REAL_P99_PX, seed: int = 0) -> list[dict]:
+    """Flow pairs at the real amplitude: each face moved by the smooth `known_displacement`
+    field scaled so that the 99th percentile of its vector length is each of `p99s` px, with
+    fresh sensor noise on the moved frame. Each: {prev, next, truth, mean_px, p99_px}."""
+    rng = np.random.default_rng(seed)
+    pairs = []
+    for face in faces:
+        _, unit = known_displacement(face, 1.0)
+        unit_p99 = float(np.percentile(np.linalg.norm(unit, axis=-1), 99))
+        for p99 in p99s:
+            moved, truth = known_displacement(face, p99 / unit_p99)
+            noisy = moved.astype(np.float32) + rng.normal(0, NOISE_GREY, moved.shape)
+            length = np.linalg.norm(truth, axis=-1)
+            pairs.append({"prev": face, "next": np.clip(noisy, 0, 255).astype(np.uint8),
+                          "truth": truth, "mean_px": float(length.mean()),
+                          "p99_px": float(np.percentile(length, 99))})
+    return pairs
+
+
+def agreement(a: np.ndarray, b: np.ndarray) -> dict:
+    """How alike two flow fields are: the cosine of the two fields as vectors, and the mean
+    length of their difference (px of the fields' grid)."""
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    dot = float(np.sum(a * b))
+    norms = float(np.linalg.norm(a) * np.linalg.norm(b))
+    cosine = float(np.clip(dot / norms, -1, 1)) if norms > 0 else float(np.array_equal(a, b))
+    return {"cosine": cosine,
+            "mean_abs_px": float(np.linalg.norm(a - b, axis=-1).mean())}
+
+
+def mean_agreement(pairs_of_fields) -> dict:
+    """`agreement` averaged over (a, b) pairs, with the worst cosine."""
+    each = [agreement(a, b) for a, b in pairs_of_fields]
+    return {"cosine": float(np.mean([e["cosine"] for e in each])),
+            "cosine_min": float(min(e["cosine"] for e in each)),
+            "mean_abs_px": float(np.mean([e["mean_abs_px"] for e in each])), "pairs": len(each)}
+
+
+def ms_per_pair(prev, nxt, method: str, repeat: int, warmup: int = 1) -> dict:
+    """Median ms of one `compute_flow` call on one OpenCV thread and on every core."""
+    import cv2
+    from tscnn_tf import flow as flow_lib
+    before, cores = cv2.getNumThreads(), os.cpu_count() or 1
+    out = {}
+    try:
+        for key, threads in (("one_thread", 1), ("all_cores", cores)):
+            cv2.setNumThreads(threads)
+            out[key] = 1e3 * seconds(lambda: flow_lib.compute_flow(prev, nxt, method), repeat,
+                                     warmup)
+    finally:
+        cv2.setNumThreads(before)
+    out["cores"] = cores
+    return out
+
+
+def bench_flow_quality(faces, clip_pairs=(), quick: bool = False, methods=None) -> dict:
+    """The flow table: per flow setting, ms per pair (one thread, all cores) and its agreement
+    with the paper's TV-L1 (`tvl1`) on the 48-px grid the model sees, on the real-amplitude
+    known-field pairs of `faces` (`agreement_48`) and on the synthetic clips' own onset->apex
+    pairs (`agreement_48_clip_pairs`, [(onset, apex)] face crops), and against the known truth
+    (`truth_48`, and `endpoint_error_px` at the crop's size, 12 px from the border)."""
+    from tscnn_tf import flow as flow_lib
+    methods = [m for m in (methods or flow_lib.FLOW_METHODS)
+               if not (quick and m == "tvl1_skimage")]
+    pairs = real_amplitude_pairs(faces, REAL_P99_PX[::3] if quick else REAL_P99_PX)
+    clip_pairs = list(clip_pairs)
+
+    def grid(prev, nxt, method):
+        return flow_lib.resize_flow(flow_lib.compute_flow(prev, nxt, method), GRID)
+    reference = [grid(p["prev"], p["next"], "tvl1") for p in pairs]
+    reference_clips = [grid(a, b, "tvl1") for a, b in clip_pairs]
+    inner = (slice(12, -12), slice(12, -12))
+    table = {}
+    for method in methods:
+        full = [flow_lib.compute_flow(p["prev"], p["next"], method) for p in pairs]
+        fields = [flow_lib.resize_flow(f, GRID) for f in full]
+        entry = {"ms_per_pair": ms_per_pair(pairs[-1]["prev"], pairs[-1]["next"], method,
+                                            *((1, 0) if quick else (5, 1))),
+                 "agreement_48": mean_agreement(zip(fields, reference)),
+                 "truth_48": mean_agreement(zip(fields, [flow_lib.resize_flow(p["truth"], GRID)
+                                                         for p in pairs])),
+                 "endpoint_error_px": float(np.mean([
+                     np.linalg.norm(f[inner] - p["truth"][inner], axis=-1).mean()
+                     for f, p in zip(full, pairs)])),
+                 "summary": flow_lib.FLOW_SETTINGS[method].summary}
+        if clip_pairs:
+            entry["agreement_48_clip_pairs"] = mean_agreement(
+                zip([grid(a, b, method) for a, b in clip_pairs], reference_clips))
+        table[method] = entry
+    lengths = [p["mean_px"] for p in pairs], [p["p99_px"] for p in pairs]
+    return {"reference": "tvl1", "grid": GRID, "face_size": int(faces[0].shape[0]),
+            "pairs": {"known_field": len(pairs), "clip_onset_apex": len(clip_pairs),
+                      "mean_px": [min(lengths[0]), max(lengths[0])],
+                      "p99_px": [min(lengths[1]), max(lengths[1])],
+                      "noise_grey_levels": NOISE_GREY},
+            "methods": table}
+
+
+def closest_fast_flows(table: dict, count: int = 3, reference: str = "tvl1",
+                       share: float = 0.25) -> list[str]:
+    """The `count` settings nearest the reference on the grid (highest mean cosine on the
+    known-field pairs) among those taking at most `share` of its time on one thread."""
+    methods = table["methods"]
+    limit = share * methods[reference]["ms_per_pair"]["one_thread"]
+    fast = [m for m, e in methods.items()
+            if m != reference and e["ms_per_pair"]["one_thread"] <= limit]
+    return sorted(fast, key=lambda m: -methods[m]["agreement_48"]["cosine"])[:count]
+
+
+def flagfile_values(path: Path) -> dict:
+    """{name: value} of the `--name=value` lines of a flagfile."""
+    return dict(line.strip()[2:].split("=", 1) for line in path.read_text().splitlines()
+                if line.strip().startswith("--"))
+
+
+def main_command_config(flow: str, data_dir: Path, **overrides):
+    """The main command's experiment (`python -m tscnn_tf.train --db=synthetic`: the values of
+    flags/synthetic.cfg and synthetic.train.cfg over the config's defaults) with this flow and
+    no final model; `overrides` are {section: {field: value}} (smaller runs)."""
+    import dataclasses
+    from tscnn_tf import cli, config as config_lib
+    folder = cli.flagfile_dir()
+    values = {**flagfile_values(folder / "synthetic.cfg"),
+              **flagfile_values(folder / "synthetic.train.cfg")}
+    sections = {name: {} for name in config_lib.SECTIONS}
+    for key, text in values.items():
+        name, cls = next((n, c) for n, c in config_lib.SECTIONS.items()
+                         if key in {f.name for f in dataclasses.fields(c)})
+        kind = type(getattr(cls(), key))
+        sections[name][key] = (text.lower() in ("true", "1")) if kind is bool else kind(text)
+    sections["data"].update(db="synthetic", data_dir=str(data_dir))
+    sections["features"]["flow"] = flow
+    sections["export"]["final_model"] = False
+    for name, changes in overrides.items():
+        sections[name].update(changes)
+    return config_lib.ExperimentConfig(**{name: cls(**sections[name])
+                                          for name, cls in config_lib.SECTIONS.items()})
+
+
+def bench_flow_loso(methods, root: Path, **overrides) -> dict:
+    """The main command's synthetic LOSO with each flow setting, side by side in one run (one
+    synthetic database, records and folds per setting): accuracy, UF1, UAR and the wall time
+    of records plus folds."""
+    from tscnn_tf import experiment
+    out = {}
+    for method in methods:
+        config = main_command_config(method, root / "synthetic_db", **overrides)
+        start = time.perf_counter()
+        results = experiment.run(config, root / method)["results"]
+        out[method] = {"accuracy": results["accuracy"], "uf1": results["uf1"],
+                       "uar": results["uar"], "samples": results["num_samples"],
+                       "folds": len(results["per_fold"]),
+                       "minutes": (time.perf_counter() - start) / 60}
+    first = main_command_config(methods[0], root, **overrides)
+    return {"database": {"subjects": first.data.synthetic_subjects,
+                         "clips_per_class": first.data.synthetic_clips_per_class},
+            "train": {"variant": first.train.variant, "epochs": first.train.epochs,
+                      "patience": first.train.patience}, "methods": out}
+
 def bench_features(quick: bool) -> dict:
     """Per-frame stages, flow backends and whole clips (synthetic database, default settings)."""
     import cv2
     from tscnn_tf import apex, face as face_lib, flow as flow_lib
-    from tscnn_tf.features import FeatureConfig, sample_features
+    from tscnn_tf.features import FeatureConfig, aligned_clip, sample_features
     from tscnn_tf.video import read_clip
     config = FeatureConfig()
     with tempfile.TemporaryDirectory() as tmp:
@@ -92,7 +259,7 @@ def bench_features(quick: bool) -> dict:
         moved, truth = known_displacement(faces[0])
         inner = (slice(12, -12), slice(12, -12))
         out["flow"] = {}
-        for method in flow_lib.FLOW_METHODS:
+        for method in LEGACY_FLOWS:
             if quick and method == "tvl1_skimage":
                 continue
             estimate = flow_lib.compute_flow(faces[0], moved, method)
@@ -101,6 +268,12 @@ def bench_features(quick: bool) -> dict:
                 "ms_per_pair": 1e3 * seconds(lambda m=method: flow_lib.compute_flow(
                     faces[0], moved, m), 3),
                 "endpoint_error_px": float(error)}
+        crops = [aligned_clip(s, config, landmarker, []) for s in samples]
+        clip_pairs = [(f[0], f[i.index(s.apex)]) for (i, f, _), s in zip(crops, samples)
+                      if s.apex in i and s.apex != i[0]]
+        onsets = [f[0] for _, f, _ in crops]
+        out["flow_quality"] = bench_flow_quality(onsets[:2] if quick else onsets,
+                                                 clip_pairs[:2] if quick else clip_pairs, quick)
         total_frames = sum(len(s.frames) for s in samples)
         start = time.perf_counter()
         for s in samples:
@@ -116,6 +289,13 @@ def bench_features(quick: bool) -> dict:
         fast = time.perf_counter() - start
         out["end_to_end"]["one_process_flow_dis"] = {"clips_per_s": len(samples) / fast,
                                                      "ms_per_frame": 1e3 * fast / total_frames}
+        edge = FeatureConfig(flow=flow_lib.EDGE_FLOW)
+        start = time.perf_counter()
+        for s in samples:
+            sample_features(s, edge, landmarker)
+        fast = time.perf_counter() - start
+        out["end_to_end"][f"one_process_flow_{edge.flow}"] = {
+            "clips_per_s": len(samples) / fast, "ms_per_frame": 1e3 * fast / total_frames}
         workers = os.cpu_count() or 1
         from pipelines.extract_features import run_samples
         start = time.perf_counter()
@@ -316,6 +496,32 @@ TARGETS = {"feature_ms_per_frame": 5.0, "roofline_ratio": 0.6, "tflite_int8_ms":
            "spot_frames_per_s": 400.0}
 
 
+def format_flow_table(table: dict, loso: dict | None = None) -> list[str]:
+    """The flow table's lines (and the LOSO comparison's, when there is one)."""
+    pairs = table["pairs"]
+    lines = [f"flow table: ms per {table['face_size']}-px pair, agreement with {table['reference']}"
+             f" on the {table['grid']}-px grid ({pairs['known_field']} known-field pairs, mean "
+             f"{pairs['mean_px'][0]:.2f}-{pairs['mean_px'][1]:.2f} px, p99 "
+             f"{pairs['p99_px'][0]:.2f}-{pairs['p99_px'][1]:.2f} px; "
+             f"{pairs['clip_onset_apex']} synthetic onset->apex pairs)",
+             f"  {'setting':<14}{'1 thread':>9}{'all':>8}{'cos':>7}{'|Δ| px':>8}"
+             f"{'cos clip':>9}{'cos truth':>10}{'EPE px':>8}"]
+    for m, e in table["methods"].items():
+        clip = e.get("agreement_48_clip_pairs", {}).get("cosine", float("nan"))
+        lines.append(f"  {m:<14}{e['ms_per_pair']['one_thread']:9.1f}"
+                     f"{e['ms_per_pair']['all_cores']:8.1f}{e['agreement_48']['cosine']:7.3f}"
+                     f"{e['agreement_48']['mean_abs_px']:8.3f}{clip:9.3f}"
+                     f"{e['truth_48']['cosine']:10.3f}{e['endpoint_error_px']:8.3f}")
+    if loso:
+        d, t = loso["database"], loso["train"]
+        lines += ["", f"synthetic LOSO by flow ({d['subjects']} subjects x {d['clips_per_class']}"
+                      f" clips per class, {t['variant']} model, at most {t['epochs']} epochs)",
+                  f"  {'setting':<14}{'accuracy':>9}{'UF1':>7}{'UAR':>7}{'minutes':>9}"]
+        lines += [f"  {m:<14}{100 * r['accuracy']:8.1f}%{r['uf1']:7.3f}{r['uar']:7.3f}"
+                  f"{r['minutes']:9.1f}" for m, r in loso["methods"].items()]
+    return lines
+
+
 def format_table(report: dict) -> str:
     f, t, i = report["features"], report["training"], report["inference"]
     lines = [f"machine: {report['machine']['cpu']}, {report['machine']['cores']} cores",
@@ -327,6 +533,7 @@ def format_table(report: dict) -> str:
               f"  {'method':<16}{'ms/pair':>10}{'EPE px':>10}"]
     lines += [f"  {m:<16}{v['ms_per_pair']:10.1f}{v['endpoint_error_px']:10.3f}"
               for m, v in f["flow"].items()]
+    lines += ["", *format_flow_table(f["flow_quality"], f.get("flow_loso"))]
     lines += ["", f"whole clips ({f['end_to_end']['clips']} clips, {f['end_to_end']['frames']} "
                   f"frames, flow {f['flow_default']})"]
     lines += [f"  {k:<24}{v['clips_per_s']:8.2f} clips/s {v['ms_per_frame']:8.2f} ms/frame"
@@ -364,6 +571,11 @@ def format_table(report: dict) -> str:
 def run(quick: bool = False) -> dict:
     """All sections; the training section uses every core, inference one thread."""
     report = {"machine": machine(), "features": bench_features(quick)}
+    if not quick:
+        table = report["features"]["flow_quality"]
+        with tempfile.TemporaryDirectory() as tmp:
+            report["features"]["flow_loso"] = bench_flow_loso(
+                ["tvl1", *closest_fast_flows(table)], Path(tmp))
     report["training"] = bench_training(quick)
     report["inference"] = bench_inference()
     report["face_box"] = bench_face_box(12 if quick else 40)

@@ -16,7 +16,7 @@ import hashlib
 import json
 
 from tscnn_tf.face import GRID
-from tscnn_tf.flow import FLOW_METHODS, FLOW_NORMS
+from tscnn_tf.flow import EDGE_FLOW, FLOW_METHODS, FLOW_NORMS, FLOW_SETTINGS
 
 APEX_SOURCES = ("spotted", "given")
 
@@ -80,7 +80,11 @@ class FeatureConfig:
 
     blocks: int = option(3, "n of the n x n block stack of the local-spatial stream (2, 3, 4).")
     apex_lambda: int = option(25, "λ of eq. 3: how many of the 36 block distances count.")
-    flow: str = option("tvl1", "Optical-flow method.", choices=FLOW_METHODS)
+    flow: str = option("tvl1", "Optical-flow setting: tvl1 (OpenCV TV-L1, the paper's), or "
+                       f"{EDGE_FLOW} ({FLOW_SETTINGS[EDGE_FLOW].summary}) for edge devices: "
+                       "~100x faster, cosine ~0.9 to tvl1 on the 48-px grid (bench's flow "
+                       "table measures every setting).",
+                       choices=FLOW_METHODS)
     # channel stays the default: every figure in the README and every record made so far used
     # it, and the paper's "normalise the optical flow matrix" does not say which.
     flow_norm: str = option("channel", "Eq. 5 min-max: per channel (channel) or over u and v "
