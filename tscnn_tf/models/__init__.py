@@ -37,7 +37,7 @@ class ModelError(ToolkitError):
 class Reported:
     """A figure a paper reports: the row of a comparison table (paper Tables 2-6)."""
 
-    database: str        # "composite" (MEGC2019: SMIC + CASME II + SAMM, 442 clips), "CASME II", ...
+    database: str        # "composite" (MEGC2019: SMIC + CASME II + SAMM, 442 clips), "SAMM", ...
     protocol: str        # e.g. "LOSO, 3 classes"
     uf1: float | None = None       # unweighted (macro) F1 over the pooled LOSO predictions
     uar: float | None = None
@@ -99,28 +99,32 @@ REGISTRY: dict[str, ModelEntry] = {e.name: e for e in (
                "Gan et al., OFF-ApexNet on micro-expression recognition system, Signal "
                "Processing: Image Communication 74 (2019) 129-139.",
                (Reported(COMPOSITE, LOSO3, uf1=.7196, uar=.7096,
-                         source="MEGC2019 comparison tables (STSTNet, Table 2; HTNet, Table 5)"),
+                         source="MEGC2019 tables of STSTNet and HTNet; recalled, not re-read"),
                 Reported("SMIC-HS", "LOSO, 3 classes", accuracy=.6768, f1=.6709,
                          source="TSCNN paper, Table 3"))),
     ModelEntry("ststnet", ststnet.build, ststnet.fields,
                "Liong et al., Shallow triple stream three-dimensional CNN (STSTNet) for "
                "micro-expression recognition, IEEE FG 2019 (MEGC2019), arXiv:1902.03634.",
-               (Reported(COMPOSITE, LOSO3, uf1=.7353, uar=.7605, source="STSTNet, Table 2"),
-                Reported("SMIC", LOSO3, uf1=.6801, uar=.7013, source="STSTNet, Table 2"),
-                Reported("CASME II", LOSO3, uf1=.8382, uar=.8686, source="STSTNet, Table 2"),
-                Reported("SAMM", LOSO3, uf1=.6588, uar=.6810, source="STSTNet, Table 2"))),
+               (Reported(COMPOSITE, LOSO3, uf1=.7353, uar=.7605, source="STSTNet, abstract"),
+                Reported("SMIC", LOSO3, uf1=.6801, uar=.7013,
+                         source="STSTNet (UAR: abstract; UF1 recalled)"),
+                Reported("CASME II", LOSO3, uf1=.8382, uar=.8686,
+                         source="STSTNet (UAR: abstract; UF1 recalled)"),
+                Reported("SAMM", LOSO3, uf1=.6588, uar=.6810,
+                         source="STSTNet (UAR: abstract; UF1 recalled)"))),
     ModelEntry("htnet", htnet.build, htnet.fields,
                "Wang et al., HTNet for micro-expression recognition, Neurocomputing 602 (2024) "
                "128196, arXiv:2307.14637.",
-               (Reported(COMPOSITE, LOSO3, uf1=.8603, uar=.8475, source="HTNet, Table 5"),
-                Reported("SMIC", LOSO3, uf1=.8049, uar=.7905, source="HTNet, Table 5"),
-                Reported("CASME II", LOSO3, uf1=.9532, uar=.9516, source="HTNet, Table 5"),
-                Reported("SAMM", LOSO3, uf1=.8131, uar=.8124, source="HTNet, Table 5"))),
+               (Reported(COMPOSITE, LOSO3, uf1=.8603, uar=.8475, source="HTNet"),
+                Reported("SMIC", LOSO3, uf1=.8049, uar=.7905, source="HTNet; recalled"),
+                Reported("CASME II", LOSO3, uf1=.9532, uar=.9516, source="HTNet; recalled"),
+                Reported("SAMM", LOSO3, uf1=.8131, uar=.8124, source="HTNet; recalled"))),
     ModelEntry("lbptop_svm", lbptop_svm.build, lbptop_svm.fields,
                "LBP-TOP (Zhao & Pietikäinen, TPAMI 2007) + linear SVM: the MEGC2019 baseline "
                "(See et al., MEGC 2019 - the second facial micro-expressions grand challenge, "
                "IEEE FG 2019).",
-               (Reported(COMPOSITE, LOSO3, uf1=.5882, uar=.5785, source="MEGC2019 baseline"),),
+               (Reported(COMPOSITE, LOSO3, uf1=.5882, uar=.5785,
+                         source="MEGC2019 baseline; recalled, not re-read"),),
                loss=lbptop_svm.crammer_singer_squared_hinge),
 )}
 
