@@ -16,6 +16,7 @@ import multiprocessing
 import os
 from pathlib import Path
 
+from tscnn_tf import claims
 from tscnn_tf.artifacts import (PARTIAL_PREFIX, atomic_write, check_writable_dir,
                                 package_versions, write_json_atomic)
 from tscnn_tf.databases import read_database
@@ -223,35 +224,37 @@ def extract_features(db: str, data_dir, output_dir, config: FeatureConfig,
     if output_dir.exists() and not output_dir.is_dir():
         raise ExtractionError(f"--output_dir {output_dir} is a file, not a folder")
     check_writable_dir(output_dir)  # before any clip is processed, not after
-    database = read_database(db, data_dir, **(reader_options or {}))
-    indexes = finished_shards(output_dir)
-    try:
-        check_compatible(indexes, database, config)
-    except ExtractionError:
-        if not overwrite:
-            raise
-        log.warning("--overwrite: replacing the records of other settings in %s", output_dir)
-        clear_records(output_dir)
-        indexes = []
-    done = {e["sample_id"] for index in indexes for e in index["samples"]}
-    todo = [s for s in database.samples if s.sample_id not in done]
-    if done:
-        log.info("resuming: %d sample(s) already extracted, %d to go", len(done), len(todo))
-    numbers = [int(index["shard"][len(db) + 1:-len(SHARD_SUFFIX)]) for index in indexes]
-    writer = ShardWriter(output_dir, database, config, max(numbers, default=-1) + 1,
-                         samples_per_shard)
-    failed = []
-    workers = num_workers or os.cpu_count() or 1
-    for sample, features, failure in run_samples(todo, config, workers, progress):
-        if features is None:
-            log.warning("%s skipped: %s", sample.sample_id, failure["reason"])
-            failed.append({"subject": sample.subject, "clip": sample.clip, **failure})
-        else:
-            writer.add(sample, features)
-    writer.flush()
-    entries = [e for index in indexes + writer.written for e in index["samples"]]
-    return write_manifest(output_dir, database, config, data_dir, entries, failed,
-                          provenance=provenance)
+    # One process extracts; others started on the same folder wait, then find every sample done.
+    with claims.exclusive(claims.beside(output_dir), f"the records in {output_dir}"):
+        database = read_database(db, data_dir, **(reader_options or {}))
+        indexes = finished_shards(output_dir)
+        try:
+            check_compatible(indexes, database, config)
+        except ExtractionError:
+            if not overwrite:
+                raise
+            log.warning("--overwrite: replacing the records of other settings in %s", output_dir)
+            clear_records(output_dir)
+            indexes = []
+        done = {e["sample_id"] for index in indexes for e in index["samples"]}
+        todo = [s for s in database.samples if s.sample_id not in done]
+        if done:
+            log.info("resuming: %d sample(s) already extracted, %d to go", len(done), len(todo))
+        numbers = [int(index["shard"][len(db) + 1:-len(SHARD_SUFFIX)]) for index in indexes]
+        writer = ShardWriter(output_dir, database, config, max(numbers, default=-1) + 1,
+                             samples_per_shard)
+        failed = []
+        workers = num_workers or os.cpu_count() or 1
+        for sample, features, failure in run_samples(todo, config, workers, progress):
+            if features is None:
+                log.warning("%s skipped: %s", sample.sample_id, failure["reason"])
+                failed.append({"subject": sample.subject, "clip": sample.clip, **failure})
+            else:
+                writer.add(sample, features)
+        writer.flush()
+        entries = [e for index in indexes + writer.written for e in index["samples"]]
+        return write_manifest(output_dir, database, config, data_dir, entries, failed,
+                              provenance=provenance)
 
 
 def write_manifest(output_dir: Path, database, config: FeatureConfig, data_dir,

@@ -103,6 +103,23 @@ def parity(reference: np.ndarray, other: np.ndarray) -> dict:
             "top1_agreement": float(np.mean(reference.argmax(-1) == other.argmax(-1)))}
 
 
+def check_export_dir(output_dir) -> Path:
+    """Refuse an export folder that is a file, under a file, unwritable, or that holds files an
+    export does not write (nothing there is touched); else create it. Run it before any work."""
+    output_dir = Path(output_dir)
+    if output_dir.exists() and not output_dir.is_dir():
+        raise ExportError(f"the export folder {output_dir} is a file, not a folder")
+    foreign = sorted(p.name for p in output_dir.iterdir() if p.name not in ARTIFACTS
+                     and not is_partial(p)) if output_dir.is_dir() else []
+    if foreign:
+        raise ExportError(f"{output_dir} holds files an export does not write ({foreign[:3]}): "
+                          "refusing to write into it; give an empty or new --export_dir")
+    try:
+        return check_writable_dir(output_dir)
+    except OSError as e:
+        raise ExportError(f"the export folder {output_dir}: {e}") from None
+
+
 def export_model(model, output_dir, metadata: dict, parity_inputs: dict,
                  representative: dict) -> dict:
     """Write every artifact under `output_dir`, compare each with the Keras model on
@@ -112,13 +129,7 @@ def export_model(model, output_dir, metadata: dict, parity_inputs: dict,
     `representative` (training samples) calibrates the int8 file. Returns the metadata written.
     """
     import keras
-    output_dir = Path(output_dir)
-    foreign = sorted(p.name for p in output_dir.iterdir() if p.name not in ARTIFACTS
-                     and not is_partial(p)) if output_dir.is_dir() else []
-    if foreign:
-        raise ExportError(f"{output_dir} holds files an export does not write ({foreign[:3]}): "
-                          "refusing to write into it; give an empty or new --export_dir")
-    check_writable_dir(output_dir)
+    output_dir = check_export_dir(output_dir)
     (output_dir / "metadata.json").unlink(missing_ok=True)  # not finished until rewritten
     deploy = keras.models.clone_model(model)  # without the optimizer state: half the size
     deploy.set_weights(model.get_weights())

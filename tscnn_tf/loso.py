@@ -3,7 +3,9 @@ final all-subject model of the TSCNN (Sections II.C, III.A-B). `tscnn_tf.train` 
 
 Early stopping uses a validation split held out *by subject from the training subjects*; the
 test subject is only seen by the fold's final evaluation. Each fold writes its predictions;
-finished folds are skipped and an unfinished fold resumes from its last epoch.
+finished folds are skipped and an unfinished fold resumes from its last epoch. Several processes
+may share one workdir: each fold (and the final model) is trained by the process that claims it
+(`tscnn_tf.claims`), and whichever finishes the last fold aggregates.
 """
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from tscnn_tf import claims
 from tscnn_tf.config import TrainConfig, as_json, differences, fingerprint
 from tscnn_tf.errors import ToolkitError
 from tscnn_tf.artifacts import (atomic_write, check_writable_dir, copy_atomic, remove,
@@ -225,26 +228,47 @@ def train_fold(fold_dir: Path, files: list[str], manifest: dict, test_subject: s
     return predictions
 
 
+def fit_finished(run_dir: Path, config: TrainConfig) -> bool:
+    """Whether `fit_model` stopped in `run_dir` (early, or after the last epoch)."""
+    try:
+        state = json.loads((run_dir / "state.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return (run_dir / "best.keras").is_file() and (state["wait"] >= config.patience
+                                                   or state["epoch"] >= config.epochs)
+
+
 def train_final(records_dir, run_dir, config: TrainConfig, experiment: dict | None = None,
-                overwrite: bool = False):
+                overwrite: bool = False, stale_after: float = claims.STALE_AFTER_S) -> Path | None:
     """The deployable model: trained on every subject, stopped early on held-out subjects.
 
     There is no test subject, so this model has no honest score of its own; the LOSO results
-    are the estimate of how it generalises. Returns the best model (run_dir/best.keras).
+    are the estimate of how it generalises. Returns its path (run_dir/best.keras), or None while
+    another live process trains it.
     """
     from tscnn_tf import data
     run_dir = Path(run_dir)
     check_writable_dir(run_dir)
     manifest = data.load_manifest(records_dir)
     check_records(manifest, None)
-    claim_run_dir(run_dir, run_identity(manifest, config), experiment, overwrite, FINAL_FILES)
-    subjects = sorted({e["subject"] for e in manifest["samples"]})
-    # Same rule as a fold with one more training subject; "final" seeds the choice.
-    val = validation_subjects(subjects, config.val_fraction, config.seed, "final")
-    fit = [s for s in subjects if s not in val]
-    write_json_atomic(run_dir / "split.json", {"test": [], "validation": val, "train": fit,
-                                               "warnings": fold_class_warnings(manifest, fit, None)})
-    return fit_model(run_dir, data.record_files(records_dir), manifest, fit, val, config)
+    claim = claims.try_claim(claims.beside(run_dir), stale_after)
+    if claim is None:
+        log.info("the final model is being trained by %s",
+                 claims.describe(claims.read_claim(claims.beside(run_dir))))
+        return None
+    with claim:
+        claim_run_dir(run_dir, run_identity(manifest, config), experiment, overwrite, FINAL_FILES)
+        if not fit_finished(run_dir, config):
+            log.info("training the final model in %s", run_dir)
+            subjects = sorted({e["subject"] for e in manifest["samples"]})
+            # Same rule as a fold with one more training subject; "final" seeds the choice.
+            val = validation_subjects(subjects, config.val_fraction, config.seed, "final")
+            fit = [s for s in subjects if s not in val]
+            write_json_atomic(run_dir / "split.json", {
+                "test": [], "validation": val, "train": fit,
+                "warnings": fold_class_warnings(manifest, fit, None)})
+            fit_model(run_dir, data.record_files(records_dir), manifest, fit, val, config)
+    return run_dir / "best.keras"
 
 
 def write_predictions(path: Path, rows: list[dict]) -> None:
@@ -288,6 +312,18 @@ def aggregate(workdir: Path, class_names: list[str]) -> dict:
     log_confusion(workdir / "logs", results["confusion_matrix"], class_names, title,
                   len(per_fold))
     return results
+
+
+def current_results(workdir: Path, fingerprint_: str) -> dict | None:
+    """results.json when it pools exactly the finished folds of this run, else None."""
+    try:
+        results = json.loads((workdir / "results.json").read_text())
+    except (OSError, ValueError):
+        return None
+    finished = {p.parent.name for p in workdir.glob("folds/*/predictions.csv")}
+    if results.get("fingerprint") == fingerprint_ and set(results.get("per_fold", {})) == finished:
+        return results
+    return None
 
 
 def check_records(manifest: dict, expected_params: dict | None) -> None:
@@ -347,35 +383,74 @@ def claim_run_dir(run_dir: Path, identity: dict, experiment: dict | None, overwr
     return record
 
 
+def fold_finished(fold_dir: Path) -> bool:
+    return (fold_dir / "predictions.csv").is_file()
+
+
 def train_loso(records_dir, workdir, config: TrainConfig, folds: list[str] | None = None,
                expected_params: dict | None = None, experiment: dict | None = None,
-               overwrite: bool = False) -> dict:
+               overwrite: bool = False, stale_after: float = claims.STALE_AFTER_S) -> dict:
     """Run (or resume) the LOSO folds and aggregate all finished folds into results.
 
     `workdir` belongs to one run identity (records + training config, `run_identity`): folds and
     results of another are never resumed or aggregated (`claim_run_dir`). `experiment` (the
     whole config) is recorded beside the results.
+
+    Several processes may share `workdir`: each fold is trained by the process that claims it; a
+    fold held by a live process is left to it (one of a dead process is taken over). Returns the
+    results once every selected fold has finished (aggregated once, by whichever process finishes
+    last), else {"pending": {fold: holder}, "fingerprint": ...}.
     """
     from tscnn_tf import data
     workdir = Path(workdir)
     check_writable_dir(workdir)
     manifest = data.load_manifest(records_dir)
     check_records(manifest, expected_params)
-    claim_run_dir(workdir, run_identity(manifest, config), experiment, overwrite, LOSO_FILES)
+    with claims.exclusive(workdir / "config.claim", f"the run record of {workdir}"):
+        record = claim_run_dir(workdir, run_identity(manifest, config), experiment, overwrite,
+                               LOSO_FILES)
     files = data.record_files(records_dir)
     subjects = sorted({e["subject"] for e in manifest["samples"]})
     selected = subjects if not folds else [s for s in subjects if s in folds or
                                            str(subjects.index(s)) in folds]
     if folds and not selected:
         raise TrainingError(f"--folds {folds} names no subject of {subjects}")
-    for k, subject in enumerate(selected):
-        fold_dir = workdir / "folds" / subject
-        if (fold_dir / "predictions.csv").is_file():
-            log.info("fold %s already finished", subject)
-            continue
-        log.info("fold %d/%d: test subject %s", k + 1, len(selected), subject)
-        train_fold(fold_dir, files, manifest, subject, config)
-    return aggregate(workdir, manifest["class_names"])
+    trained = True
+    while trained:  # again after a fold: a process gone meanwhile leaves its fold claimable
+        trained, pending = False, {}
+        for k, subject in enumerate(selected):
+            fold_dir = workdir / "folds" / subject
+            if fold_finished(fold_dir):
+                log.info("fold %s already finished", subject)
+                continue
+            claim = claims.try_claim(claims.beside(fold_dir), stale_after)
+            if claim is None:
+                pending[subject] = claims.describe(claims.read_claim(claims.beside(fold_dir)))
+                log.info("fold %s is being trained by %s", subject, pending[subject])
+                continue
+            with claim:
+                if fold_finished(fold_dir):  # finished by another just before the claim
+                    continue
+                log.info("fold %d/%d: test subject %s", k + 1, len(selected), subject)
+                train_fold(fold_dir, files, manifest, subject, config)
+                trained = True
+    pending = {s: h for s, h in pending.items() if not fold_finished(workdir / "folds" / s)}
+    if pending:
+        return {"pending": pending, "fingerprint": record["fingerprint"]}
+    with claims.exclusive(workdir / "results.claim", f"the LOSO results of {workdir}"):
+        results = current_results(workdir, record["fingerprint"])
+        if results is None:
+            log.info("aggregating %d fold(s) into %s",
+                     len(list(workdir.glob("folds/*/predictions.csv"))), workdir / "results.json")
+            results = aggregate(workdir, manifest["class_names"])
+    return results
+
+
+def format_pending(pending: dict) -> str:
+    """What a process prints when other processes still hold folds of its run."""
+    held = ", ".join(f"{fold} ({holder})" for fold, holder in sorted(pending.items()))
+    return (f"{len(pending)} fold(s) still in training by other processes: {held}; the last "
+            "to finish aggregates (or run the same command again afterwards)")
 
 
 def format_results(results: dict, label: str) -> str:

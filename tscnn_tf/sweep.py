@@ -43,6 +43,10 @@ def records_dir_for(workdir: Path, config: FeatureConfig, base: FeatureConfig) -
     return workdir / f"records-n{config.blocks}-lambda{config.apex_lambda}"
 
 
+def run_dir_for(workdir: Path, config: FeatureConfig, streams: str) -> Path:
+    return workdir / "sweep" / f"n{config.blocks}-lambda{config.apex_lambda}-{streams}"
+
+
 def run_sweep(kind: str, workdir, config: ExperimentConfig,
               ensure_records: Callable[[FeatureConfig, Path], None], streams=None,
               values=None) -> list[dict]:
@@ -50,7 +54,8 @@ def run_sweep(kind: str, workdir, config: ExperimentConfig,
     records of a point. Each point is the experiment `config` with its feature config and
     streams replaced, in its own run folder tied to that point's fingerprint.
 
-    Returns one row per point: blocks, apex_lambda, streams and the LOSO results.
+    Returns one row per point: blocks, apex_lambda, streams and the LOSO results (or `pending`,
+    the folds other processes sharing the workdir still hold: they split the points' folds).
     """
     workdir = Path(workdir)
     rows = []
@@ -59,7 +64,7 @@ def run_sweep(kind: str, workdir, config: ExperimentConfig,
         ensure_records(features, records)
         point = dataclasses.replace(config, features=features,
                                     train=dataclasses.replace(config.train, streams=point_streams))
-        run = workdir / "sweep" / f"n{features.blocks}-lambda{features.apex_lambda}-{point_streams}"
+        run = run_dir_for(workdir, features, point_streams)
         results = train_loso(records, run, point.train, config.run.folds, features.to_dict(),
                              point.to_dict(), config.run.overwrite)
         rows.append({"blocks": features.blocks, "apex_lambda": features.apex_lambda,
@@ -72,6 +77,11 @@ def format_table(rows: list[dict], title: str) -> str:
     lines = [title, f"{'Block pattern':<14}{'λ':>4}  {'Net structure':<14}{'Protocol':<10}"
                     f"{'Accuracy(%)':>12}{'F1-score':>10}{'UF1':>8}{'UAR':>8}{'Samples':>9}"]
     for r in rows:
+        if "pending" in r:
+            lines.append(f"{r['blocks']}x{r['blocks']:<12}{r['apex_lambda']:>4}  "
+                         f"{r['streams']:<14}{'LOSO':<10}  {len(r['pending'])} fold(s) in "
+                         "training by other processes")
+            continue
         lines.append(f"{r['blocks']}x{r['blocks']:<12}{r['apex_lambda']:>4}  {r['streams']:<14}"
                      f"{'LOSO':<10}{100 * r['accuracy']:>12.2f}{r['f1_macro']:>10.4f}"
                      f"{r['uf1']:>8.4f}{r['uar']:>8.4f}{r['num_samples']:>9}")

@@ -24,6 +24,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from tscnn_tf import claims
+from tscnn_tf.artifacts import write_json_atomic
 from tscnn_tf.databases.base import log
 from tscnn_tf.databases.custom import read_custom
 
@@ -227,28 +229,36 @@ def marker_settings(data_dir: Path, marker: str = MARKER) -> dict | None:
     return found if isinstance(found, dict) and "version" in found else None
 
 
+def rendering(data_dir: Path):
+    """Hold the render claim of `data_dir` (a file beside it) for a block: of several processes
+    asked for one folder, one renders and the others wait for it, then find it finished."""
+    return claims.exclusive(claims.beside(data_dir), f"{data_dir}")
+
+
 def claim_render_folder(data_dir: Path, marker: str, settings: dict, what: str) -> bool:
     """True when `data_dir` already holds a finished rendering with `settings`. Otherwise make
     it ready for rendering, marked unfinished: a folder the renderer marked is started over,
     an absent or empty one created, anything else refused (NotASyntheticFolder, nothing
-    deleted). Call `mark_finished` when the rendering is complete."""
+    deleted). Call `mark_finished` when the rendering is complete; call both inside
+    `rendering(data_dir)` when several processes may render the same folder."""
     found = marker_settings(data_dir, marker) if data_dir.is_dir() else None
     if found == {**settings, "finished": True}:
         return True
     if found is not None:
         shutil.rmtree(data_dir)  # ours, unfinished or with other settings: start over
-    elif data_dir.exists() and (not data_dir.is_dir() or any(data_dir.iterdir())):
+    elif data_dir.exists() and (not data_dir.is_dir() or any(
+            not p.name.startswith("partial-") for p in data_dir.iterdir())):
         raise NotASyntheticFolder(
             f"{data_dir} is not empty and was not made by the {what} renderer (no {marker}): "
             "refusing to render into it. Give --data_dir an absent or empty folder, or leave it "
             "out for the default.")
     data_dir.mkdir(parents=True, exist_ok=True)
-    (data_dir / marker).write_text(json.dumps({**settings, "finished": False}))
+    write_json_atomic(data_dir / marker, {**settings, "finished": False})
     return False
 
 
 def mark_finished(data_dir: Path, marker: str, settings: dict) -> None:
-    (data_dir / marker).write_text(json.dumps({**settings, "finished": True}))
+    write_json_atomic(data_dir / marker, {**settings, "finished": True})
 
 
 def generate(data_dir: str | Path, seed: int = 0, num_subjects: int = 8,
@@ -262,30 +272,33 @@ def generate(data_dir: str | Path, seed: int = 0, num_subjects: int = 8,
     data_dir = Path(data_dir)
     settings = {"version": VERSION, "seed": seed, "num_subjects": num_subjects,
                 "clips_per_class": clips_per_class, "classes": CLASS_NAMES}
-    if claim_render_folder(data_dir, MARKER, settings, "synthetic"):
-        return data_dir
-    log.info("rendering the synthetic database into %s", data_dir)
-    rows = []
-    subject_seeds = np.random.SeedSequence(seed).spawn(num_subjects)
-    for s, subject_seed in enumerate(subject_seeds, start=1):
-        rng = np.random.default_rng(subject_seed)
-        subject = Subject(rng)
-        labels = [c for c in CLASS_NAMES for _ in range(clips_per_class)]
-        rng.shuffle(labels)
-        for c, label in enumerate(labels, start=1):
-            frames, apex, _ = render_clip(subject, label, rng)
-            first = int(rng.integers(1, 200))  # unpadded numbers: text order != frame order
-            clip_dir = data_dir / f"sub{s:02d}" / f"EP{c:02d}"
-            clip_dir.mkdir(parents=True)
-            for k, frame in enumerate(frames):
-                cv2.imwrite(str(clip_dir / f"img{first + k}.png"), frame)
-            rows.append([f"sub{s:02d}", f"EP{c:02d}", first, first + apex,
-                         first + len(frames) - 1, label])
-    with open(data_dir / "annotations.csv", "w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(["subject", "clip", "onset", "apex", "offset", "label"])
-        writer.writerows(rows)
-    mark_finished(data_dir, MARKER, settings)
+    if marker_settings(data_dir) == {**settings, "finished": True}:
+        return data_dir  # finished: no claim needed (the folder may be read-only)
+    with rendering(data_dir):
+        if claim_render_folder(data_dir, MARKER, settings, "synthetic"):
+            return data_dir
+        log.info("rendering the synthetic database into %s", data_dir)
+        rows = []
+        subject_seeds = np.random.SeedSequence(seed).spawn(num_subjects)
+        for s, subject_seed in enumerate(subject_seeds, start=1):
+            rng = np.random.default_rng(subject_seed)
+            subject = Subject(rng)
+            labels = [c for c in CLASS_NAMES for _ in range(clips_per_class)]
+            rng.shuffle(labels)
+            for c, label in enumerate(labels, start=1):
+                frames, apex, _ = render_clip(subject, label, rng)
+                first = int(rng.integers(1, 200))  # unpadded numbers: text order != frame order
+                clip_dir = data_dir / f"sub{s:02d}" / f"EP{c:02d}"
+                clip_dir.mkdir(parents=True)
+                for k, frame in enumerate(frames):
+                    cv2.imwrite(str(clip_dir / f"img{first + k}.png"), frame)
+                rows.append([f"sub{s:02d}", f"EP{c:02d}", first, first + apex,
+                             first + len(frames) - 1, label])
+        with open(data_dir / "annotations.csv", "w", newline="") as f:
+            writer = csv.writer(f)
+            writer.writerow(["subject", "clip", "onset", "apex", "offset", "label"])
+            writer.writerows(rows)
+        mark_finished(data_dir, MARKER, settings)
     return data_dir
 
 

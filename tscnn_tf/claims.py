@@ -1,0 +1,172 @@
+"""Several processes on one workdir (a shared filesystem, an HPC array): one claim per piece of
+work, so each fold, the records, the synthetic database, the final model and the export are made
+by one process at a time. No TensorFlow import here.
+
+A claim is a small JSON file (host, pid, token) made atomically (a hard link of a finished
+file, or O_CREAT|O_EXCL where links are not supported); its holder touches it every
+`HEARTBEAT_S` seconds. A claim whose process is gone (same host, dead pid) or that was not
+touched for `STALE_AFTER_S` seconds (another host that died) is taken over.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import socket
+import threading
+import time
+import uuid
+from pathlib import Path
+
+log = logging.getLogger("tscnn_tf")
+HEARTBEAT_S = 15.0
+STALE_AFTER_S = 120.0
+POLL_S = 1.0
+HOST = socket.gethostname()
+CLAIM_PREFIX = "partial-"  # temporary files of a claim, ignored by every reader
+
+
+def beside(folder, suffix: str = ".claim") -> Path:
+    """The claim file of a whole folder: next to it, so clearing the folder leaves it alone."""
+    folder = Path(folder).resolve()
+    return folder.with_name(folder.name + suffix)
+
+
+def read_claim(path) -> dict | None:
+    """The holder of the claim at `path` ({host, pid, token, since}), None if there is none."""
+    try:
+        found = json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return None
+    return found if isinstance(found, dict) else None
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def is_stale(path: Path, holder: dict | None, stale_after: float) -> bool:
+    """A claim of a dead process: on this host with a dead pid, or not touched for too long."""
+    try:
+        age = time.time() - path.stat().st_mtime
+    except FileNotFoundError:
+        return True
+    if age > stale_after:
+        return True
+    return bool(holder) and holder.get("host") == HOST and not pid_alive(int(holder["pid"]))
+
+
+def describe(holder: dict | None) -> str:
+    return f"{holder.get('host')}:{holder.get('pid')}" if holder else "an unknown process"
+
+
+class Claim:
+    """A held claim; touched by a heartbeat thread until `release` (or the `with` block ends)."""
+
+    def __init__(self, path: Path, token: str, heartbeat_s: float):
+        self.path, self.token = path, token
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, args=(heartbeat_s,), daemon=True)
+        self._thread.start()
+
+    def held(self) -> bool:
+        return (read_claim(self.path) or {}).get("token") == self.token
+
+    def _beat(self, heartbeat_s: float) -> None:
+        while not self._stop.wait(heartbeat_s):
+            if not self.held():
+                log.warning("the claim %s was taken over by %s", self.path,
+                            describe(read_claim(self.path)))
+                return
+            with contextlib.suppress(OSError):
+                os.utime(self.path)
+
+    def release(self) -> None:
+        self._stop.set()
+        self._thread.join()
+        if self.held():
+            self.path.unlink(missing_ok=True)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.release()
+
+
+def _create(path: Path, record: dict) -> bool:
+    """Make the claim file holding `record` atomically; False if one exists."""
+    tmp = path.with_name(f"{CLAIM_PREFIX}{record['token']}-{path.name}")
+    tmp.write_text(json.dumps(record))
+    try:
+        os.link(tmp, path)
+        return True
+    except FileExistsError:
+        return False
+    except OSError:  # no hard links on this filesystem
+        try:
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:
+            return False
+        with os.fdopen(fd, "w") as f:
+            f.write(json.dumps(record))
+        return True
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _take_over(path: Path, stale: dict | None) -> None:
+    """Remove the stale claim `stale` at `path`, atomically: of several processes that judged it
+    stale, one moves it away; a fresh claim moved by mistake is put back."""
+    grave = path.with_name(f"{CLAIM_PREFIX}{uuid.uuid4().hex}-{path.name}")
+    try:
+        os.rename(path, grave)
+    except FileNotFoundError:
+        return
+    moved = read_claim(grave)
+    if (moved or {}).get("token") != (stale or {}).get("token"):
+        with contextlib.suppress(OSError):
+            os.link(grave, path)
+    else:
+        log.warning("taking over %s from %s (its process is gone)", path.name, describe(stale))
+    grave.unlink(missing_ok=True)
+
+
+def try_claim(path, stale_after: float = STALE_AFTER_S,
+              heartbeat_s: float = HEARTBEAT_S) -> Claim | None:
+    """Claim `path` for this process, taking over a stale claim; None while a live process
+    holds it."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    record = {"host": HOST, "pid": os.getpid(), "token": uuid.uuid4().hex,
+              "since": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    for _ in range(3):
+        if _create(path, record):
+            return Claim(path, record["token"], heartbeat_s)
+        holder = read_claim(path)
+        if not is_stale(path, holder, stale_after):
+            return None
+        _take_over(path, holder)
+    return None
+
+
+@contextlib.contextmanager
+def exclusive(path, what: str, stale_after: float = STALE_AFTER_S,
+              heartbeat_s: float = HEARTBEAT_S, poll_s: float = POLL_S):
+    """Hold the claim at `path` for the block; while a live process holds it, wait (as long as
+    its heartbeat goes on: a dead holder is taken over)."""
+    waiting = False
+    while (claim := try_claim(path, stale_after, heartbeat_s)) is None:
+        if not waiting:
+            log.info("waiting for %s, which is making %s", describe(read_claim(path)), what)
+            waiting = True
+        time.sleep(poll_s)
+    with claim:
+        yield claim
