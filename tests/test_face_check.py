@@ -92,16 +92,19 @@ def test_non_faces_get_no_frame_box(crops):
         assert "CNN" in landmarker.last_refusal and not face.frame_shows_a_face(frame), name
 
 
-def test_non_faces_but_the_crowd_give_no_face_at_all(crops):
-    """With the real detectors: the crowd's small faces are faces to the HOG detector (the
-    largest is used, as before); nothing else gets landmarks."""
+def test_non_faces_and_a_crowd_give_no_face_at_all(crops):
+    """With the real detectors: nothing but the cameraman (a real face, not filling the frame)
+    gets landmarks. The crowd's 50-px faces are faces to the HOG detector, but too small to
+    read a micro-expression from: refused, with the reason."""
     landmarker = face.make_landmarker("dlib", "auto")
     for name, frame in non_faces(crops).items():
         points = landmarker(frame)
-        if name.startswith("crowd") or name == "camera":
+        if name == "camera":
             assert points is None or landmarker.last_box in ("detector", "border"), name
         else:
             assert points is None, name
+    landmarker(non_faces(crops)["crowd of 50-px faces"])
+    assert landmarker.last_faces >= 2 and f"at least {face.MIN_FACE_PX} px" in landmarker.last_refusal
 
 
 def test_box_iou():
@@ -154,9 +157,9 @@ def test_predict_on_a_noise_video_prints_one_error_and_no_label(tmp_path):
 
 
 def test_a_frame_of_several_faces_says_so(tmp_path, crops):
-    """A crowd's faces are faces to the HOG detector: the largest is used, with a warning."""
+    """Several faces large enough to read: the largest is used, with a warning."""
     from tscnn_tf import features, predict
-    tiles = [cv2.resize(c, (50, 50), interpolation=cv2.INTER_AREA) for c in crops[:4]]
+    tiles = [cv2.resize(c, (100, 100), interpolation=cv2.INTER_AREA) for c in crops[:4]]
     crowd = np.vstack([np.hstack(tiles[:2]), np.hstack(tiles[2:])])
     one = cv2.resize(crops[0], (100, 100), interpolation=cv2.INTER_AREA)
     for name, frame in (("crowd", crowd), ("one", one)):

@@ -49,6 +49,11 @@ FACE_BOXES = ("auto", "detect", "frame")
 FRAME_BOX_MAX_SIDE = 400
 FRAME_BOX_ASPECT = (0.7, 1.45)
 FRAME_BOX_MIN_STD = 8.0
+# The smallest detected face read: the HOG detector's own window (80 x 80 px; it finds smaller
+# faces only by upsampling). Below it the 6 x 6 grid's blocks hold a few pixels each, and such
+# faces come from scenes (a crowd at 50 px a face), not from a recording of a face. Tight crops
+# smaller than this still pass through the frame box, where the CNN detector confirms them.
+MIN_FACE_PX = 80
 # Where the HOG detector puts its box on a tight crop (eyebrows at the top edge, chin at the
 # bottom) when it finds the face: the median over 40 synthetic crops, as fractions of the crop
 # (left, top, right, bottom). The predictor is started from this box rather than from the bare
@@ -134,8 +139,9 @@ class DlibLandmarker:
     def _frame_fit(self, gray: np.ndarray) -> np.ndarray | None:
         """Landmarks from the frame box where the CNN detector confirms the face, else None."""
         if not frame_shows_a_face(gray):
-            self.last_refusal = ("the frame box was refused: dlib's CNN face detector finds no "
-                                 "face filling the frame")
+            refusal = ("the frame box was refused: dlib's CNN face detector finds no face "
+                       "filling the frame")
+            self.last_refusal = f"{self.last_refusal}; {refusal}" if self.last_refusal else refusal
             return None
         self.last_box, self.last_faces = "frame", 1
         return self._fit(gray, self._frame_box(gray))
@@ -148,14 +154,26 @@ class DlibLandmarker:
         """Landmarks of the largest face found by the detector on the frame resized by `scale`
         (faster on large frames), fitted on the full frame; None without a face."""
         small = cv2.resize(gray, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
-        faces = self._detector(small, 1)
-        self.last_box = None
-        if not faces:
+        self.last_box = self.last_refusal = None
+        r = self._largest(self._detector(small, 1), scale)
+        if r is None:
             return None
-        r = max(faces, key=lambda r: r.width() * r.height())
         self.last_box = "detector"
         return self._fit(gray, self._rect(int(r.left() / scale), int(r.top() / scale),
                                           int(r.right() / scale), int(r.bottom() / scale)))
+
+    def _largest(self, faces, scale: float = 1.0):
+        """The largest detected face if it is big enough to read a micro-expression from, else
+        None, with the reason in `last_refusal`."""
+        self.last_faces = len(faces)
+        if not faces:
+            return None
+        face = max(faces, key=lambda r: r.width() * r.height())
+        if face.width() / scale >= MIN_FACE_PX:
+            return face
+        self.last_refusal = (f"the largest face found is {face.width() / scale:.0f} px wide; "
+                             f"micro-expressions need a face of at least {MIN_FACE_PX} px")
+        return None
 
     def __call__(self, gray: np.ndarray, face_box: str | None = None) -> np.ndarray | None:
         """68 landmarks of the largest face, or None; `face_box` overrides the instance's."""
@@ -164,20 +182,18 @@ class DlibLandmarker:
         self.last_faces = 0
         if face_box == "frame":
             return self._frame_fit(gray)
-        faces = self._detector(gray, 1)
-        self.last_faces = len(faces)
-        if faces:
+        face = self._largest(self._detector(gray, 1))
+        if face is not None:
             self.last_box = "detector"
-            return self._fit(gray, max(faces, key=lambda r: r.width() * r.height()))
+            return self._fit(gray, face)
         # Tightly cropped faces (the databases' "cropped" releases) lack the context the HOG
         # window needs; a replicated border usually brings the detection back.
         pad = max(gray.shape) // 4
         padded = cv2.copyMakeBorder(gray, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
-        faces = self._detector(padded, 1)
-        self.last_faces = len(faces)
-        if faces:
+        face = self._largest(self._detector(padded, 1))
+        if face is not None:
             self.last_box = "border"
-            return self._fit(padded, max(faces, key=lambda r: r.width() * r.height())) - pad
+            return self._fit(padded, face) - pad
         if face_box == "auto" and frame_is_face_crop(gray):
             return self._frame_fit(gray)
         return None
