@@ -1,4 +1,5 @@
-"""The benchmark's arithmetic: FLOPs from the layer shapes, and the known-displacement flow check."""
+"""The benchmark's arithmetic: FLOPs from the layer shapes, the known-displacement flow check,
+and the flow table (quick form) with the choice of the LOSO comparison's candidates."""
 import numpy as np
 
 from tscnn_tf import bench, flow, model as model_lib

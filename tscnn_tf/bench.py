@@ -5,10 +5,14 @@
 
 Feature stage: ms per frame for decoding, alignment and the 36 block LBP histograms per
 implementation; ms per flow pair and endpoint error against a known displacement per flow
-backend; whole clips per second, in one process and on every core. Training: samples per
+backend; the flow table (every flow setting: ms per pair on one thread and on every core, and
+its agreement with the paper's TV-L1 on the model's 48-px grid at the real motion amplitude)
+and, in the full mode, the main command's synthetic LOSO with TV-L1 and the three closest
+fast settings; whole clips per second, in one process and on every core. Training: samples per
 second of the full model, its FLOPs per sample from the layer shapes, and the share of the
 machine's measured matrix-multiply rate it reaches. Inference: latency at batch 1 on one
-thread for Keras, the SavedModel, TFLite float32 and int8.
+thread for Keras, the SavedModel, TFLite float32 and int8 (the two TFLite files timed in
+turns), and which of their ops run outside LiteRT's XNNPACK delegate.
 """
 from __future__ import annotations
 
@@ -282,20 +286,14 @@ def bench_features(quick: bool) -> dict:
         out["end_to_end"] = {"clips": len(samples), "frames": total_frames,
                              "one_process": {"clips_per_s": len(samples) / one,
                                              "ms_per_frame": 1e3 * one / total_frames}}
-        dis = FeatureConfig(flow="dis")
-        start = time.perf_counter()
-        for s in samples:
-            sample_features(s, dis, landmarker)
-        fast = time.perf_counter() - start
-        out["end_to_end"]["one_process_flow_dis"] = {"clips_per_s": len(samples) / fast,
-                                                     "ms_per_frame": 1e3 * fast / total_frames}
-        edge = FeatureConfig(flow=flow_lib.EDGE_FLOW)
-        start = time.perf_counter()
-        for s in samples:
-            sample_features(s, edge, landmarker)
-        fast = time.perf_counter() - start
-        out["end_to_end"][f"one_process_flow_{edge.flow}"] = {
-            "clips_per_s": len(samples) / fast, "ms_per_frame": 1e3 * fast / total_frames}
+        for method in dict.fromkeys(("dis", flow_lib.EDGE_FLOW)):  # the edge flow end to end
+            fast_config = FeatureConfig(flow=method)
+            start = time.perf_counter()
+            for s in samples:
+                sample_features(s, fast_config, landmarker)
+            fast = time.perf_counter() - start
+            out["end_to_end"][f"one_process_flow_{method}"] = {
+                "clips_per_s": len(samples) / fast, "ms_per_frame": 1e3 * fast / total_frames}
         workers = os.cpu_count() or 1
         from pipelines.extract_features import run_samples
         start = time.perf_counter()
@@ -375,6 +373,51 @@ def bench_training(quick: bool) -> dict:
             "onednn": os.environ.get("TF_ENABLE_ONEDNN_OPTS")}
 
 
+def tflite_ops(path) -> dict:
+    """Where each op of the TFLite file at `path` runs (one thread, LiteRT's default XNNPACK
+    CPU delegate): per op type and first input's dtype ("PRELU int8"), its count and how many
+    of them XNNPACK runs, the rest running on TFLite's own kernels; and the XNNPACK
+    partitions, between which the interpreter hands over to TFLite's kernels."""
+    from ai_edge_litert.interpreter import Interpreter
+    interpreter = Interpreter(model_path=str(path), num_threads=1)
+    interpreter.allocate_tensors()
+    nodes = interpreter._get_ops_details()  # the model's ops, then one DELEGATE per partition
+    ops = [n for n in nodes if n["op_name"] != "DELEGATE"]
+    partitions = [n for n in nodes if n["op_name"] == "DELEGATE"]
+    producer = {t: op for op in ops for t in op["outputs"]}
+    delegated = set()
+    for part in partitions:  # its ops: those between its outputs and its inputs
+        stack, inputs = list(part["outputs"]), set(part["inputs"])
+        while stack:
+            op = producer.get(tensor := stack.pop())
+            if tensor in inputs or op is None or op["index"] in delegated:
+                continue
+            delegated.add(op["index"])
+            stack.extend(i for i in op["inputs"] if i >= 0)
+    table = {}
+    for op in ops:
+        first = next((i for i in op["inputs"] if i >= 0), None)
+        dtype = "" if first is None else np.dtype(
+            interpreter._get_tensor_details(first, 0)["dtype"]).name
+        entry = table.setdefault(f"{op['op_name']} {dtype}".strip(), {"count": 0, "xnnpack": 0})
+        entry["count"] += 1
+        entry["xnnpack"] += op["index"] in delegated
+    return {"ops": table, "xnnpack_partitions": len(partitions)}
+
+
+def interleaved_ms(calls: dict, repeat: int = 50, warmup: int = 2) -> dict:
+    """Median ms of each of `calls` ({name: fn}), the calls taking turns so that the changing
+    load of a shared machine reaches them alike."""
+    times = {name: [] for name in calls}
+    for k in range(warmup + repeat):
+        for name, fn in calls.items():
+            start = time.perf_counter()
+            fn()
+            if k >= warmup:
+                times[name].append(time.perf_counter() - start)
+    return {name: 1e3 * statistics.median(t) for name, t in times.items()}
+
+
 def bench_inference_child(queue) -> None:
     """Latency at batch 1 on one thread; runs in its own process so the thread setting holds."""
     import tensorflow as tf
@@ -395,9 +438,11 @@ def bench_inference_child(queue) -> None:
         serve = ExportedModel(tmp, meta)
         out = {"keras_ms": 1e3 * seconds(lambda: model(one, training=False), 20),
                "saved_model_ms": 1e3 * seconds(lambda: serve.predict(one), 20)}
-        for mode in ("float32", "int8"):
-            runner = ExportedModel(Path(tmp) / export.TFLITE_FILES[mode], meta, num_threads=1)
-            out[f"tflite_{mode}_ms"] = 1e3 * seconds(lambda r=runner: r.predict(one), 50)
+        files = {mode: Path(tmp) / export.TFLITE_FILES[mode] for mode in ("float32", "int8")}
+        runners = {mode: ExportedModel(f, meta, num_threads=1) for mode, f in files.items()}
+        out.update({f"tflite_{mode}_ms": ms for mode, ms in interleaved_ms(
+            {mode: lambda r=r: r.predict(one) for mode, r in runners.items()}, 100).items()})
+        out["tflite_ops"] = {mode: tflite_ops(f) for mode, f in files.items()}
         out["int8_top1_agreement_random_inputs"] = meta["parity"]["tflite_int8"]["top1_agreement"]
     queue.put(out)
 
@@ -547,6 +592,10 @@ def format_table(report: dict) -> str:
               f"  roofline ratio          {t['roofline_ratio']:8.2f}   (target ≥ {TARGETS['roofline_ratio']})",
               "", "inference (batch 1, one thread, ms per sample)"]
     lines += [f"  {k[:-3]:<24}{v:8.2f}" for k, v in i.items() if k.endswith("_ms")]
+    lines += [f"  {mode} ops off XNNPACK: " + (", ".join(
+        f"{name} {e['count'] - e['xnnpack']}/{e['count']}" for name, e in ops["ops"].items()
+        if e["xnnpack"] < e["count"]) or "none") + f"; {ops['xnnpack_partitions']} partitions"
+        for mode, ops in i.get("tflite_ops", {}).items()]
     if "spotting" in report:
         s = report["spotting"]
         lines += ["", f"spotting ({s['frames']} frames of {s['frame_size'][0]}x"
@@ -596,7 +645,8 @@ def main(argv):
 def define_flags():
     from absl import flags
     flags.DEFINE_string("output", "bench.json", "Where the JSON report goes.")
-    flags.DEFINE_bool("quick", False, "Fewer repeats, no scikit-image TV-L1 (for tests).")
+    flags.DEFINE_bool("quick", False, "Fewer repeats and pairs, no scikit-image TV-L1, no "
+                      "LOSO by flow (for tests).")
 
 
 if __name__ == "__main__":

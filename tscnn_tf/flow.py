@@ -90,7 +90,8 @@ def compute_flow(prev: np.ndarray, nxt: np.ndarray, method: str = "tvl1") -> np.
     method [43]; `tvl1_skimage` scikit-image's reference TV-L1; `dis` (DIS medium) and
     `farneback` fast options; `tvl1_96` / `tvl1_72` / `tvl1_48` TV-L1 on the pair shrunk to
     that side, `tvl1_w3` / `tvl1_s3` with 3 warps / scales, `tvl1_e05` with a coarser stopping
-    threshold, `dis_fast` / `dis_ultrafast` the faster DIS presets. `bench` measures each against `tvl1`.
+    threshold, `dis_fast` / `dis_ultrafast` the faster DIS presets. `bench` measures each
+    against `tvl1`.
     """
     if method not in FLOW_SETTINGS:
         raise ValueError(f"unknown flow method {method!r}; choose from {FLOW_METHODS}")
