@@ -131,6 +131,7 @@ def test_processes_on_one_workdir_split_the_folds_and_it_resumes(tmp_path):
     for subject in ("sub01", "sub02", "sub03"):
         assert text.count(f"test subject {subject}") == 1, text[-4000:]  # trained once
     assert text.count("rendering the synthetic database") == 1
+    assert text.count("resuming: 9 sample(s) already extracted, 0 to go") == 1  # made once
     assert text.count("training the final model") == 1
     assert text.count("aggregating 3 fold(s)") == 1 and text.count("exporting the final") == 1
     assert text.count("LOSO  accuracy") >= 1
