@@ -10,7 +10,7 @@ import pytest
 import tensorflow as tf
 
 import tscnn_tf
-from tscnn_tf import export, loso, predict
+from tscnn_tf import bench, export, loso, predict
 from tscnn_tf.artifacts import ArtifactError
 from tscnn_tf.databases import list_frames
 
@@ -72,6 +72,28 @@ class ExportTest(tf.test.TestCase):
         served = tf.saved_model.load(str(self.out / "saved_model")).signatures["serving_default"]
         result = served(**{k: tf.constant(v) for k, v in x.items()})
         self.assertAllEqual(result["class_index"], np.argmax(expected, axis=-1))
+
+
+def test_int8_runs_in_xnnpack_with_parity(exported):
+    """Issue 19: as int8, PReLU, average pooling and softmax have no XNNPACK kernel and ran on
+    TFLite's own (PReLU's a reference one) between 8 XNNPACK partitions, slower than float32.
+    They stay in float; convolutions and dense layers stay int8, all in XNNPACK as in float32."""
+    out, metadata = exported
+    int8, float32 = (bench.tflite_ops(out / name) for name in ("model_int8.tflite", "model.tflite"))
+    assert int8["ops"]["CONV_2D int8"] == {"count": 15, "xnnpack": 15}
+    assert int8["ops"]["FULLY_CONNECTED int8"] == {"count": 4, "xnnpack": 4}
+    assert int8["ops"]["PRELU float32"] == {"count": 18, "xnnpack": 18}
+    assert int8["ops"]["AVERAGE_POOL_2D float32"] == {"count": 6, "xnnpack": 6}
+    assert int8["ops"]["SOFTMAX float32"] == {"count": 1, "xnnpack": 1}
+    outside = {name for name, e in int8["ops"].items() if e["xnnpack"] < e["count"]}
+    # the class index's argmax and Flatten's shape ops, outside in float32 too
+    assert outside <= {"ARG_MAX int8", "SHAPE int8", "STRIDED_SLICE int32", "PACK int32",
+                       "RESHAPE int8"}
+    assert {"SHAPE float32", "PACK int32"} <= {n for n, e in float32["ops"].items()
+                                               if e["xnnpack"] == 0}
+    assert int8["xnnpack_partitions"] <= float32["xnnpack_partitions"] == 2
+    assert metadata["parity"]["tflite_int8"]["top1_agreement"] >= 0.9
+    assert metadata["parity"]["tflite_int8"]["max_abs_diff"] < 0.05
 
 
 def test_export_errors(exported, tmp_path, records_3_subjects):

@@ -7,7 +7,9 @@
                                         flow -> outputs probabilities, class_index
     <output_dir>/model.tflite           float32, the same signature
     <output_dir>/model_dynamic.tflite   dynamic-range quantised weights
-    <output_dir>/model_int8.tflite      full-integer int8 ops (float32 inputs and outputs),
+    <output_dir>/model_int8.tflite      int8 convolutions, max pooling and dense layers; PReLU,
+                                        average pooling and softmax in float (float32 inputs
+                                        and outputs), all in XNNPACK,
                                         calibrated on training-subject records
     <output_dir>/metadata.json          class names, feature parameters (n, λ, flow, ...), input
                                         normalisation, versions, and the measured parity of
@@ -66,11 +68,20 @@ def write_saved_model(model, path: Path) -> None:
     archive.write_out(str(path), verbose=False)
 
 
+# Ops the int8 file keeps in float: XNNPACK (LiteRT's CPU delegate) has no int8 kernel for
+# them, so as int8 they ran on TFLite's own kernels (PReLU's is a reference one) between 8
+# XNNPACK partitions, and int8 was slower than float32 (issue 19). In float they run in
+# XNNPACK with the int8 ops, int8 <-> float conversions around them; the float softmax also
+# keeps the probabilities off int8's 1/256 steps.
+INT8_FLOAT_OPS = ("PRELU", "AVERAGE_POOL_2D", "SOFTMAX")
+
+
 def write_tflite(saved_model: Path, path: Path, mode: str = "float32",
                  representative: dict | None = None) -> None:
     """TFLite converted from the exported SavedModel (not from tf.saved_model.save, whose
     conversion gives NaN outputs on TF 2.21). mode: float32, dynamic or int8; int8 needs
-    `representative` ({input name: array}), fed by name because TFLite reorders inputs."""
+    `representative` ({input name: array}), fed by name because TFLite reorders inputs; its
+    `INT8_FLOAT_OPS` stay in float."""
     import tensorflow as tf
     converter = tf.lite.TFLiteConverter.from_saved_model(str(saved_model), [SIGNATURE])
     if mode in ("dynamic", "int8"):
@@ -84,8 +95,15 @@ def write_tflite(saved_model: Path, path: Path, mode: str = "float32",
 
         converter.representative_dataset = samples
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        debugger = tf.lite.experimental.QuantizationDebugger(
+            converter=converter, debug_dataset=samples,
+            debug_options=tf.lite.experimental.QuantizationDebugOptions(
+                denylisted_ops=list(INT8_FLOAT_OPS)))
+        content = debugger.get_nondebug_quantized_model()
+    else:
+        content = converter.convert()
     with atomic_write(path) as tmp:
-        tmp.write_bytes(converter.convert())
+        tmp.write_bytes(content)
 
 
 def run_saved_model(path, inputs: dict) -> np.ndarray:
