@@ -196,3 +196,17 @@ def test_bad_records_or_sweep_folders_are_refused_before_any_work(tmp_path):
     with pytest.raises(OSError, match="records-n2-lambda20"):
         experiment.run(sweeping, workdir)
     assert nothing_made(workdir) and not (workdir / "records" / "manifest.json").exists()
+
+
+def test_synthetic_long_videos_are_rendered_once_by_processes_sharing_a_folder(tmp_path):
+    """Two `spot --db=synthetic_long` processes on one folder: one renders, the other waits
+    and reads the finished folder (both used to render at once and fail on `File exists`)."""
+    code = ("import sys, logging; logging.basicConfig(level=logging.INFO)\n"
+            "from tscnn_tf.databases import synthetic_long\n"
+            "synthetic_long.generate(sys.argv[1], num_videos=1, seconds=1.0, fps=30.0)")
+    runs = [subprocess.Popen([sys.executable, "-c", code, str(tmp_path / "long")], cwd=ROOT,
+                             stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    logs = [run.communicate()[1] for run in runs]
+    assert [run.returncode for run in runs] == [0, 0], logs
+    assert sum("rendering 1 synthetic long videos" in log for log in logs) == 1, logs
+    assert (tmp_path / "long" / "intervals.csv").is_file()

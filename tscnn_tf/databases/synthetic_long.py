@@ -21,7 +21,7 @@ from tscnn_tf.databases.base import Interval, LongVideo, log
 from tscnn_tf.databases.synthetic import (CLASS_NAMES, FOLD_DEPTH, FRAME_SIZE, UPPER_LIDS,
                                           Subject, claim_render_folder, displacement_field,
                                           fold_map, fold_segments, intensity_profile,
-                                          mark_finished, movement)
+                                          mark_finished, movement, rendering)
 
 MARKER = "synthetic_long.json"
 VERSION = 1
@@ -140,21 +140,22 @@ def generate(data_dir, seed: int = 0, num_videos: int = 2, seconds: float = 12.0
     data_dir = Path(data_dir)
     settings = {"version": VERSION, "seed": seed, "num_videos": num_videos, "seconds": seconds,
                 "fps": fps}
-    if claim_render_folder(data_dir, MARKER, settings, "synthetic long-video"):
+    with rendering(data_dir):  # of several processes asked for this folder, one renders
+        if claim_render_folder(data_dir, MARKER, settings, "synthetic long-video"):
+            return data_dir
+        log.info("rendering %d synthetic long videos into %s", num_videos, data_dir)
+        rows = []
+        for v, video_seed in enumerate(np.random.SeedSequence(seed).spawn(num_videos), start=1):
+            name = f"sub{v:02d}_long"
+            truth = render_long_video(data_dir / f"{name}.avi", np.random.default_rng(video_seed),
+                                      seconds, fps)
+            rows += [[name, iv.onset, iv.apex, iv.offset, iv.type, iv.label] for iv in truth]
+        with open(data_dir / "intervals.csv", "w", newline="") as f:
+            writer = csv.writer(f)
+            writer.writerow(["video", "onset", "apex", "offset", "type", "label"])
+            writer.writerows(rows)
+        mark_finished(data_dir, MARKER, settings)
         return data_dir
-    log.info("rendering %d synthetic long videos into %s", num_videos, data_dir)
-    rows = []
-    for v, video_seed in enumerate(np.random.SeedSequence(seed).spawn(num_videos), start=1):
-        name = f"sub{v:02d}_long"
-        truth = render_long_video(data_dir / f"{name}.avi", np.random.default_rng(video_seed),
-                                  seconds, fps)
-        rows += [[name, iv.onset, iv.apex, iv.offset, iv.type, iv.label] for iv in truth]
-    with open(data_dir / "intervals.csv", "w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(["video", "onset", "apex", "offset", "type", "label"])
-        writer.writerows(rows)
-    mark_finished(data_dir, MARKER, settings)
-    return data_dir
 
 
 def read_synthetic_long(data_dir, seed: int = 0, num_videos: int = 2, seconds: float = 12.0,
