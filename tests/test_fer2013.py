@@ -4,7 +4,8 @@ import pytest
 
 from tscnn_tf import model as model_lib
 from tscnn_tf.databases.fer2013 import FER_CLASSES, read_fer2013
-from tscnn_tf.pretrain_fer2013 import PretrainConfig, load_s_stream, pretrain_s_stream
+from tscnn_tf.models.tscnn import load_s_stream
+from tscnn_tf.pretrain_fer2013 import PretrainConfig, pretrain_s_stream
 
 
 def write_fer_csv(path, rows, header="emotion,pixels,Usage"):

@@ -126,7 +126,7 @@ def fit_model(run_dir: Path, files: list[str], manifest: dict, fit: list[str], v
             model = model_lib.build_tscnn(len(manifest["class_names"]), config.streams, n,
                                           config.variant, config.dropout)
             if config.pretrained_s:
-                from tscnn_tf.pretrain_fer2013 import load_s_stream
+                from tscnn_tf.models.tscnn import load_s_stream
                 try:
                     log.info("S stream initialised from %s (%d layers)", config.pretrained_s,
                              load_s_stream(model, config.pretrained_s))

@@ -15,6 +15,8 @@ import logging
 import sys
 from pathlib import Path
 
+from tscnn_tf.models.tscnn import load_s_stream  # noqa: F401  (its old import path)
+
 log = logging.getLogger("tscnn_tf")
 
 
@@ -98,31 +100,6 @@ def pretrain_s_stream(csv_path, output, config: PretrainConfig = PretrainConfig(
         report.update(test_samples=int(len(test_y)), private_test_accuracy=float(acc))
     write_json_atomic(Path(str(output) + ".json"), report)
     return report
-
-
-def load_s_stream(model, path) -> int:
-    """Copy the weights of every `S_*` layer of the pretrained model at `path` into `model`.
-
-    Returns the number of layers copied; raises ValueError when the shapes do not match (a
-    model pretrained at another size).
-    """
-    import keras
-    pretrained = keras.saving.load_model(path, compile=False)
-    source = {layer.name: layer for layer in pretrained.layers if layer.name.startswith("S_")}
-    copied = 0
-    for layer in model.layers:
-        if layer.name in source and layer.weights:
-            new = source[layer.name].get_weights()
-            if [w.shape for w in new] != [tuple(w.shape) for w in layer.weights]:
-                raise ValueError(f"{path}: layer {layer.name} has shapes "
-                                 f"{[w.shape for w in new]}, the model "
-                                 f"{[tuple(w.shape) for w in layer.weights]} "
-                                 "(pretrained with another --variant?)")
-            layer.set_weights(new)
-            copied += 1
-    if not copied:
-        raise ValueError(f"{path}: no S-stream layer to copy (does the model use stream S?)")
-    return copied
 
 
 def main(argv):

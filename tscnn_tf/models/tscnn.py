@@ -81,3 +81,27 @@ def build(num_classes: int, streams: str = "L+S+T", blocks: int = 3, variant: st
           dropout: float = 0.5) -> keras.Model:
     """The registry's builder: `build_tscnn`."""
     return build_tscnn(num_classes, streams, blocks, variant, dropout)
+
+
+def load_s_stream(model, path) -> int:
+    """Copy the weights of every `S_*` layer of the pretrained model at `path` into `model`.
+
+    Returns the number of layers copied; raises ValueError when the shapes do not match (a
+    model pretrained at another size).
+    """
+    pretrained = keras.saving.load_model(path, compile=False)
+    source = {layer.name: layer for layer in pretrained.layers if layer.name.startswith("S_")}
+    copied = 0
+    for layer in model.layers:
+        if layer.name in source and layer.weights:
+            new = source[layer.name].get_weights()
+            if [w.shape for w in new] != [tuple(w.shape) for w in layer.weights]:
+                raise ValueError(f"{path}: layer {layer.name} has shapes "
+                                 f"{[w.shape for w in new]}, the model "
+                                 f"{[tuple(w.shape) for w in layer.weights]} "
+                                 "(pretrained with another --variant?)")
+            layer.set_weights(new)
+            copied += 1
+    if not copied:
+        raise ValueError(f"{path}: no S-stream layer to copy (does the model use stream S?)")
+    return copied
