@@ -146,6 +146,55 @@ class TrainConfig:
     pretrained_s: str | None = option(None, "S-stream weights from tscnn_tf.pretrain_fer2013 "
                                       "(Section III.B).", kind="string")
     mixed_precision: bool = option(False, "float16 compute (for GPUs; softmax in float32).")
+    model: str = option("tscnn", "Model: tscnn, offapexnet, ststnet, htnet, lbptop_svm, or "
+                        "package.module:function (a Keras model builder of your own).")
+    model_settings: tuple[str, ...] | None = option(None, "Settings of the model as k=v,k=v "
+                                                    "(e.g. dropout=0.3 for htnet); each model "
+                                                    "keeps its own default for the rest.",
+                                                    kind="list")
+    fold_by: str = option("subject", "Leave one subject out, or one database out (the "
+                          "composite: the subject prefix casme2_, smic_, samm_).",
+                          choices=("subject", "database"))
+
+    def __post_init__(self):
+        model_settings(self)  # a malformed k=v is refused when the config is made
+
+    def identity(self) -> dict:
+        """The fingerprinted train settings: the model fields only where they differ from the
+        default, so runs made before models could be chosen keep their fingerprint."""
+        out = dataclasses.asdict(self)
+        for name in MODEL_FIELDS:
+            if out[name] == TRAIN_DEFAULTS[name]:
+                del out[name]
+        return out
+
+
+MODEL_FIELDS = ("model", "model_settings", "fold_by")
+TRAIN_DEFAULTS = {"model": "tscnn", "model_settings": None, "fold_by": "subject"}
+
+
+def model_settings(train: TrainConfig) -> dict:
+    """`--model_settings=k=v,k=v` -> {k: v}, each value read as a number or boolean where it
+    is one (ValueError on an entry without '=')."""
+    out = {}
+    for item in train.model_settings or ():
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"--model_settings: {item!r} is not key=value")
+        out[key.strip()] = parse_value(value.strip())
+    return out
+
+
+def parse_value(text: str):
+    """'3' -> 3, '0.5' -> 0.5, 'true' -> True, anything else the string itself."""
+    if text.lower() in ("true", "false"):
+        return text.lower() == "true"
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
 
 
 @dataclasses.dataclass(frozen=True)
@@ -199,7 +248,7 @@ class ExperimentConfig:
         data = {k: v for k, v in dataclasses.asdict(self.data).items()
                 if k not in ("data_dir", "follow_symlinks")}
         return as_json({"data": data, "features": dataclasses.asdict(self.features),
-                        "train": dataclasses.asdict(self.train),
+                        "train": self.train.identity(),
                         "export": dataclasses.asdict(self.export)})
 
     def to_dict(self) -> dict:

@@ -352,7 +352,7 @@ def run_identity(manifest: dict, config: TrainConfig) -> dict:
     return as_json({"records": {"db": manifest["db"], "class_names": manifest["class_names"],
                                 "params": manifest["params"],
                                 "data_fingerprint": manifest.get("data_fingerprint")},
-                    "train": dataclasses.asdict(config)})
+                    "train": config.identity()})
 
 
 def claim_run_dir(run_dir: Path, identity: dict, experiment: dict | None, overwrite: bool,
