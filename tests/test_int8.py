@@ -16,3 +16,21 @@ def test_interleaved_ms_takes_turns_skips_warmup_and_gives_medians(monkeypatch):
                               warmup=2)
     assert order == ["float32", "int8"] * 5      # in turns, warm-up runs included
     assert ms == pytest.approx({"float32": 2.0, "int8": 1.0})  # medians in ms, no warm-up
+
+
+def test_int8_export_of_a_model_with_min_max_normalisation_runs(tmp_path):
+    """The int8 DIV of the normalisation (max - min as divisor) stopped the interpreter
+    ("data[i] != zero_point") for OffApexNet, STSTNet and HTNet; it stays in float."""
+    import keras
+    import numpy as np
+    from tscnn_tf import export, models
+    keras.utils.set_random_seed(0)
+    model = models.get("offapexnet").make(3, variant="tiny")
+    rng = np.random.default_rng(0)
+    x = {name: rng.random((8, *model.get_layer(name).output.shape[1:])).astype(np.float32)
+         for name in export.input_names(model)}
+    export.write_saved_model(model, tmp_path / "saved")
+    export.write_tflite(tmp_path / "saved", tmp_path / "int8.tflite", "int8", x)
+    p = export.run_tflite(tmp_path / "int8.tflite", x)
+    assert "DIV float32" in bench.tflite_ops(tmp_path / "int8.tflite")["ops"]
+    assert export.parity(model.predict(x, verbose=0), p)["top1_agreement"] >= 0.75

@@ -72,8 +72,9 @@ def write_saved_model(model, path: Path) -> None:
 # them, so as int8 they ran on TFLite's own kernels (PReLU's is a reference one) between 8
 # XNNPACK partitions, and int8 was slower than float32 (issue 19). In float they run in
 # XNNPACK with the int8 ops, int8 <-> float conversions around them; the float softmax also
-# keeps the probabilities off int8's 1/256 steps.
-INT8_FLOAT_OPS = ("PRELU", "AVERAGE_POOL_2D", "SOFTMAX")
+# keeps the probabilities off int8's 1/256 steps. DIV (the min-max normalisation in other
+# models' input layers) as int8 stopped the interpreter on a divisor that rounds to 0.
+INT8_FLOAT_OPS = ("PRELU", "AVERAGE_POOL_2D", "SOFTMAX", "DIV")
 
 
 def write_tflite(saved_model: Path, path: Path, mode: str = "float32",
