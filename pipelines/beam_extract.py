@@ -6,7 +6,7 @@
         -- --runner=DataflowRunner --project=P --region=R --temp_location=gs://...   # or Flink, Spark
 
 Beam's own pipeline options go after `--`. The records are identical to the local path's
-(`pipelines.extract_features`, tested); shards are `<db>-SSSSS-of-NNNNN.tfrecord` and the
+(`pipelines.extraction`, tested); shards are `<db>-SSSSS-of-NNNNN.tfrecord` and the
 manifest is written last, so `tscnn_tf.train --records_dir=DIR` reads them the same way.
 `--output_dir` must be a folder the launching machine can read (local or mounted), because it
 writes the manifest from the per-sample entries the workers leave there. The local
@@ -18,8 +18,7 @@ import json
 import logging
 from pathlib import Path
 
-from pipelines.extract_features import (ExtractionError, check_compatible, sample_entry,
-                                        write_manifest)
+from pipelines.extraction import ExtractionError, check_compatible, sample_entry, write_manifest
 from tscnn_tf.features import FeatureConfig
 
 

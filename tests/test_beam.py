@@ -43,8 +43,10 @@ def test_beam_records_equal_local_records(tiny_synthetic, tmp_path, monkeypatch)
     assert manifest["shards"] and all(s.endswith(".tfrecord") for s in manifest["shards"])
     assert not list((tmp_path / "beam").glob("beam-*"))
     for key in ("num_samples", "per_class", "per_subject", "params", "class_names",
-                "apex_spotting", "skipped", "dropped_per_reason", "faces", "data_fingerprint"):
+                "apex_spotting", "skipped", "dropped_per_reason", "faces", "data_fingerprint",
+                "fields", "lbptop"):
         assert manifest[key] == local[key], key
+    assert "lbptop" in manifest["fields"] and manifest["lbptop"]["missing"] == []
     assert manifest["skipped"] == [{"subject": "sub02", "clip": "EP01",
                                     "reason": "RuntimeError: decoder crashed",
                                     "kind": "unexpected error (RuntimeError)"}]

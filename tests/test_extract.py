@@ -11,6 +11,7 @@ import pytest
 import tensorflow as tf
 
 from pipelines import extract_features as ef
+from pipelines import extraction
 from tscnn_tf import records
 from tscnn_tf.databases import read_custom, synthetic
 from tests.conftest import FAST
@@ -213,8 +214,9 @@ def test_resume_after_an_interrupted_run(tiny_synthetic, tmp_path, monkeypatch):
     monkeypatch.setattr(records, "write_shard", real_write)
 
     processed = []
-    real_process = ef.process_sample
-    monkeypatch.setattr(ef, "process_sample", lambda s: processed.append(s.sample_id) or real_process(s))
+    real_process = extraction.process_sample
+    monkeypatch.setattr(extraction, "process_sample",
+                        lambda s: processed.append(s.sample_id) or real_process(s))
     manifest = ef.extract_features("synthetic", tiny_synthetic, tmp_path, FAST, options,
                                    num_workers=1, samples_per_shard=2, progress=False)
     assert len(processed) == 4  # the two finished samples were not redone

@@ -1,4 +1,4 @@
-"""One clip in, the three TSCNN inputs out (paper Section II.B).
+"""One clip in, the three TSCNN inputs (paper Section II.B) and the LBP-TOP histograms out.
 
 Used by the offline feature stage, prediction on a new clip and spot-then-recognise, so all
 share one path: frames -> landmarks -> aligned face crops -> LBP apex spotting -> flow ->
@@ -18,6 +18,7 @@ import numpy as np
 from tscnn_tf import apex as apex_lib
 from tscnn_tf import face as face_lib
 from tscnn_tf import flow as flow_lib
+from tscnn_tf import lbptop as lbptop_lib
 from tscnn_tf.config import FeatureConfig  # noqa: F401 (re-exported)
 from tscnn_tf.databases.base import Sample
 from tscnn_tf.video import ClipError, check_frames, iter_frames, read_frame
@@ -170,6 +171,19 @@ def clip_features(faces: list[np.ndarray], indices: list[int], geometry: face_li
     }
 
 
+def lbptop_field(faces: list[np.ndarray], warnings: list[str]) -> np.ndarray | None:
+    """The record field `lbptop`: LBP-TOP histograms (lbptop.py's fixed settings, 5 x 5 blocks)
+    of the aligned face crops onset..offset at face_size, as the MEGC2019 baseline describes the
+    aligned face. None, with a warning, for a clip LBP-TOP cannot describe (under 9 frames): the
+    sample stays for every other model."""
+    try:
+        return lbptop_lib.lbptop_histograms(np.stack(faces))
+    except lbptop_lib.LbpTopError as e:
+        warnings.append(f"no LBP-TOP histograms: {e}; this record holds no `lbptop` "
+                        "(--model=lbptop_svm refuses these records; every other model uses it)")
+        return None
+
+
 def face_track_warnings(sample: Sample, faces: list[np.ndarray], indices: list[int],
                         geometry: face_lib.FaceGeometry, apex_index: int, landmarker) -> list[str]:
     """What says the one face tracked from the onset was lost: a cut (the face crop changes at
@@ -212,6 +226,7 @@ def sample_features(sample: Sample, config: FeatureConfig, landmarker) -> dict:
         "apex_given": -1 if sample.apex is None else sample.apex,
         "apex_spotted": out["apex_spotted"], "apex_used": out["apex_used"],
         "params": config.fingerprint(),
+        "lbptop": lbptop_field(faces, sample.warnings),
     }
 
 

@@ -123,3 +123,9 @@ def lbptop_histograms(clip, blocks: int = BLOCKS, radius=RADII,
 def lbptop_size(blocks: int = BLOCKS, points: int = POINTS) -> int:
     """Length of `lbptop_histograms`' output."""
     return blocks * blocks * len(PLANES) * u2_bins(points)
+
+
+def settings() -> dict:
+    """The fixed settings of the feature stage's `lbptop` field, as the manifest records them."""
+    return {"blocks": BLOCKS, "radius": list(RADII), "points": POINTS, "mapping": "u2",
+            "size": lbptop_size(), "min_frames": 2 * int(np.ceil(RADII[2])) + 1}
