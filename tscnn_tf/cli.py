@@ -7,6 +7,7 @@ loaded first, a user's `--flagfile` after them (it adds to them), and explicit f
 from __future__ import annotations
 
 import dataclasses
+import json
 import sys
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from tscnn_tf.errors import ToolkitError
 # Failures a command reports as one `error:` line (exit 1) instead of a traceback.
 EXPECTED_ERRORS = (ToolkitError, OSError, ValueError)
 _applied: list[str] = []  # the flagfiles this command loaded, in order
+_given: list[str] = []  # the flags the user set (command line, own flagfiles)
 # What Ctrl-C leaves, per command (the module run with -m); every write is atomic.
 INTERRUPTED = {
     "tscnn_tf.train": "finished records, epochs and folds are kept; run the same command "
@@ -66,20 +68,44 @@ def _value_of(argv: list[str], name: str) -> list[str]:
     return out
 
 
+def flag_names(args: list[str]) -> list[str]:
+    """The flags named in `args` (`--name=V`, `--name V`, `--name`, `--noname`)."""
+    names = [a[2:].split("=", 1)[0] for a in args if a.startswith("--") and len(a) > 2]
+    return [n[2:] if n.startswith("no") and n not in _FIELDS and n[2:] in _FIELDS else n
+            for n in names]
+
+
+_FIELDS = {f.name for section in config_lib.SECTIONS.values() for f in dataclasses.fields(section)}
+
+
+def records_db(argv: list[str]) -> str | None:
+    """The database of the records in the last `--records_dir` of argv (their manifest), if any."""
+    folder = next(reversed(_value_of(argv[1:], "records_dir")), None)
+    try:
+        return json.loads((Path(folder) / "manifest.json").read_text())["db"] if folder else None
+    except (OSError, ValueError, KeyError, TypeError):
+        return None  # no or damaged records: training says so
+
+
 def with_db_flagfile(argv: list[str], training: bool = False) -> list[str]:
     """argv with `flags/<db>.cfg` (feature-stage defaults) and, for training, `<db>.train.cfg`
     inserted first, so a user's `--flagfile` and explicit flags override them.
 
-    The database is the last `--db` of the command line or, failing that, of a user flagfile.
-    A known database without its flagfile is an error (FlagfileError).
+    The database is the last `--db` of the command line or, failing that, of a user flagfile,
+    or that of the records in `--records_dir`. A known database without its flagfile is an
+    error (FlagfileError).
     """
     user_files = _value_of(argv, "flagfile")
     db = next(reversed(_value_of(argv[1:], "db")), None)
+    given = flag_names(argv[1:])
     for path in user_files:
-        if db is None and Path(path).is_file():
-            found = _value_of(Path(path).read_text().split(), "db")
-            db = found[-1] if found else None
-    db = db or "synthetic"
+        if Path(path).is_file():
+            tokens = Path(path).read_text().split()
+            given += flag_names(tokens)
+            found = _value_of(tokens, "db")
+            db = db or (found[-1] if found else None)
+    _given[:] = sorted(set(given) & _FIELDS)
+    db = db or records_db(argv) or "synthetic"
     folder = flagfile_dir()
     files = []
     if db in READERS:
@@ -128,6 +154,7 @@ def experiment_config(FLAGS) -> config_lib.ExperimentConfig:
         values = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
         if name == "run":
             values["flagfiles"] = applied_flagfiles()
+            values["given"] = tuple(_given)
         sections[name] = section(**values)
     return config_lib.ExperimentConfig(**sections)
 

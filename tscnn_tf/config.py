@@ -36,8 +36,9 @@ class DataConfig:
                      "casme, megc2019, casme3, casme3_c, mmew or fourdme (loads flags/<db>.cfg "
                      "first).")
     data_dir: str | None = option(None, "Database folder (synthetic: rendered into "
-                                  "<workdir or output_dir>/synthetic_db when absent).",
-                                  kind="string")
+                                  "<workdir or output_dir>/synthetic_db when absent). Training "
+                                  "needs none when --records_dir holds records: it then reads "
+                                  "only them.", kind="string")
     classes: tuple[str, ...] | None = option(None, "Class names to keep, in label order "
                                              "(default: the database's, or every label).",
                                              kind="list")
@@ -215,16 +216,25 @@ class RunConfig:
                                            "default all.", kind="list")
     num_workers: int | None = option(None, "Feature-stage processes (default: all cores).",
                                      kind="integer")
-    sweep: str | None = option(None, "Print Table 9 (streams), 7 (blocks) or 8 (lambda) instead "
-                               "of one run.", choices=("streams", "blocks", "lambda"))
+    sweep: str | None = option(None, "Print Table 9 (streams), 7 (blocks) or 8 (lambda), or a "
+                               "comparison of models in the form of Tables 2-6 (model), instead "
+                               "of one run.", choices=("streams", "blocks", "lambda", "model"))
     sweep_streams: tuple[str, ...] | None = option(None, "Stream combinations of the sweep "
                                                    "(default: the table's).", kind="list")
-    sweep_values: tuple[str, ...] | None = option(None, "n (blocks) or λ (lambda) values of the "
-                                                  "sweep.", kind="list")
-    records_dir: str | None = option(None, "Records (default <workdir>/records).", kind="string")
+    sweep_values: tuple[str, ...] | None = option(None, "n (blocks) or λ (lambda) values, or "
+                                                  "the models (model: tscnn,ststnet,...; "
+                                                  "default all registered) of the sweep.",
+                                                  kind="list")
+    records_dir: str | None = option(None, "Records (default <workdir>/records). Records there "
+                                     "without --data_dir: trained from alone, with database, "
+                                     "classes and feature parameters from their manifest.json.",
+                                     kind="string")
     overwrite: bool = option(False, "Replace records, folds, final model and results made with "
                              "other settings, instead of refusing.")
     flagfiles: tuple[str, ...] = ()  # the flagfiles that were applied, for the record
+    # The fields the user set (command line or own flagfile, not a database's flagfile): when
+    # training from records alone, these must agree with the records' manifest.
+    given: tuple[str, ...] = ()
 
 
 SECTIONS = {"data": DataConfig, "features": FeatureConfig, "train": TrainConfig,

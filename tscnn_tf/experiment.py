@@ -6,9 +6,14 @@ records (made or checked) -> leave-one-subject-out folds -> final all-subject mo
 every step resumable and every artifact tied to the config's fingerprint, so a second run in the
 same workdir with other settings or data refuses (or, with `run.overwrite`, replaces) instead
 of reporting the first run's figures. `--sweep` runs the same path once per sweep point.
+
+Records alone (made on a Beam cluster, or shared without the licensed frames) are trained from
+when there is no database to read: database, classes, feature parameters and data fingerprint
+come from their manifest, and nothing reads or renders the database.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 from pathlib import Path
@@ -16,10 +21,13 @@ from pathlib import Path
 from pipelines import extraction as ef
 from tscnn_tf import claims, export, loso, sweep
 from tscnn_tf.artifacts import check_writable_dir
-from tscnn_tf.config import ExperimentConfig, FeatureConfig
+from tscnn_tf.config import DataConfig, ExperimentConfig, FeatureConfig, as_json
 from tscnn_tf.databases import read_database
 
 log = logging.getLogger("tscnn_tf")
+# The fields every record holds that a model may read, in records whose manifest lists none.
+IMAGE_FIELDS = ("apex_gray", "blocks", "flow", "flow_raw")
+MANIFEST_KEYS = ("db", "class_names", "params", "samples", "data_fingerprint")
 
 
 def data_dir_of(config: ExperimentConfig, workdir: Path) -> Path:
@@ -28,8 +36,99 @@ def data_dir_of(config: ExperimentConfig, workdir: Path) -> Path:
         return Path(config.data.data_dir)
     if config.data.db != "synthetic":
         raise loso.TrainingError(f"--data_dir is required for --db={config.data.db}: the folder "
-                                  "of the database (see the README)")
+                                  "of the database (see the README), or --records_dir=<records "
+                                  "made elsewhere> to train from records alone")
     return workdir / "synthetic_db"
+
+
+def records_dir_of(config: ExperimentConfig, workdir: Path) -> Path:
+    return Path(config.run.records_dir or workdir / "records")
+
+
+def from_records_alone(config: ExperimentConfig, workdir: Path) -> bool:
+    """Whether the run trains from the records alone: they are there (their manifest) and the
+    database is not (no --data_dir, or no such folder; for --db=synthetic, not yet rendered)."""
+    if not (records_dir_of(config, workdir) / ef.MANIFEST).is_file():
+        return False
+    if config.data.data_dir is None and config.data.db == "synthetic":
+        return not (workdir / "synthetic_db").is_dir()
+    return config.data.data_dir is None or not Path(config.data.data_dir).is_dir()
+
+
+def read_records_manifest(records_dir: Path) -> dict:
+    """The manifest of records to train from alone, or one clear error when it is damaged or
+    its shards are not all there."""
+    path = records_dir / ef.MANIFEST
+    try:
+        manifest = json.loads(path.read_text())
+    except (OSError, ValueError) as e:
+        raise loso.TrainingError(f"{path} is damaged ({type(e).__name__}: {e}); copy the "
+                                 "records folder again or re-run the feature stage") from None
+    missing = [k for k in MANIFEST_KEYS if not isinstance(manifest, dict) or k not in manifest]
+    if missing:
+        raise loso.TrainingError(f"{path} is damaged or not a records manifest: no "
+                                 f"{', '.join(missing)}; copy the records folder again or "
+                                 "re-run the feature stage")
+    shards = manifest.get("shards") or sorted({str(e.get("shard")) for e in manifest["samples"]})
+    if absent := [s for s in shards if not (records_dir / str(s)).is_file()]:
+        raise loso.TrainingError(f"{records_dir}: {len(absent)} of the {len(shards)} record "
+                                 f"shard(s) its manifest lists are missing (e.g. {absent[0]}); "
+                                 "copy the whole records folder")
+    return manifest
+
+
+def records_config(config: ExperimentConfig, manifest: dict, where) -> ExperimentConfig:
+    """The experiment as the records define it: database, classes, reader options and feature
+    parameters from their manifest. A field the user set (`run.given`) that says otherwise is
+    refused, every such field named."""
+    made = {k: v for k, v in ((manifest.get("config") or {}).get("data") or {}).items()
+            if k in DataConfig.__dataclass_fields__}
+    if manifest.get("fps") is not None:
+        made.setdefault("fps", manifest["fps"])
+    data = {**made, "db": manifest["db"], "data_dir": None,
+            "follow_symlinks": config.data.follow_symlinks}
+    data["classes"] = data.get("classes") or manifest["class_names"]
+    try:
+        features = FeatureConfig(**manifest["params"])
+        data = DataConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
+    except (TypeError, ValueError) as e:
+        raise loso.TrainingError(f"{where}: the manifest's parameters are not this version's "
+                                 f"({e}); re-run the feature stage") from None
+    ours = {**dataclasses.asdict(config.data), **dataclasses.asdict(config.features)}
+    theirs = {**dataclasses.asdict(data), **dataclasses.asdict(features),
+              "classes": manifest["class_names"]}
+    known = {*made, *dataclasses.asdict(features), "db", "classes"} - {"data_dir",
+                                                                       "follow_symlinks"}
+    clash = [f"--{k}={fmt(ours[k])} (the records: {fmt(theirs[k])})" for k in config.run.given
+             if k in known and as_json(ours[k]) != as_json(theirs[k])]
+    if clash:
+        raise loso.TrainingError(f"{where} were made otherwise than asked: {'; '.join(clash)}. "
+                                 "Leave those flags out to train from the records as they are, "
+                                 "or give --data_dir to make records with these settings.")
+    return dataclasses.replace(config, data=data, features=features)
+
+
+def fmt(value) -> str:
+    return ",".join(map(str, value)) if isinstance(value, (list, tuple)) else str(value)
+
+
+def record_fields(manifest: dict) -> set[str]:
+    """The fields every record holds: the manifest's `fields`, or for records whose manifest
+    lists none the image fields and `lbptop` when every entry says it holds it."""
+    if "fields" in manifest:
+        return set(manifest["fields"])
+    return set(IMAGE_FIELDS) | ({"lbptop"} if all(e.get("lbptop") for e in manifest["samples"])
+                                else set())
+
+
+def check_fits(train, manifest: dict, where) -> None:
+    """Refuse before any training a model reading a field the records do not hold."""
+    from tscnn_tf import models
+    entry = models.get(train.model)
+    if entry.fields is None:  # a user's builder: its fields are known once built
+        return
+    models.require_fields(train.model, entry.fields_for(streams=train.streams),
+                          record_fields(manifest), where)
 
 
 def ensure_records(config: ExperimentConfig, workdir: Path, records_dir: Path,
@@ -74,21 +173,29 @@ def export_dir_of(config: ExperimentConfig) -> Path | None:
     return Path(config.export.export_dir or f"saved_models/{config.data.db}")
 
 
-def check_outputs(config: ExperimentConfig, workdir: Path) -> None:
+def check_outputs(config: ExperimentConfig, workdir: Path, records_only: bool = False) -> None:
     """Every place the run will write, checked before any clip or fold: the workdir, the records
     folder(s), the sweep's run folders and the export folder (a file, under a file, unwritable,
-    or a folder of other files is refused here, not after hours of training)."""
+    or a folder of other files is refused here, not after hours of training). Records trained
+    from alone are only read."""
     check_writable_dir(workdir)
     if (export_dir := export_dir_of(config)) is not None:
         export.check_export_dir(export_dir)
     if config.run.sweep:
-        for features, streams in sweep.sweep_points(config.run.sweep, config.features,
-                                                     config.run.sweep_streams,
-                                                     config.run.sweep_values):
-            check_writable_dir(sweep.records_dir_for(workdir, features, config.features))
-            check_writable_dir(sweep.run_dir_for(workdir, features, streams))
-    else:
-        check_writable_dir(config.run.records_dir or workdir / "records")
+        for features, value in sweep.sweep_points(config.run.sweep, config.features,
+                                                  config.run.sweep_streams,
+                                                  config.run.sweep_values):
+            records = sweep.records_dir_for(workdir, features, config.features,
+                                            records_dir_of(config, workdir))
+            if records_only and features != config.features:
+                raise loso.TrainingError(
+                    f"--sweep={config.run.sweep} needs records of other feature parameters "
+                    f"({records.name}), made from the database: give --data_dir")
+            if not records_only:
+                check_writable_dir(records)
+            check_writable_dir(sweep.point_dir(config.run.sweep, workdir, features, value))
+    elif not records_only:
+        check_writable_dir(records_dir_of(config, workdir))
 
 
 def export_once(final: Path, export_dir: Path, records_dir: Path, results: dict,
@@ -117,16 +224,31 @@ def run(config: ExperimentConfig, workdir) -> dict:
     records and the synthetic database are made once, and the export is made by whichever
     finishes last. `results` is {"pending": ...} while other processes still hold folds."""
     workdir = Path(workdir)
-    check_outputs(config, workdir)
+    records_dir = records_dir_of(config, workdir)
+    records_only = from_records_alone(config, workdir)
+    if records_only:
+        if config.data.data_dir is not None:
+            log.warning("--data_dir %s does not exist: training from the records in %s alone",
+                        config.data.data_dir, records_dir)
+        manifest = read_records_manifest(records_dir)
+        config = records_config(config, manifest, f"the records in {records_dir}")
+        log.info("training from the records in %s alone (%s, %d samples, data fingerprint %s)",
+                 records_dir, manifest["db"], len(manifest["samples"]),
+                 manifest["data_fingerprint"])
+    check_outputs(config, workdir, records_only)
     if config.run.sweep:
-        rows = sweep.run_sweep(config.run.sweep, workdir, config,
-                               lambda features, path: ensure_records(config, workdir, path,
-                                                                     features),
-                               config.run.sweep_streams, config.run.sweep_values)
-        return {"sweep": rows}
-    records_dir = Path(config.run.records_dir or workdir / "records")
-    refuse_other_data(config, workdir)
-    ensure_records(config, workdir, records_dir)
+        def point_records(features: FeatureConfig, path: Path) -> dict:
+            return manifest if records_only else ensure_records(config, workdir, path, features)
+        rows = sweep.run_sweep(config.run.sweep, workdir, config, point_records,
+                               config.run.sweep_streams, config.run.sweep_values,
+                               records_dir=records_dir, check=check_fits)
+        if config.run.sweep == "model" and not any("pending" in r for r in rows):
+            sweep.write_model_table(workdir, rows, config)  # by whichever process ends last
+        return {"sweep": rows, "config": config}
+    if not records_only:
+        refuse_other_data(config, workdir)
+        manifest = ensure_records(config, workdir, records_dir)
+    check_fits(config.train, manifest, f"the records in {records_dir}")
     experiment = config.to_dict()
 
     def folds():
@@ -151,6 +273,12 @@ def run(config: ExperimentConfig, workdir) -> dict:
 def report(outcome: dict, config: ExperimentConfig, workdir: Path) -> str:
     """What `train` prints: the table row(s), warnings, where everything went."""
     if "sweep" in outcome:
+        config = outcome.get("config", config)  # as the records define it
+        if config.run.sweep == "model":
+            written = not any("pending" in r for r in outcome["sweep"])
+            return sweep.format_models(outcome["sweep"], config) + (
+                f"\ntable: {workdir / sweep.MODEL_TABLE}.md, {workdir / sweep.MODEL_TABLE}.json"
+                if written else "")
         return sweep.format_table(outcome["sweep"],
                                   f"{config.data.db}: sweep over {config.run.sweep}")
     results = outcome["results"]
