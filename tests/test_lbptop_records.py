@@ -2,6 +2,7 @@
 clip too short for LBP-TOP; the feature-stage library apart from its command."""
 import csv
 import json
+import logging
 import shutil
 import subprocess
 import sys
@@ -42,7 +43,7 @@ def parsed(output_dir, fields=()):
 
 
 def test_records_hold_lbptop_of_the_aligned_clip_and_a_short_clip_is_kept_without(
-        long_and_short, tmp_path):
+        long_and_short, tmp_path, caplog):
     manifest = extraction.extract_features("custom", long_and_short, tmp_path / "out", FAST,
                                            {"classes": synthetic.CLASS_NAMES}, num_workers=1,
                                            progress=False)
@@ -76,6 +77,19 @@ def test_records_hold_lbptop_of_the_aligned_clip_and_a_short_clip_is_kept_withou
     assert len(indices) == samples["long"]["offset"] - samples["long"]["onset"] + 1
     np.testing.assert_array_equal(got, lbptop.lbptop_histograms(np.stack(faces)))
     assert got.shape == (4425,) and np.isclose(got.sum(), 25 * 3)
+
+    # Resuming on shards of an older version (entries that say nothing of lbptop): counted.
+    index_path = next((tmp_path / "out").glob("*.index.json"))
+    index = json.loads(index_path.read_text())
+    for entry in index["samples"]:
+        del entry["lbptop"]
+    index_path.write_text(json.dumps(index))
+    with caplog.at_level(logging.WARNING, logger="tscnn_tf"):
+        again = extraction.extract_features("custom", long_and_short, tmp_path / "out", FAST,
+                                            {"classes": synthetic.CLASS_NAMES}, num_workers=1,
+                                            progress=False)
+    assert again["lbptop"]["missing"] == sorted(e["sample_id"] for e in manifest["samples"])
+    assert "lbptop" not in again["fields"] and "older version" in caplog.text
 
 
 def test_records_without_lbptop_still_parse():
