@@ -177,6 +177,16 @@ def find_metadata(model_path: Path) -> dict:
         "export folder itself; `python -m tscnn_tf.export` writes both.")
 
 
+# The record fields predict and spot make for a new clip: `features.clip_features`'s four,
+# and `lbptop` (`features.lbptop_field`) when the model reads it.
+CLIP_FIELDS = ("apex_gray", "blocks", "flow", "flow_raw", "lbptop")
+
+
+def clip_fields() -> tuple[str, ...]:
+    """The fields predict and spot can feed a model from a new clip."""
+    return CLIP_FIELDS
+
+
 class ExportedModel:
     """Any exported artifact (export folder / SavedModel, `.tflite`, `.keras`) behind one call,
     with its metadata: the one loader of predict, export's parity check and the benchmark.
@@ -253,8 +263,18 @@ class ExportedModel:
         return np.asarray(self._run({k: np.asarray(inputs[k], np.float32)
                                      for k in self.input_shapes}))
 
+    def require(self, fields, source: str) -> None:
+        """Refuse, before any work, a model reading a field `source` (e.g. "the clip path of
+        predict and spot") cannot make."""
+        if missing := [f for f in self.input_shapes if f not in set(fields)]:
+            raise ArtifactError(f"{self.path} reads {', '.join(missing)}, which {source} does "
+                                f"not make (it makes {', '.join(fields)})")
+
     def check(self, features: dict) -> None:
         """Refuse features whose shapes differ from the model's inputs (e.g. another n)."""
+        if missing := [f for f in self.input_shapes if f not in features]:
+            raise ArtifactError(f"{self.path} reads {', '.join(missing)}, which the features "
+                                "of this clip do not hold")
         for name, shape in self.input_shapes.items():
             have = tuple(np.shape(features[name]))
             if have != tuple(shape):

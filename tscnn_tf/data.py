@@ -18,6 +18,11 @@ from tscnn_tf.artifacts import is_partial
 from tscnn_tf.features import INPUT_SIZE
 from tscnn_tf.model import STREAM_INPUTS
 
+# The record fields a model may read (its Keras inputs are named after them); the rest of a
+# record (label, subject, sample id, apex bookkeeping) is parsed always.
+FIELDS = ("apex_gray", "blocks", "flow", "flow_raw", "lbptop")
+IMAGE_FIELDS = ("apex_gray", "blocks", "flow", "flow_raw")  # what the x10 expansion transforms
+
 # (horizontal flip, rotation in degrees): the original, its flip, ±5° and ±10°, and their flips.
 AUGMENTATIONS = tuple((flip, angle) for flip in (False, True) for angle in (0, 5, -5, 10, -10))
 
@@ -27,6 +32,25 @@ def load_manifest(records_dir) -> dict:
     if not path.is_file():
         raise FileNotFoundError(f"no manifest.json in {records_dir}: run the feature stage first")
     return json.loads(path.read_text())
+
+
+def field_names(fields) -> tuple[str, ...]:
+    """Record field names from field names or TSCNN stream letters ('S' -> 'apex_gray')."""
+    return tuple(dict.fromkeys(STREAM_INPUTS.get(f, f) for f in fields))
+
+
+def stored_fields(manifest: dict) -> tuple[str, ...]:
+    """The fields a model may read that every record of `manifest` holds (`lbptop` only in
+    records of this version, and only when every clip had the frames for it)."""
+    return tuple(f for f in records.manifest_fields(manifest) if f in FIELDS)
+
+
+def parse_spec(blocks: int, fields) -> dict:
+    """The parsing spec of the record fields `fields` (and flow_raw, from which augmentation
+    renormalises flow) beside every non-feature key."""
+    wanted = set(fields) | ({"flow_raw"} if "flow" in fields else set())
+    spec = records.feature_spec(blocks, [f for f in wanted if f in records.OPTIONAL])
+    return {k: v for k, v in spec.items() if k not in FIELDS or k in wanted}
 
 
 def record_files(records_dir) -> list[str]:
@@ -92,13 +116,18 @@ def transform_flow(flow_raw: tf.Tensor, M: tf.Tensor) -> tf.Tensor:
 
 
 def augment(example: dict, flip: bool, angle: float, n: int, flow_norm: str = "channel") -> dict:
-    """One of the ten training variants of a parsed record; a pure function of its inputs."""
+    """One of the ten training variants of a parsed record; a pure function of its inputs.
+    The image fields it holds are transformed; any other field (lbptop) is kept as it is."""
     M = point_matrix(flip, angle)
     out = dict(example)
-    out["apex_gray"] = warp(example["apex_gray"], M)
-    out["blocks"] = face_to_blocks(warp(blocks_to_face(example["blocks"], n), M), n)
-    out["flow_raw"] = transform_flow(example["flow_raw"], M)
-    out["flow"] = minmax_normalize(out["flow_raw"], flow_norm)
+    if "apex_gray" in example:
+        out["apex_gray"] = warp(example["apex_gray"], M)
+    if "blocks" in example:
+        out["blocks"] = face_to_blocks(warp(blocks_to_face(example["blocks"], n), M), n)
+    if "flow_raw" in example:
+        out["flow_raw"] = transform_flow(example["flow_raw"], M)
+        if "flow" in example:
+            out["flow"] = minmax_normalize(out["flow_raw"], flow_norm)
     return out
 
 
@@ -109,22 +138,29 @@ def expand_x10(example: dict, n: int, flow_norm: str = "channel") -> tf.data.Dat
         {k: tf.stack([v[k] for v in variants]) for k in variants[0]})
 
 
-def to_model_inputs(example: dict, streams: tuple[str, ...]):
-    return {STREAM_INPUTS[s]: example[STREAM_INPUTS[s]] for s in streams}, example["label"]
+def to_model_inputs(example: dict, fields):
+    """({field: tensor} for the model's input fields, label); `fields` may be stream letters."""
+    return {f: example[f] for f in field_names(fields)}, example["label"]
 
 
-def make_dataset(files: list[str], blocks: int, streams: tuple[str, ...], subjects=None,
+def make_dataset(files: list[str], blocks: int, fields, subjects=None,
                  training: bool = False, augment_x10: bool = True, batch_size: int = 32,
                  shuffle_buffer: int = 4096, seed: int = 0, repeat: bool = False,
                  keep_meta: bool = False, flow_norm: str = "channel") -> tf.data.Dataset:
     """Batches of ({input name: tensor}, label) from the records of `subjects` (all if None).
 
-    keep_meta=True yields the whole parsed example instead (for predictions with provenance).
-    flow_norm: how the records' flow was normalised (eq. 5), so augmented flow is renormalised
-    the same way.
+    `fields`: the record fields the model reads (its input names), or TSCNN stream letters;
+    only these are parsed. keep_meta=True yields the whole parsed example instead (for
+    predictions with provenance). flow_norm: how the records' flow was normalised (eq. 5), so
+    augmented flow is renormalised the same way. A model reading no image field (lbptop) is not
+    expanded x10: its features cannot be flipped or rotated.
     """
+    fields = field_names(fields)
+    spec = parse_spec(blocks, fields)
+    augment_x10 = augment_x10 and any(f in IMAGE_FIELDS for f in fields)
     ds = tf.data.TFRecordDataset(files)
-    ds = ds.map(lambda s: records.parse(s, blocks), num_parallel_calls=tf.data.AUTOTUNE)
+    ds = ds.map(lambda s: tf.io.parse_single_example(s, spec),
+                num_parallel_calls=tf.data.AUTOTUNE)
     if subjects is not None:
         wanted = tf.constant(sorted(subjects))
         ds = ds.filter(lambda e: tf.reduce_any(tf.equal(e["subject"], wanted)))
@@ -138,7 +174,7 @@ def make_dataset(files: list[str], blocks: int, streams: tuple[str, ...], subjec
     if repeat:
         ds = ds.repeat()
     if not keep_meta:
-        ds = ds.map(lambda e: to_model_inputs(e, streams), num_parallel_calls=tf.data.AUTOTUNE)
+        ds = ds.map(lambda e: to_model_inputs(e, fields), num_parallel_calls=tf.data.AUTOTUNE)
     ds = ds.batch(batch_size)
     # Overlap input work with training steps.
     return ds.prefetch(tf.data.AUTOTUNE)

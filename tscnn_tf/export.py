@@ -1,10 +1,12 @@
-"""Deployment artifacts of a trained TSCNN: SavedModel (with a serving signature) and TFLite.
+"""Deployment artifacts of a trained model (any of `--model`): SavedModel (with a serving
+signature) and TFLite.
 
     python -m tscnn_tf.export --model=runs/casme2/final/best.keras --output_dir=saved_models/casme2
 
     <output_dir>/model.keras            the Keras model without optimizer state, for reuse
-    <output_dir>/saved_model/           signature "serving_default": inputs apex_gray, blocks,
-                                        flow -> outputs probabilities, class_index
+    <output_dir>/saved_model/           signature "serving_default": the model's inputs by
+                                        record field (the TSCNN: apex_gray, blocks, flow) ->
+                                        outputs probabilities, class_index
     <output_dir>/model.tflite           float32, the same signature
     <output_dir>/model_dynamic.tflite   dynamic-range quantised weights
     <output_dir>/model_int8.tflite      int8 convolutions, max pooling and dense layers; PReLU,
@@ -35,6 +37,9 @@ INPUT_NORMALISATION = {
     "apex_gray": "grey apex face, 48x48x1, scaled to [0, 1]",
     "blocks": "n x n blocks of the apex face, 48x48xn², row-major channels, [0, 1]",
     "flow": "onset->apex and apex->offset flow (u1, v1, u2, v2), 48x48x4, min-max per channel (eq. 5)",
+    "flow_raw": "the same flow unnormalised, pixels of the 48x48 grid (u1, v1, u2, v2)",
+    "lbptop": "LBP-TOP histograms of the aligned grey clip (5x5 blocks x 3 planes x 59 u2 bins, "
+              "each histogram summing to 1)",
 }
 
 
@@ -167,7 +172,8 @@ def export_model(model, output_dir, metadata: dict, parity_inputs: dict,
     metadata = dict(metadata)
     samples = metadata.pop("parity_samples", "")
     metadata.update({
-        "inputs": {name: {"shape": list(spec.shape[1:]), "normalisation": INPUT_NORMALISATION[name]}
+        "inputs": {name: {"shape": list(spec.shape[1:]),
+                          "normalisation": INPUT_NORMALISATION.get(name, "")}
                    for name, spec in input_specs(model).items()},
         "outputs": {"probabilities": "softmax over class_names",
                     "class_index": "argmax of probabilities"},
@@ -180,11 +186,12 @@ def export_model(model, output_dir, metadata: dict, parity_inputs: dict,
     return metadata
 
 
-def subject_inputs(records_dir, subjects, streams, augment: bool, limit: int) -> dict:
-    """Up to `limit` model inputs of `subjects` from the records (all subjects if None)."""
+def subject_inputs(records_dir, subjects, fields, augment: bool, limit: int) -> dict:
+    """Up to `limit` model inputs ({field: array}, `fields` the model's input names or TSCNN
+    stream letters) of `subjects` from the records (all subjects if None)."""
     from tscnn_tf import data, loso
     manifest = data.load_manifest(records_dir)
-    ds = data.make_dataset(data.record_files(records_dir), manifest["params"]["blocks"], streams,
+    ds = data.make_dataset(data.record_files(records_dir), manifest["params"]["blocks"], fields,
                            subjects, training=augment, augment_x10=augment, batch_size=limit,
                            seed=0, flow_norm=loso.flow_norm_of(manifest))
     inputs, _ = next(iter(ds))
@@ -198,7 +205,7 @@ def export_run_model(model_path, output_dir, records_dir=None, limit: int = 128)
     model's training subjects; parity is measured on its held-out (validation and test)
     subjects with their ×10 flips and rotations, so it never includes what the model trained on.
     """
-    from tscnn_tf import artifacts, data, model as model_lib
+    from tscnn_tf import artifacts, data, model as model_lib, models
     model_path = Path(model_path)
     if not model_path.is_file():
         raise ExportError(f"no model at {model_path}")
@@ -212,7 +219,14 @@ def export_run_model(model_path, output_dir, records_dir=None, limit: int = 128)
     manifest = data.load_manifest(records_dir)
     model = artifacts.load_keras_file(model_path)
     names = input_names(model)
-    streams = tuple(s for s, name in model_lib.STREAM_INPUTS.items() if name in names)
+    # The run's record: the final model's own, or a fold's workdir's.
+    record = next((d / "config.json" for d in (run_dir, workdir)
+                   if d is not None and (d / "config.json").is_file()), None)
+    run = json.loads(record.read_text()) if record else {}
+    train = run.get("identity", {}).get("train") or {}
+    stored = data.stored_fields(manifest)
+    models.require_fields(train.get("model", "tscnn"), names, stored,
+                          f"the records in {records_dir}")
     n = manifest["params"]["blocks"]
     if "blocks" in names and model.inputs[names.index("blocks")].shape[-1] != n * n:
         raise ExportError(f"the model takes {model.inputs[names.index('blocks')].shape[-1]} block "
@@ -222,20 +236,20 @@ def export_run_model(model_path, output_dir, records_dir=None, limit: int = 128)
              if (run_dir / "split.json").is_file() else None)
     held_out = (split["validation"] + split["test"]) if split else None
     metadata = {"db": manifest["db"], "class_names": manifest["class_names"],
-                "params": manifest["params"], "streams": "+".join(streams),
+                "params": manifest["params"], "model": train.get("model", "tscnn"),
                 "parity_samples": (f"held-out subjects {held_out} with their x10 variants"
                                    if split else "all records (no split.json: not held out)")}
-    if (run_dir / "config.json").is_file():  # the run's identity and whole experiment config
-        run = json.loads((run_dir / "config.json").read_text())
-        metadata.update(fingerprint=run.get("fingerprint"), config=run,
-                        train=run.get("identity", {}).get("train"))
+    if metadata["model"] == "tscnn":  # its streams, as before
+        metadata["streams"] = "+".join(s for s, f in model_lib.STREAM_INPUTS.items() if f in names)
+    if run:  # the run's identity and whole experiment config
+        metadata.update(fingerprint=run.get("fingerprint"), config=run, train=train)
     if workdir and (workdir / "results.json").is_file():
         loso = json.loads((workdir / "results.json").read_text())
         metadata["loso_estimate"] = {k: loso[k] for k in
                                      ("accuracy", "f1_macro", "uf1", "uar", "num_samples")}
     return export_model(model, output_dir, metadata,
-                        subject_inputs(records_dir, held_out, streams, True, limit),
-                        subject_inputs(records_dir, split["train"] if split else None, streams,
+                        subject_inputs(records_dir, held_out, names, True, limit),
+                        subject_inputs(records_dir, split["train"] if split else None, names,
                                        False, limit))
 
 

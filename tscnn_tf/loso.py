@@ -1,5 +1,10 @@
 """The leave-one-subject-out library: folds, subject-held-out stopping, aggregation and the
-final all-subject model of the TSCNN (Sections II.C, III.A-B). `tscnn_tf.train` is its entry.
+final all-subject model (Sections II.C, III.A-B), for any model of the registry
+(`tscnn_tf.models`, `--model`). `tscnn_tf.train` is its entry.
+
+`--fold_by=database` leaves one database out instead (the MEGC2019 composite: subjects
+prefixed casme2_, smic_, samm_); the validation split stays subject-held-out within the
+training databases.
 
 Early stopping uses a validation split held out *by subject from the training subjects*; the
 test subject is only seen by the fold's final evaluation. Each fold writes its predictions;
@@ -19,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from tscnn_tf import claims
-from tscnn_tf.config import TrainConfig, as_json, differences, fingerprint
+from tscnn_tf.config import TrainConfig, as_json, differences, fingerprint, model_settings
 from tscnn_tf.errors import ToolkitError
 from tscnn_tf.artifacts import (atomic_write, check_writable_dir, copy_atomic, remove,
                                 save_model_atomic, write_json_atomic)
@@ -40,6 +45,69 @@ def validation_subjects(train_subjects: list[str], fraction: float, seed: int,
     rng = np.random.default_rng([seed, sum(map(ord, test_subject))])
     count = min(max(1, round(fraction * len(train_subjects))), len(train_subjects) - 1)
     return sorted(rng.choice(sorted(train_subjects), size=count, replace=False).tolist())
+
+
+DEFAULT_DROPOUT = TrainConfig().dropout
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelPlan:
+    """What a run trains: the registry entry, the settings its builder gets and the record
+    fields it reads."""
+
+    entry: object
+    settings: dict
+    fields: tuple[str, ...]
+
+    def make(self, num_classes: int, blocks: int):
+        return self.entry.make(num_classes, blocks=blocks, **self.settings)
+
+
+def builder_settings(config: TrainConfig) -> dict:
+    """The settings a model's builder gets: `--variant`; for the TSCNN `--streams` and
+    `--dropout`; for any other model `--dropout` only when it is not the default (each model
+    keeps its own rate: HTNet's is 0); `--model_settings` last."""
+    out = {"variant": config.variant}
+    if config.model == "tscnn":
+        out.update(streams=config.streams, dropout=config.dropout)
+    elif config.dropout != DEFAULT_DROPOUT:
+        out["dropout"] = config.dropout
+    return {**out, **model_settings(config)}
+
+
+def plan_model(config: TrainConfig, manifest: dict, records: str = "the records") -> ModelPlan:
+    """Resolve `--model`, check its settings and that the records hold every field it reads:
+    one clear error before any fold."""
+    import inspect
+    from tscnn_tf import data, models
+    entry = models.get(config.model)
+    stored = data.stored_fields(manifest)
+    settings = builder_settings(config)
+    if "blocks" in settings:
+        raise TrainingError("--model_settings: blocks is the n of the records (--blocks), not "
+                            "a model setting")
+    if not entry.user:
+        params = inspect.signature(entry.build).parameters
+        if unknown := [k for k in model_settings(config) if k not in params]:
+            takes = ", ".join(k for k in params if k != "num_classes")
+            raise TrainingError(f"--model_settings: {config.model} takes no "
+                                f"{', '.join(unknown)}; it takes {takes}")
+    if config.pretrained_s and config.model != "tscnn":
+        raise TrainingError(f"--pretrained_s initialises the TSCNN's S stream; --model="
+                            f"{config.model} has none")
+    if entry.fields is not None:
+        fields = entry.fields_for(**settings)
+    else:  # a user builder: its fields are the built model's input names
+        fields = models.input_fields(entry.make(len(manifest["class_names"]),
+                                                blocks=manifest["params"]["blocks"], **settings))
+    models.require_fields(config.model, fields, stored, records)
+    return ModelPlan(entry, settings, tuple(fields))
+
+
+def custom_objects(plan: ModelPlan) -> dict:
+    """A loss given as a function, so a resumed `last.keras` compiles again."""
+    loss = plan.entry.loss
+    return {loss.__name__: loss} if callable(loss) and hasattr(loss, "__name__") else {}
 
 
 def make_optimizer(config: TrainConfig):
@@ -83,17 +151,21 @@ def make_checkpoint_callback(fold_dir: Path, patience: int, state: dict, min_del
     return FoldCheckpoint()
 
 
-def fold_class_warnings(manifest: dict, train: list[str], test: str | None) -> list[str]:
-    """The honest caveats of a fold: classes missing from its test or training subjects."""
+def fold_class_warnings(manifest: dict, train: list[str], test: str | None,
+                        test_subjects: list[str] | None = None) -> list[str]:
+    """The honest caveats of a fold: classes missing from its test or training subjects.
+    `test` names the fold (a subject, or a database whose subjects are `test_subjects`)."""
     classes = manifest["class_names"]
+    members = set(test_subjects or [test])
     train_labels = {e["label_name"] for e in manifest["samples"] if e["subject"] in train}
-    test_labels = {e["label_name"] for e in manifest["samples"] if e["subject"] == test}
+    test_labels = {e["label_name"] for e in manifest["samples"] if e["subject"] in members}
+    what = "test subject" if test_subjects is None or members == {test} else "test database"
     out = []
     if missing := [c for c in classes if c not in train_labels]:
         out.append(f"class(es) {missing} have no training sample when testing on {test}: "
                    "the model cannot predict them in this fold")
     if test is not None and (missing := [c for c in classes if c not in test_labels]):
-        out.append(f"test subject {test} has no sample of {missing} (normal under LOSO; "
+        out.append(f"{what} {test} has no sample of {missing} (normal under LOSO; "
                    "pooled metrics are still defined)")
     return out
 
@@ -104,15 +176,15 @@ def flow_norm_of(manifest: dict) -> str:
 
 
 def fit_model(run_dir: Path, files: list[str], manifest: dict, fit: list[str], val: list[str],
-              config: TrainConfig):
-    """Train on the subjects `fit`, stopping early on the subjects `val`; resumable.
+              config: TrainConfig, plan: ModelPlan):
+    """Train `plan`'s model on the subjects `fit`, stopping early on the subjects `val`;
+    resumable. Every model gets the same optimiser (`make_optimizer`), stopping and seeds.
 
     Returns the model of the best validation epoch (saved as `run_dir/best.keras`).
     """
     import keras
-    from tscnn_tf import data, model as model_lib
+    from tscnn_tf import data
     n = manifest["params"]["blocks"]
-    streams = model_lib.parse_streams(config.streams)
     keras.utils.set_random_seed(config.seed)
     if config.mixed_precision:
         keras.mixed_precision.set_global_policy("mixed_float16")
@@ -120,11 +192,11 @@ def fit_model(run_dir: Path, files: list[str], manifest: dict, fit: list[str], v
     with distribution_strategy().scope():
         if (run_dir / "last.keras").is_file() and (run_dir / "state.json").is_file():
             state = json.loads((run_dir / "state.json").read_text())
-            model = keras.saving.load_model(run_dir / "last.keras")
+            model = keras.saving.load_model(run_dir / "last.keras",
+                                            custom_objects=custom_objects(plan))
             log.info("%s: resuming after epoch %d", run_dir.name, state["epoch"])
         else:
-            model = model_lib.build_tscnn(len(manifest["class_names"]), config.streams, n,
-                                          config.variant, config.dropout)
+            model = plan.make(len(manifest["class_names"]), n)
             if config.pretrained_s:
                 from tscnn_tf.models.tscnn import load_s_stream
                 try:
@@ -132,20 +204,20 @@ def fit_model(run_dir: Path, files: list[str], manifest: dict, fit: list[str], v
                              load_s_stream(model, config.pretrained_s))
                 except (OSError, ValueError) as e:
                     raise TrainingError(f"--pretrained_s: {e}") from e
-            model.compile(make_optimizer(config), loss="sparse_categorical_crossentropy",
-                          metrics=["accuracy"])
-            write_hparams(run_dir / "logs", {**dataclasses.asdict(config), **manifest["params"]})
-    train_ds = data.make_dataset(files, n, streams, fit, training=True,
+            model.compile(make_optimizer(config), loss=plan.entry.loss, metrics=["accuracy"])
+            write_hparams(run_dir / "logs", {**dataclasses.asdict(config), **manifest["params"],
+                                             **{f"model.{k}": v for k, v in plan.settings.items()}})
+    train_ds = data.make_dataset(files, n, plan.fields, fit, training=True,
                                  augment_x10=config.augment, batch_size=config.batch_size,
                                  seed=config.seed, flow_norm=flow_norm_of(manifest))
-    val_ds = data.make_dataset(files, n, streams, val, batch_size=config.batch_size)
+    val_ds = data.make_dataset(files, n, plan.fields, val, batch_size=config.batch_size)
     if state["wait"] < config.patience and state["epoch"] < config.epochs:
         model.fit(train_ds, validation_data=val_ds, epochs=config.epochs,
                   initial_epoch=state["epoch"], verbose=keras_verbosity(),
                   callbacks=[make_checkpoint_callback(run_dir, config.patience, state,
                                                       config.min_delta),
                              keras.callbacks.TensorBoard(str(run_dir / "logs"))])
-    return keras.saving.load_model(run_dir / "best.keras")
+    return keras.saving.load_model(run_dir / "best.keras", compile=False)
 
 
 def keras_verbosity(stream=None) -> int:
@@ -184,47 +256,80 @@ def log_confusion(logdir: Path, cm, class_names: list[str], title: str, step: in
                          step=step)
 
 
-def train_fold(fold_dir: Path, files: list[str], manifest: dict, test_subject: str,
-               config: TrainConfig) -> list[dict]:
-    """Train on all subjects but `test_subject` (validation held out by subject), then predict
-    the test subject once. Returns and writes its predictions."""
+def database_of(subject: str) -> str:
+    """The source database of a composite subject: its prefix before the first '_'."""
+    return subject.split("_", 1)[0]
+
+
+def fold_groups(manifest: dict, fold_by: str = "subject") -> dict[str, list[str]]:
+    """fold name -> its test subjects: one fold per subject, or (`database`) per subject
+    prefix, each with at least 2 subjects left to train and validate on."""
+    subjects = sorted({e["subject"] for e in manifest["samples"]})
+    if fold_by == "subject":
+        return {s: [s] for s in subjects}
+    if fold_by != "database":
+        raise TrainingError(f"--fold_by must be subject or database, got {fold_by!r}")
+    if bare := [s for s in subjects if "_" not in s.strip("_")]:
+        raise TrainingError(f"--fold_by=database reads each subject's database from its prefix "
+                            f"(casme2_, smic_, samm_, as the megc2019 reader writes them); "
+                            f"{len(bare)} subject(s) have none: {', '.join(bare[:5])}")
+    groups: dict[str, list[str]] = {}
+    for s in subjects:
+        groups.setdefault(database_of(s), []).append(s)
+    if len(groups) < 2:
+        raise TrainingError(f"--fold_by=database needs subjects of at least 2 databases; all "
+                            f"{len(subjects)} subjects are of {next(iter(groups))}")
+    for name, members in groups.items():
+        if len(subjects) - len(members) < 2:
+            raise TrainingError(f"--fold_by=database: testing on {name} leaves "
+                                f"{len(subjects) - len(members)} subject(s) to train on; a "
+                                "subject-held-out validation split needs at least 2")
+    return groups
+
+
+def train_fold(fold_dir: Path, files: list[str], manifest: dict, fold: str,
+               config: TrainConfig, plan: ModelPlan | None = None,
+               test_subjects: list[str] | None = None) -> list[dict]:
+    """Train on all subjects but the fold's (`test_subjects`, default [fold]; validation held
+    out by subject), then predict the test subjects once. Returns and writes its predictions."""
     import tensorflow as tf
-    from tscnn_tf import data, model as model_lib
+    from tscnn_tf import data
     from tscnn_tf.metrics import evaluate
 
+    plan = plan or plan_model(config, manifest)
+    test_subjects = test_subjects or [fold]
     fold_dir.mkdir(parents=True, exist_ok=True)
     n = manifest["params"]["blocks"]
-    streams = model_lib.parse_streams(config.streams)
     subjects = sorted({e["subject"] for e in manifest["samples"]})
-    train = [s for s in subjects if s != test_subject]
-    val = validation_subjects(train, config.val_fraction, config.seed, test_subject)
+    train = [s for s in subjects if s not in test_subjects]
+    val = validation_subjects(train, config.val_fraction, config.seed, fold)
     fit = [s for s in train if s not in val]
-    warnings = fold_class_warnings(manifest, fit, test_subject)
+    warnings = fold_class_warnings(manifest, fit, fold, test_subjects)
     for warning in warnings:
         log.warning(warning)
-    write_json_atomic(fold_dir / "split.json", {"test": [test_subject], "validation": val, "train": fit,
-                                         "warnings": warnings})
-    best = fit_model(fold_dir, files, manifest, fit, val, config)
-    # The test subject, seen for the first and only time.
+    write_json_atomic(fold_dir / "split.json", {"test": test_subjects, "validation": val,
+                                                "train": fit, "warnings": warnings})
+    best = fit_model(fold_dir, files, manifest, fit, val, config, plan)
+    # The test subjects, seen for the first and only time.
     class_names = manifest["class_names"]
     predictions = []
-    for batch in data.make_dataset(files, n, streams, [test_subject], keep_meta=True,
+    for batch in data.make_dataset(files, n, plan.fields, test_subjects, keep_meta=True,
                                    batch_size=config.batch_size):
-        probs = best.predict(data.to_model_inputs(batch, streams)[0], verbose=0)
+        probs = best.predict(data.to_model_inputs(batch, plan.fields)[0], verbose=0)
         for i in range(len(probs)):
             predictions.append({
                 "sample_id": batch["sample_id"][i].numpy().decode(),
-                "subject": test_subject, "fold": test_subject,
+                "subject": batch["subject"][i].numpy().decode(), "fold": fold,
                 "label": int(batch["label"][i]), "pred": int(np.argmax(probs[i])),
                 **{f"p_{c}": float(p) for c, p in zip(class_names, probs[i])}})
     write_predictions(fold_dir / "predictions.csv", predictions)  # marks the fold as finished
-    fold = evaluate([p["label"] for p in predictions], [p["pred"] for p in predictions],
-                    class_names)
+    scores = evaluate([p["label"] for p in predictions], [p["pred"] for p in predictions],
+                      class_names)
     step = json.loads((fold_dir / "state.json").read_text())["best_epoch"]
     with tf.summary.create_file_writer(str(fold_dir / "logs" / "test")).as_default():
-        tf.summary.scalar("test_accuracy", fold["accuracy"], step=step)
-    log_confusion(fold_dir / "logs" / "test", fold["confusion_matrix"], class_names,
-                  f"test subject {test_subject}", step)
+        tf.summary.scalar("test_accuracy", scores["accuracy"], step=step)
+    log_confusion(fold_dir / "logs" / "test", scores["confusion_matrix"], class_names,
+                  f"test {'subject' if test_subjects == [fold] else 'database'} {fold}", step)
     return predictions
 
 
@@ -251,6 +356,8 @@ def train_final(records_dir, run_dir, config: TrainConfig, experiment: dict | No
     check_writable_dir(run_dir)
     manifest = data.load_manifest(records_dir)
     check_records(manifest, None)
+    files = data.record_files(records_dir)
+    plan = plan_model(config, manifest, f"the records in {records_dir}")
     claim = claims.try_claim(claims.beside(run_dir), stale_after)
     if claim is None:
         log.info("the final model is being trained by %s",
@@ -267,7 +374,7 @@ def train_final(records_dir, run_dir, config: TrainConfig, experiment: dict | No
             write_json_atomic(run_dir / "split.json", {
                 "test": [], "validation": val, "train": fit,
                 "warnings": fold_class_warnings(manifest, fit, None)})
-            fit_model(run_dir, data.record_files(records_dir), manifest, fit, val, config)
+            fit_model(run_dir, files, manifest, fit, val, config, plan)
     return run_dir / "best.keras"
 
 
@@ -284,8 +391,9 @@ def read_predictions(path: Path) -> list[dict]:
                 for row in csv.DictReader(f)]
 
 
-def aggregate(workdir: Path, class_names: list[str]) -> dict:
-    """Pool whatever fold predictions exist into results.json and predictions.csv."""
+def aggregate(workdir: Path, class_names: list[str], model: dict | None = None) -> dict:
+    """Pool whatever fold predictions exist into results.json and predictions.csv; `model`
+    ({name, settings, fold_by}) is recorded with them."""
     from tscnn_tf.metrics import evaluate
     from tscnn_tf.plots import confusion_matrix_image, write_png
     rows, per_fold = [], {}
@@ -299,6 +407,8 @@ def aggregate(workdir: Path, class_names: list[str]) -> dict:
         raise TrainingError(f"no finished fold in {workdir}")
     results = evaluate([r["label"] for r in rows], [r["pred"] for r in rows], class_names)
     results["per_fold"] = per_fold
+    if model is not None:
+        results["model"] = model
     run = json.loads((workdir / RUN_FILE).read_text()) if (workdir / RUN_FILE).is_file() else {}
     results["fingerprint"], results["config"] = run.get("fingerprint"), run
     results["warnings"] = [w for path in sorted(workdir.glob("folds/*/split.json"))
@@ -406,15 +516,17 @@ def train_loso(records_dir, workdir, config: TrainConfig, folds: list[str] | Non
     check_writable_dir(workdir)
     manifest = data.load_manifest(records_dir)
     check_records(manifest, expected_params)
+    files = data.record_files(records_dir)
+    plan = plan_model(config, manifest, f"the records in {records_dir}")
+    groups = fold_groups(manifest, config.fold_by)
     with claims.exclusive(workdir / "config.claim", f"the run record of {workdir}"):
         record = claim_run_dir(workdir, run_identity(manifest, config), experiment, overwrite,
                                LOSO_FILES)
-    files = data.record_files(records_dir)
-    subjects = sorted({e["subject"] for e in manifest["samples"]})
-    selected = subjects if not folds else [s for s in subjects if s in folds or
-                                           str(subjects.index(s)) in folds]
+    names = list(groups)
+    selected = names if not folds else [s for s in names if s in folds or
+                                        str(names.index(s)) in folds]
     if folds and not selected:
-        raise TrainingError(f"--folds {folds} names no subject of {subjects}")
+        raise TrainingError(f"--folds {folds} names no {config.fold_by} of {names}")
     trained = True
     while trained:  # again after a fold: a process gone meanwhile leaves its fold claimable
         trained, pending = False, {}
@@ -431,8 +543,8 @@ def train_loso(records_dir, workdir, config: TrainConfig, folds: list[str] | Non
             with claim:
                 if fold_finished(fold_dir):  # finished by another just before the claim
                     continue
-                log.info("fold %d/%d: test subject %s", k + 1, len(selected), subject)
-                train_fold(fold_dir, files, manifest, subject, config)
+                log.info("fold %d/%d: test %s %s", k + 1, len(selected), config.fold_by, subject)
+                train_fold(fold_dir, files, manifest, subject, config, plan, groups[subject])
                 trained = True
     pending = {s: h for s, h in pending.items() if not fold_finished(workdir / "folds" / s)}
     if pending:
@@ -442,8 +554,14 @@ def train_loso(records_dir, workdir, config: TrainConfig, folds: list[str] | Non
         if results is None:
             log.info("aggregating %d fold(s) into %s",
                      len(list(workdir.glob("folds/*/predictions.csv"))), workdir / "results.json")
-            results = aggregate(workdir, manifest["class_names"])
+            results = aggregate(workdir, manifest["class_names"], model_record(config, plan))
     return results
+
+
+def model_record(config: TrainConfig, plan: ModelPlan) -> dict:
+    """The model of a run as results.json records it."""
+    return as_json({"name": config.model, "settings": plan.settings, "fields": plan.fields,
+                    "fold_by": config.fold_by})
 
 
 def format_pending(pending: dict) -> str:

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from tscnn_tf.databases.base import MIN_FRAMES, Sample, list_frames, video_fps, video_frame_count
-from tscnn_tf.artifacts import ExportedModel
+from tscnn_tf.artifacts import ExportedModel, clip_fields
 from tscnn_tf.errors import ToolkitError
 
 
@@ -30,6 +30,12 @@ LONG_CLIP_FRAMES = 400   # the same without a frame rate (2 s at 200 fps)
 
 
 Model = ExportedModel  # the name earlier releases documented
+
+
+def check_model_inputs(model: Model) -> Model:
+    """Refuse, before any clip is read, a model whose inputs the clip path cannot make."""
+    model.require(clip_fields(), "the clip path of predict and spot")
+    return model
 
 
 def clip_sample(video=None, frames=None, onset=None, offset=None) -> Sample:
@@ -90,7 +96,8 @@ def predict_clip(model: Model, sample: Sample, landmarker=None) -> dict:
     lost (a cut, no face on the apex frame) or the clip is far too long for one expression.
     """
     from tscnn_tf import face as face_lib
-    from tscnn_tf.features import FeatureConfig, aligned_clip, clip_features, face_track_warnings
+    from tscnn_tf.features import (FeatureConfig, aligned_clip, clip_features, face_track_warnings,
+                                   lbptop_field)
     from tscnn_tf.video import ClipError
     config = FeatureConfig(**model.metadata["params"])
     landmarker = landmarker or face_lib.make_landmarker(config.landmarks, config.face_box)
@@ -99,6 +106,10 @@ def predict_clip(model: Model, sample: Sample, landmarker=None) -> dict:
     try:
         indices, faces, geometry = aligned_clip(sample, config, landmarker, sample.warnings)
         features = clip_features(faces, indices, geometry, config, None, sample.warnings)
+        if "lbptop" in model.input_shapes:
+            features["lbptop"] = lbptop_field(faces, sample.warnings)
+            if features["lbptop"] is None:
+                raise PredictError(f"{sample.warnings[-1]} in {sample.video or sample.clip}")
     except ClipError as e:
         raise PredictError(f"{e} in {sample.video or sample.clip}") from e
     except face_lib.FaceNotFound as e:
@@ -111,7 +122,7 @@ def predict_clip(model: Model, sample: Sample, landmarker=None) -> dict:
               "probabilities": {c: float(p) for c, p in zip(model.class_names, probabilities)},
               "onset": int(features["onset"]), "apex": int(features["apex_used"]),
               "offset": int(features["offset"]), "warnings": list(sample.warnings)}
-    return {"result": result, "features": features}
+    return {"result": result, "features": features, "inputs": list(model.input_shapes)}
 
 
 def format_result(result: dict) -> str:
@@ -126,13 +137,14 @@ def main(argv):
     from absl import flags
     FLAGS = flags.FLAGS
     sample = clip_sample(FLAGS.video, FLAGS.frames, FLAGS.onset, FLAGS.offset)  # before the model
-    out = predict_clip(Model(FLAGS.model), sample)
+    out = predict_clip(check_model_inputs(Model(FLAGS.model)), sample)
     result, features = out["result"], out["features"]
     for warning in result["warnings"]:
         print(f"warning: {warning}", file=sys.stderr)
     if FLAGS.dump_features:
+        names = dict.fromkeys(("apex_gray", "blocks", "flow", *out["inputs"]))
         np.savez(FLAGS.dump_features, **{k: np.asarray(features[k], np.float32)[None]
-                                         for k in ("apex_gray", "blocks", "flow")})
+                                         for k in names})
     if FLAGS.visualize:
         from tscnn_tf import plots
         title = (f"{result['label']} ({result['probabilities'][result['label']]:.2f})  "
@@ -155,7 +167,8 @@ def define_flags():
     flags.DEFINE_bool("json", False, "Print one JSON object: label, probabilities, onset, apex, "
                       "offset, warnings.")
     flags.DEFINE_string("visualize", None, "Write the apex face, landmarks, grid and flow to this PNG.")
-    flags.DEFINE_string("dump_features", None, "Write the three inputs (batch of 1) to this .npz.")
+    flags.DEFINE_string("dump_features", None, "Write the TSCNN's three inputs and the model's "
+                        "own (batch of 1) to this .npz.")
 
 
 if __name__ == "__main__":
