@@ -77,3 +77,14 @@ def test_pretrained_s_stream_warm_starts_the_tscnn(fer_csv, tmp_path):
         load_s_stream(model_lib.build_tscnn(3, "L+S+T", 3, "full"), out)
     with pytest.raises(ValueError, match="no S-stream layer"):
         load_s_stream(model_lib.build_tscnn(3, "L+T", 3, "tiny"), out)
+
+
+def test_a_bad_output_is_refused_before_the_data_is_read(tmp_path):
+    """The output is checked first: the CSV given does not even exist, so any reading or
+    training before the check would fail with another error."""
+    (tmp_path / "a_file").write_text("")
+    (tmp_path / "a_folder.keras").mkdir()
+    for output in (tmp_path / "a_file" / "s.keras", tmp_path / "a_folder.keras",
+                   tmp_path / "s.h5"):
+        with pytest.raises((ValueError, OSError), match=str(output.parent.name) + "|.keras"):
+            pretrain_s_stream(tmp_path / "missing.csv", output)

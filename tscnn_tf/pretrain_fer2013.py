@@ -68,10 +68,14 @@ def pretrain_s_stream(csv_path, output, config: PretrainConfig = PretrainConfig(
     """
     import keras
     from tscnn_tf.databases.fer2013 import FER_CLASSES, read_fer2013
-    from tscnn_tf.artifacts import save_model_atomic, write_json_atomic
+    from tscnn_tf.artifacts import check_writable_dir, save_model_atomic, write_json_atomic
     from tscnn_tf.config import TrainConfig
     from tscnn_tf.loso import make_optimizer
 
+    output = Path(output)  # checked before the data is read and hours are spent training
+    if output.is_dir() or output.suffix != ".keras":
+        raise ValueError(f"--output={output}: give a file name ending in .keras")
+    check_writable_dir(output.parent)
     data = read_fer2013(csv_path)
     train_x, train_y = data.split("Training")
     val_x, val_y = data.split("PublicTest")
@@ -84,8 +88,6 @@ def pretrain_s_stream(csv_path, output, config: PretrainConfig = PretrainConfig(
     model.compile(make_optimizer(TrainConfig(learning_rate=config.learning_rate,
                                              momentum=config.momentum)),
                   loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-    output = Path(output)
-    output.parent.mkdir(parents=True, exist_ok=True)
     stop = keras.callbacks.EarlyStopping(patience=config.patience, restore_best_weights=True)
     history = model.fit(fer_dataset(train_x, train_y, config.batch_size, True, config.seed),
                         validation_data=fer_dataset(val_x, val_y, config.batch_size, False),
@@ -112,7 +114,7 @@ def main(argv):
                             seed=FLAGS.seed)
     try:
         report = pretrain_s_stream(FLAGS.csv, FLAGS.output, config)
-    except (FileNotFoundError, ValueError) as e:
+    except (OSError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(1)
     print(json.dumps(report, indent=1))
