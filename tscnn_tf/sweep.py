@@ -104,9 +104,9 @@ def run_sweep(kind: str, workdir, config: ExperimentConfig,
         run = point_dir(kind, workdir, features, value)
         results = train_loso(records, run, train, config.run.folds, features.to_dict(),
                              point.to_dict(), config.run.overwrite)
-        rows.append({"blocks": features.blocks, "apex_lambda": features.apex_lambda,
-                     "streams": train.streams, "model": train.model, "workdir": str(run),
-                     **results})
+        # After the results: their `model` is {name, settings, fold_by}, in results.json.
+        rows.append({**results, "blocks": features.blocks, "apex_lambda": features.apex_lambda,
+                     "streams": train.streams, "model": train.model, "workdir": str(run)})
     return rows
 
 
