@@ -42,13 +42,16 @@ def no_database(monkeypatch):
     monkeypatch.setattr(experiment.ef, "extract_features", refuse)
 
 
-def test_trains_exports_from_records_alone(records_3_subjects, tmp_path, monkeypatch):
+def test_trains_exports_from_records_alone(records_3_subjects, tmp_path, monkeypatch, caplog):
     records = copied(records_3_subjects, tmp_path)
     manifest = json.loads((records / "manifest.json").read_text())
     no_database(monkeypatch)
-    # Default feature settings (λ 25, tvl1) and --db=custom, none given: the records' win.
-    config = alone(records, tmp_path, given=("apex_lambda",), apex_lambda=20)
+    # Default feature settings (λ 25, tvl1) and --db=custom, none given: the records' win. The
+    # database folder is gone (the --sweep test has no --data_dir at all).
+    config = alone(records, tmp_path, given=("apex_lambda", "data_dir"), apex_lambda=20,
+                   data_dir=str(tmp_path / "gone"))
     outcome = experiment.run(config, tmp_path / "run")
+    assert f"--data_dir {tmp_path / 'gone'} does not exist: training from the records" in caplog.text
     results = json.loads((tmp_path / "run" / "results.json").read_text())
     identity = results["config"]["identity"]["records"]
     assert identity["data_fingerprint"] == manifest["data_fingerprint"] is not None
