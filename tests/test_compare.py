@@ -100,6 +100,13 @@ def test_records_alone_refusals(records_3_subjects, tmp_path, monkeypatch):
     refused(alone(records, tmp_path), tmp_path, "manifest.json is damaged")
     (records / "manifest.json").write_text(json.dumps({"db": "synthetic", "samples": []}))
     refused(alone(records, tmp_path), tmp_path, "no class_names, params, data_fingerprint")
+    older = json.loads(manifest)
+    del older["params"]["face_box"]
+    (records / "manifest.json").write_text(json.dumps(older))
+    refused(alone(records, tmp_path), tmp_path, "older feature stage .no face_box")
+    older["params"] = {**json.loads(manifest)["params"], "colour": "yes"}
+    (records / "manifest.json").write_text(json.dumps(older))
+    refused(alone(records, tmp_path), tmp_path, "parameters are not this version's")
     (records / "manifest.json").write_text(manifest)
     next(records.glob("*.tfrecord")).unlink()
     refused(alone(records, tmp_path), tmp_path, "record shard.* missing")

@@ -88,6 +88,10 @@ def records_config(config: ExperimentConfig, manifest: dict, where) -> Experimen
     data = {**made, "db": manifest["db"], "data_dir": None,
             "follow_symlinks": config.data.follow_symlinks}
     data["classes"] = data.get("classes") or manifest["class_names"]
+    if missing := sorted(set(FeatureConfig.__dataclass_fields__) - set(manifest["params"])):
+        raise loso.TrainingError(f"{where} were made by an older feature stage (no "
+                                 f"{', '.join(missing)} in their parameters); re-run the "
+                                 "feature stage of this version")
     try:
         features = FeatureConfig(**manifest["params"])
         data = DataConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
