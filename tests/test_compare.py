@@ -13,6 +13,7 @@ from absl import flags
 from pipelines import extraction
 from tscnn_tf import cli, config as config_lib, experiment, loso, models, sweep
 from tscnn_tf.config import DataConfig, ExperimentConfig, ExportConfig, FeatureConfig, RunConfig
+from tscnn_tf.errors import ToolkitError
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY = loso.TrainConfig(variant="tiny", epochs=1, patience=5, batch_size=16, learning_rate=0.01)
@@ -46,12 +47,14 @@ def test_trains_exports_from_records_alone(records_3_subjects, tmp_path, monkeyp
     records = copied(records_3_subjects, tmp_path)
     manifest = json.loads((records / "manifest.json").read_text())
     no_database(monkeypatch)
-    # Default feature settings (λ 25, tvl1) and --db=custom, none given: the records' win. The
-    # database folder is gone (the --sweep test has no --data_dir at all).
-    config = alone(records, tmp_path, given=("apex_lambda", "data_dir"), apex_lambda=20,
-                   data_dir=str(tmp_path / "gone"))
+    # A --data_dir that does not exist is refused (a typo must not fall back on old records).
+    gone = alone(records, tmp_path, given=("data_dir",), data_dir=str(tmp_path / "gone"))
+    with pytest.raises(ToolkitError, match="does not exist .*leave --data_dir out"):
+        experiment.run(gone, tmp_path / "run")
+    assert not (tmp_path / "run" / "config.json").exists()
+    # Default feature settings (λ 25, tvl1) and --db=custom, none given: the records' win.
+    config = alone(records, tmp_path, given=("apex_lambda",), apex_lambda=20)
     outcome = experiment.run(config, tmp_path / "run")
-    assert f"--data_dir {tmp_path / 'gone'} does not exist: training from the records" in caplog.text
     results = json.loads((tmp_path / "run" / "results.json").read_text())
     identity = results["config"]["identity"]["records"]
     assert identity["data_fingerprint"] == manifest["data_fingerprint"] is not None

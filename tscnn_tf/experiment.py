@@ -46,13 +46,14 @@ def records_dir_of(config: ExperimentConfig, workdir: Path) -> Path:
 
 
 def from_records_alone(config: ExperimentConfig, workdir: Path) -> bool:
-    """Whether the run trains from the records alone: they are there (their manifest) and the
-    database is not (no --data_dir, or no such folder; for --db=synthetic, not yet rendered)."""
+    """Whether the run trains from the records alone: they are there (their manifest) and no
+    database is named (no --data_dir; for --db=synthetic, not yet rendered). A --data_dir that
+    does not exist is an error, not a reason to fall back on old records: it may be a typo."""
     if not (records_dir_of(config, workdir) / ef.MANIFEST).is_file():
         return False
     if config.data.data_dir is None and config.data.db == "synthetic":
         return not (workdir / "synthetic_db").is_dir()
-    return config.data.data_dir is None or not Path(config.data.data_dir).is_dir()
+    return config.data.data_dir is None
 
 
 def read_records_manifest(records_dir: Path) -> dict:
@@ -144,7 +145,8 @@ def ensure_records(config: ExperimentConfig, workdir: Path, records_dir: Path,
     features = features or config.features
     data_dir = data_dir_of(config, workdir)
     if config.data.db != "synthetic" and not data_dir.is_dir():
-        raise loso.TrainingError(f"--data_dir {data_dir} does not exist")
+        raise loso.TrainingError(f"--data_dir {data_dir} does not exist (leave --data_dir out "
+                                  f"to train from the records in {records_dir} alone)")
     return ef.extract_features(config.data.db, data_dir, records_dir, features,
                                config.data.reader_options(), config.run.num_workers,
                                overwrite=config.run.overwrite,
@@ -231,9 +233,6 @@ def run(config: ExperimentConfig, workdir) -> dict:
     records_dir = records_dir_of(config, workdir)
     records_only = from_records_alone(config, workdir)
     if records_only:
-        if config.data.data_dir is not None:
-            log.warning("--data_dir %s does not exist: training from the records in %s alone",
-                        config.data.data_dir, records_dir)
         manifest = read_records_manifest(records_dir)
         config = records_config(config, manifest, f"the records in {records_dir}")
         log.info("training from the records in %s alone (%s, %d samples, data fingerprint %s)",
