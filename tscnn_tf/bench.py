@@ -458,13 +458,134 @@ def bench_inference() -> dict:
     return result
 
 
+EDGE_CLIP = (30, 640, 480)  # frames, width, height of the clip -> label measurement
+EDGE_TARGET_MS = 100.0
+EDGE_STAGES = ("decode", "landmarks", "alignment", "apex", "flow", "inputs", "model")
+
+
+def edge_clip(path: Path, seed: int = 5, shape=EDGE_CLIP):
+    """A synthetic clip (`Sample`) of `shape` = (frames, width, height): a synthetic subject's
+    surprise clip (256 px frames) pasted on a fixed textured background, written as MJPG."""
+    import cv2
+    from tscnn_tf.databases import synthetic
+    from tscnn_tf.databases.base import Sample
+    count, width, height = shape
+    rng = np.random.default_rng(seed)
+    frames, apex, _ = synthetic.render_clip(synthetic.Subject(rng), "surprise", rng,
+                                            (count, count))
+    background = cv2.GaussianBlur(rng.uniform(60, 160, (height, width)).astype(np.float32),
+                                  (0, 0), 8).astype(np.uint8)
+    side = frames[0].shape[0]
+    top, left = (height - side) // 2, (width - side) // 2
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 30.0, (width, height))
+    for frame in frames:
+        image = background.copy()
+        image[top:top + side, left:left + side] = frame
+        writer.write(cv2.cvtColor(image, cv2.COLOR_GRAY2BGR))
+    writer.release()
+    return Sample("bench", "edge", "clip", "surprise", 2, 0, count - 1, apex=apex,
+                  video=str(path))
+
+
+def int8_tscnn(folder: Path, classes: int = 5) -> Path:
+    """The full TSCNN (untrained: latency does not depend on the weights) as the export's int8
+    TFLite file, calibrated on random inputs."""
+    from tscnn_tf import export, model as model_lib
+    model = model_lib.build_tscnn(classes, "L+S+T", 3, "full")
+    rng = np.random.default_rng(0)
+    representative = {n: rng.random((8, *t.shape[1:]), np.float32)
+                      for n, t in zip(export.input_names(model), model.inputs)}
+    saved, path = folder / "saved_model", folder / export.TFLITE_FILES["int8"]
+    export.write_saved_model(model, saved)
+    export.write_tflite(saved, path, "int8", representative)
+    return path
+
+
+def bench_edge(quick: bool = False) -> dict:
+    """Clip -> label on one thread (one OpenCV thread, TFLite with one thread): a 30-frame
+    640 x 480 MJPG clip through the predict path (`features.aligned_clip`: decode, landmarks
+    on the onset frame, alignment; `features.clip_features`: LBP apex, flow of two pairs,
+    inputs) and the int8 TSCNN, with the default and the edge flow. Each stage is timed on its
+    own and the whole chain end to end, all taking turns (`interleaved_ms`); medians in ms.
+    `landmarks_at_320` is the landmarks as the spotter finds them (`spotting.detect_face`:
+    the detector on the frame scaled to 320 px wide, the landmarks on the full frame)."""
+    import cv2
+    from tscnn_tf import apex as apex_lib, face as face_lib, features as feat, spotting
+    from tscnn_tf import flow as flow_lib
+    from tscnn_tf.artifacts import ExportedModel
+    from tscnn_tf.video import iter_frames
+    flows = {"default": feat.FeatureConfig().flow, "edge": flow_lib.EDGE_FLOW}
+    before = cv2.getNumThreads()
+    cv2.setNumThreads(1)
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            sample = edge_clip(Path(tmp) / "clip.avi")
+            tflite = int8_tscnn(Path(tmp))
+            configs = {f: feat.FeatureConfig(flow=f) for f in dict.fromkeys(flows.values())}
+            models = {f: ExportedModel(tflite, {"class_names": list("abcde"),
+                                                "params": c.to_dict()}, num_threads=1)
+                      for f, c in configs.items()}
+            config = next(iter(configs.values()))
+            landmarker = face_lib.make_landmarker(config.landmarks, config.face_box)
+            frames = [f for _, f in iter_frames(sample, [])]
+            geometry = feat.geometry_of(landmarker(frames[0]), landmarker, config.face_size)
+            faces = [face_lib.warp_to_face(f, geometry) for f in frames]
+            indices = list(range(len(faces)))
+            position, _ = apex_lib.spot_apex(
+                np.stack([apex_lib.block_histograms(f) for f in faces]), config.apex_lambda)
+            features = {f: feat.clip_features(faces, indices, geometry, c)
+                        for f, c in configs.items()}
+
+            def end_to_end(f):
+                idx, crops, geo = feat.aligned_clip(sample, configs[f], landmarker, [])
+                return models[f](feat.clip_features(crops, idx, geo, configs[f]))
+            calls = {
+                "decode": lambda: [f for _, f in iter_frames(sample, [])],
+                "landmarks": lambda: landmarker(frames[0]),
+                "landmarks_at_320": lambda: spotting.detect_face(landmarker, frames[0]),
+                "alignment": lambda: [face_lib.warp_to_face(f, face_lib.face_geometry(
+                    geometry.landmarks, config.face_size)) for f in frames],
+                "apex": lambda: apex_lib.spot_apex(np.stack(
+                    [apex_lib.block_histograms(f) for f in faces]), config.apex_lambda),
+                "inputs": lambda: (feat.apex_gray(faces[position]),
+                                   feat.block_stack(faces[position], config.blocks)),
+                **{f"flow_{f}": lambda f=f: feat.flow_features(
+                    faces[0], faces[position], faces[-1], f, configs[f].flow_norm)
+                   for f in configs},
+                **{f"model_{f}": lambda f=f: models[f](features[f]) for f in configs},
+                **{f"end_to_end_{f}": lambda f=f: end_to_end(f) for f in configs}}
+            ms = interleaved_ms(calls, *((2, 1) if quick else (15, 2)))
+    finally:
+        cv2.setNumThreads(before)
+    stages = {f: {s: ms.get(f"{s}_{f}", ms.get(s)) for s in EDGE_STAGES} for f in configs}
+    for f, entry in stages.items():
+        entry["sum"] = sum(entry.values())
+    total = {f: ms[f"end_to_end_{f}"] for f in configs}
+    at_320 = {f: total[f] - ms["landmarks"] + ms["landmarks_at_320"] for f in configs}
+    edge = flows["edge"]
+    slowest = max(EDGE_STAGES, key=lambda s: stages[edge][s])
+    return {"clip": {"frames": EDGE_CLIP[0], "size": list(EDGE_CLIP[1:]), "codec": "MJPG",
+                     "face_px": 256},
+            "model": "full TSCNN, int8 TFLite (export's int8 file), untrained",
+            "threads": 1, "flow": flows, "target_ms": EDGE_TARGET_MS,
+            "clip_to_label_ms": total, "stages": stages,
+            "met": total[edge] <= EDGE_TARGET_MS, "slowest_stage": slowest,
+            "landmarks_at_320_ms": ms["landmarks_at_320"],
+            "clip_to_label_ms_landmarks_at_320": at_320,
+            "note": "clip_to_label_ms is the chain timed end to end; stages.sum is the stages "
+                    "timed one by one. clip_to_label_ms_landmarks_at_320 is that total with "
+                    "the spotter's detection (320 px) in place of the full-frame one: a "
+                    "projection, not a setting of predict."}
+
+
 def bench_spotting(quick: bool = False) -> dict:
     """Spotting on a 640 x 480 synthetic long video (MJPG at 100 fps, over 1000 frames):
     frames per second with decoding and start-up (the landmark model) included, decoding alone
     side by side, and with recognition of every spotted interval by the full TSCNN (TV-L1 for
-    its two flow pairs), whose per-interval latency is reported. Throughputs are the best of
+    its two flow pairs; then again with the same model whose metadata says the edge flow),
+    whose per-interval latency is reported for each (Keras, every core). Throughputs are the best of
     3 runs: on this shared machine a single run was seen to vary by 25 %."""
-    from tscnn_tf import model as model_lib, spot, spotting, video
+    from tscnn_tf import flow as flow_lib, model as model_lib, spot, spotting, video
     from tscnn_tf.artifacts import ExportedModel
     from tscnn_tf.config import FeatureConfig
     from tscnn_tf.databases import synthetic_long
@@ -483,24 +604,32 @@ def bench_spotting(quick: bool = False) -> dict:
         plain = max(runs, key=lambda r: r["frames_per_s"])
         model = model_lib.build_tscnn(3, "L+S+T", 3, "full")
         model.save(Path(tmp) / "model.keras")
-        exported = ExportedModel(Path(tmp) / "model.keras",
-                                 {"class_names": ["negative", "positive", "surprise"],
-                                  "params": FeatureConfig().to_dict()})
-        recognise = spot.make_recogniser(exported)
-        latencies = []
+        recognised, latencies = {}, {}
+        for flow in dict.fromkeys((FeatureConfig().flow, flow_lib.EDGE_FLOW)):
+            exported = ExportedModel(Path(tmp) / "model.keras",
+                                     {"class_names": ["negative", "positive", "surprise"],
+                                      "params": FeatureConfig(flow=flow).to_dict()})
+            recognise, latencies[flow] = spot.make_recogniser(exported), []
 
-        def timed(spotter, interval):
-            begin = time.perf_counter()
-            out = recognise(spotter, interval)
-            latencies.append(time.perf_counter() - begin)
-            return out
-        stream = video.Stream(video=path)
-        recognised = spotting.spot_stream(stream, stream.fps, recognise=timed)
+            def timed(spotter, interval, recognise=recognise, times=latencies[flow]):
+                begin = time.perf_counter()
+                out = recognise(spotter, interval)
+                times.append(time.perf_counter() - begin)
+                return out
+            stream = video.Stream(video=path)
+            recognised[flow] = spotting.spot_stream(stream, stream.fps, recognise=timed)
     hits = spotting.apex_hits(truth, plain["intervals"], 5)
+    default, edge = FeatureConfig().flow, flow_lib.EDGE_FLOW
+    ms = {f: 1e3 * float(np.median(t)) if t else None for f, t in latencies.items()}
     return {"frame_size": [640, 480], "fps": 100.0, "frames": plain["frames"],
             "decode_frames_per_s": decode_fps, "spot_frames_per_s": plain["frames_per_s"],
-            "spot_and_recognise_frames_per_s": recognised["frames_per_s"],
-            "recognition_ms_per_interval": 1e3 * float(np.median(latencies)) if latencies else None,
+            "spot_and_recognise_frames_per_s": recognised[default]["frames_per_s"],
+            "spot_and_recognise_frames_per_s_edge": recognised[edge]["frames_per_s"],
+            "recognition_ms_per_interval": ms[default],
+            "recognition_ms_per_interval_edge": ms[edge],
+            "recognition_flows": {"default": default, "edge": edge},
+            "recognition_target_ms": EDGE_TARGET_MS,
+            "recognition_edge_met": ms[edge] is not None and ms[edge] <= EDGE_TARGET_MS,
             "intervals": len(plain["intervals"]), "apex_hits": hits}
 
 
@@ -567,10 +696,39 @@ def format_flow_table(table: dict, loso: dict | None = None) -> list[str]:
     return lines
 
 
+def format_edge(e: dict) -> list[str]:
+    """The clip -> label table: ms per stage and end to end, per flow."""
+    flows = list(e["stages"])
+    lines = [f"clip -> label on one thread ({e['clip']['frames']} frames of "
+             f"{e['clip']['size'][0]}x{e['clip']['size'][1]} {e['clip']['codec']}, {e['model']}; "
+             "ms)", "  " + f"{'stage':<24}" + "".join(f"{f:>9}" for f in flows)]
+    lines += [f"  {stage:<24}" + "".join(f"{e['stages'][f][stage]:9.1f}" for f in flows)
+              for stage in (*EDGE_STAGES, "sum")]
+    lines += [f"  {'end to end':<24}" + "".join(f"{e['clip_to_label_ms'][f]:9.1f}" for f in flows)
+              + f"   (target ≤ {e['target_ms']:.0f} with {e['flow']['edge']}: "
+              + ("met" if e["met"] else f"not met; slowest stage {e['slowest_stage']}") + ")",
+              f"  {'  landmarks at 320 px':<24}" + "".join(
+                  f"{e['clip_to_label_ms_landmarks_at_320'][f]:9.1f}" for f in flows)
+              + f"   (the spotter's detection, {e['landmarks_at_320_ms']:.1f} ms: a projection)"]
+    return lines
+
+
+SECTIONS = ("features", "training", "inference", "face_box", "spotting", "edge")
+
+
 def format_table(report: dict) -> str:
-    f, t, i = report["features"], report["training"], report["inference"]
-    lines = [f"machine: {report['machine']['cpu']}, {report['machine']['cores']} cores",
-             "", "feature stage (ms per frame)"]
+    lines = [f"machine: {report['machine']['cpu']}, {report['machine']['cores']} cores"]
+    if "features" in report:
+        lines += ["", *format_features(report["features"])]
+    if "training" in report:
+        lines += ["", *format_training(report["training"])]
+    if "inference" in report:
+        lines += ["", *format_inference(report["inference"])]
+    return "\n".join(lines + format_rest(report))
+
+
+def format_features(f: dict) -> list[str]:
+    lines = ["feature stage (ms per frame)"]
     lines += [f"  {k:<24}{v:8.2f}" for k, v in f["ms_per_frame"].items()]
     lines += [f"  {'landmarks (per clip)':<24}{f['ms_per_clip']['landmarks']:8.2f}",
               "", f"optical flow on a {f['face_size']}x{f['face_size']} face pair "
@@ -583,19 +741,31 @@ def format_table(report: dict) -> str:
                   f"frames, flow {f['flow_default']})"]
     lines += [f"  {k:<24}{v['clips_per_s']:8.2f} clips/s {v['ms_per_frame']:8.2f} ms/frame"
               for k, v in f["end_to_end"].items() if isinstance(v, dict)]
-    lines += ["", "training (full model, batch 32)",
-              f"  samples/s               {t['samples_per_s']:8.1f}",
-              f"  GFLOP per sample        {t['flops_per_sample'] / 1e9:8.3f}",
-              f"  achieved GFLOP/s        {t['achieved_gflops']:8.1f}",
-              f"  tf.matmul GFLOP/s       {t['tf_matmul_gflops']:8.1f}",
-              f"  numpy sgemm GFLOP/s     {t['numpy_sgemm_gflops']:8.1f}",
-              f"  roofline ratio          {t['roofline_ratio']:8.2f}   (target ≥ {TARGETS['roofline_ratio']})",
-              "", "inference (batch 1, one thread, ms per sample)"]
+    return lines
+
+
+def format_training(t: dict) -> list[str]:
+    return ["training (full model, batch 32)",
+            f"  samples/s               {t['samples_per_s']:8.1f}",
+            f"  GFLOP per sample        {t['flops_per_sample'] / 1e9:8.3f}",
+            f"  achieved GFLOP/s        {t['achieved_gflops']:8.1f}",
+            f"  tf.matmul GFLOP/s       {t['tf_matmul_gflops']:8.1f}",
+            f"  numpy sgemm GFLOP/s     {t['numpy_sgemm_gflops']:8.1f}",
+            f"  roofline ratio          {t['roofline_ratio']:8.2f}   (target ≥ {TARGETS['roofline_ratio']})"]
+
+
+def format_inference(i: dict) -> list[str]:
+    lines = ["inference (batch 1, one thread, ms per sample)"]
     lines += [f"  {k[:-3]:<24}{v:8.2f}" for k, v in i.items() if k.endswith("_ms")]
     lines += [f"  {mode} ops off XNNPACK: " + (", ".join(
         f"{name} {e['count'] - e['xnnpack']}/{e['count']}" for name, e in ops["ops"].items()
         if e["xnnpack"] < e["count"]) or "none") + f"; {ops['xnnpack_partitions']} partitions"
         for mode, ops in i.get("tflite_ops", {}).items()]
+    return lines
+
+
+def format_rest(report: dict) -> list[str]:
+    lines = []
     if "spotting" in report:
         s = report["spotting"]
         lines += ["", f"spotting ({s['frames']} frames of {s['frame_size'][0]}x"
@@ -604,9 +774,14 @@ def format_table(report: dict) -> str:
                   f"  spotting                {s['spot_frames_per_s']:8.0f} frames/s   "
                   f"(target ≥ {TARGETS['spot_frames_per_s']:.0f})",
                   f"  spotting + recognition  {s['spot_and_recognise_frames_per_s']:8.0f} frames/s",
-                  f"  recognition per interval{s['recognition_ms_per_interval'] or 0:8.0f} ms",
+                  f"  recognition per interval{s['recognition_ms_per_interval'] or 0:8.0f} ms   "
+                  f"({s['recognition_flows']['default']})",
+                  f"  recognition per interval{s['recognition_ms_per_interval_edge'] or 0:8.0f} ms   "
+                  f"({s['recognition_flows']['edge']}, target ≤ {s['recognition_target_ms']:.0f})",
                   f"  apex hits (±5 frames)   {s['apex_hits']['tp']} of "
                   f"{s['apex_hits']['tp'] + s['apex_hits']['fn']}, {s['apex_hits']['fp']} false"]
+    if "edge" in report:
+        lines += ["", *format_edge(report["edge"])]
     if "face_box" in report:
         b = report["face_box"]
         lines += ["", f"face box on {b['crops']} tight synthetic crops ({b['size']} px), NME "
@@ -614,23 +789,30 @@ def format_table(report: dict) -> str:
                   f"  boxes used by auto      {b['auto_boxes']}"]
         lines += [f"  {name[4:]:<24}{v['median']:.3f} / {v['mean']:.3f} / {v['max']:.3f} (n={v['n']})"
                   for name, v in b.items() if name.startswith("nme_")]
-    return "\n".join(lines)
+    return lines
 
 
-def run(quick: bool = False, flow_loso: bool = False) -> dict:
-    """All sections; the training section uses every core, inference one thread. `flow_loso`
-    adds the LOSO accuracy of the main command's database by flow (tens of minutes a setting
-    on 2 cores), side by side in the same run."""
-    report = {"machine": machine(), "features": bench_features(quick)}
-    if flow_loso:
-        table = report["features"]["flow_quality"]
-        with tempfile.TemporaryDirectory() as tmp:
-            report["features"]["flow_loso"] = bench_flow_loso(
-                ["tvl1", *closest_fast_flows(table)], Path(tmp))
-    report["training"] = bench_training(quick)
-    report["inference"] = bench_inference()
-    report["face_box"] = bench_face_box(12 if quick else 40)
-    report["spotting"] = bench_spotting(quick)
+def run(quick: bool = False, flow_loso: bool = False, sections=SECTIONS) -> dict:
+    """The `sections` asked for (all by default), in one run; the training section uses every
+    core, inference and edge one thread. `flow_loso` adds the LOSO accuracy of the main
+    command's database by flow (tens of minutes a setting on 2 cores), side by side in the
+    same run."""
+    if unknown := set(sections) - set(SECTIONS):
+        raise ValueError(f"unknown bench section(s) {sorted(unknown)}; choose from {SECTIONS}")
+    report = {"machine": machine()}
+    if "features" in sections:
+        report["features"] = bench_features(quick)
+        if flow_loso:
+            table = report["features"]["flow_quality"]
+            with tempfile.TemporaryDirectory() as tmp:
+                report["features"]["flow_loso"] = bench_flow_loso(
+                    ["tvl1", *closest_fast_flows(table)], Path(tmp))
+    steps = {"training": lambda: bench_training(quick), "inference": bench_inference,
+             "face_box": lambda: bench_face_box(12 if quick else 40),
+             "spotting": lambda: bench_spotting(quick), "edge": lambda: bench_edge(quick)}
+    for name, step in steps.items():
+        if name in sections:
+            report[name] = step()
     return report
 
 
@@ -639,12 +821,21 @@ def main(argv):
     from absl import flags
     FLAGS = flags.FLAGS
     from tscnn_tf.artifacts import check_writable_dir, write_json_atomic
-    output = Path(FLAGS.output)
+    default = "device_check.json" if FLAGS.device_check else FLAGS.output
+    output = Path(FLAGS.output if FLAGS["output"].present else default)
     if output.is_dir():
         raise SystemExit(f"error: --output={output} is a folder: give a file name")
+    sections = [s.strip() for s in FLAGS.sections.split(",") if s.strip()] or SECTIONS
+    if unknown := sorted(set(sections) - set(SECTIONS)):
+        raise SystemExit(f"error: --sections: unknown {unknown}; choose from {SECTIONS}")
     check_writable_dir(output.parent)  # before minutes of measuring
-    report = run(FLAGS.quick, FLAGS.flow_loso)
-    print(format_table(report))
+    if FLAGS.device_check:
+        from tscnn_tf import device_check
+        report = {"machine": machine(), **device_check.run(FLAGS.quick)}
+        print(device_check.format_report(report))
+    else:
+        report = run(FLAGS.quick, FLAGS.flow_loso, sections)
+        print(format_table(report))
     write_json_atomic(output, report)
     print(f"\nwritten: {output}")
 
@@ -657,6 +848,12 @@ def define_flags():
     flags.DEFINE_bool("flow_loso", False, "Also train the main command's database in LOSO with "
                       "TV-L1 and the three closest fast flows, side by side (tens of minutes a "
                       "flow on 2 cores).")
+    flags.DEFINE_string("sections", ",".join(SECTIONS), "The sections to measure, comma "
+                        "separated.")
+    flags.DEFINE_bool("device_check", False, "The GPU check instead (writes device_check.json "
+                      "unless --output is given): the device, a full LOSO on a paper-sized "
+                      "database, samples/s of every model with and without mixed precision, "
+                      "fold workers sharing the GPU. With --quick: tiny sizes (the tests').")
 
 
 if __name__ == "__main__":
