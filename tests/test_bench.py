@@ -91,3 +91,34 @@ def test_the_loso_comparison_runs_the_main_commands_database(tmp_path):
     assert not config.export.final_model and config.data.data_dir == str(tmp_path / "db")
     small = bench.main_command_config("tvl1", tmp_path, train={"variant": "tiny"})
     assert small.train.variant == "tiny" and small.train.epochs == 25
+
+
+def test_the_edge_section_times_every_stage_of_both_flows():
+    """Clip -> label on one thread: the 30-frame 640 x 480 MJPG clip through the predict path
+    and the int8 TSCNN, per stage and end to end, for the default flow and the edge flow; the
+    table says whether the target was met and, if not, the slowest stage. No timing asserted."""
+    report = bench.run(quick=True, sections=("edge",))
+    assert set(report) == {"machine", "edge"}
+    edge = report["edge"]
+    assert edge["flow"] == {"default": "tvl1", "edge": flow.EDGE_FLOW}
+    assert set(edge["stages"]) == set(edge["clip_to_label_ms"]) == {"tvl1", flow.EDGE_FLOW}
+    for stages in edge["stages"].values():
+        assert set(stages) == {*bench.EDGE_STAGES, "sum"} and all(v > 0 for v in stages.values())
+        np.testing.assert_allclose(stages["sum"], sum(stages[s] for s in bench.EDGE_STAGES))
+    assert edge["clip"] == {"frames": 30, "size": [640, 480], "codec": "MJPG", "face_px": 256}
+    assert edge["target_ms"] == 100 and edge["threads"] == 1
+    assert edge["met"] == (edge["clip_to_label_ms"][flow.EDGE_FLOW] <= 100)
+    assert edge["slowest_stage"] in bench.EDGE_STAGES
+    text = bench.format_table(report)
+    assert "clip -> label on one thread" in text and "end to end" in text
+
+
+def test_the_edge_clip_shows_one_face_the_predict_path_finds(tmp_path):
+    from tscnn_tf import face
+    from tscnn_tf.video import iter_frames
+    sample = bench.edge_clip(tmp_path / "clip.avi")
+    frames = [f for _, f in iter_frames(sample, [])]
+    assert len(frames) == 30 and frames[0].shape == (480, 640)
+    landmarker = face.make_landmarker("dlib", "auto")
+    assert landmarker(frames[0]) is not None
+    assert (landmarker.last_box, landmarker.last_faces) == ("detector", 1)

@@ -8,9 +8,9 @@ from tscnn_tf import data, device_check, models
 
 
 def test_the_quick_device_check_reports_every_part():
-    report = device_check.run(quick=True, model_names=("tscnn", "htnet"))
+    report = device_check.run(quick=True, model_names=("tscnn", "lbptop_svm"))
     assert report["device"]["on"] in ("cpu", "gpu") and "tensorflow" in report["device"]
-    assert set(report["models"]) == {"tscnn", "htnet"} and not report["skipped"]
+    assert set(report["models"]) == {"tscnn", "lbptop_svm"} and not report["skipped"]
     for entry in report["models"].values():
         assert entry["samples_per_s_float32"] > 0 and entry["samples_per_s_mixed_float16"] > 0
         assert 0 <= entry["parity"]["max_abs_diff"] < 0.05       # same weights, float16 compute
