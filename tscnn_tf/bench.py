@@ -581,18 +581,25 @@ def bench_edge(quick: bool = False) -> dict:
 def bench_spotting(quick: bool = False) -> dict:
     """Spotting on a 640 x 480 synthetic long video (MJPG at 100 fps, over 1000 frames):
     frames per second with decoding and start-up (the landmark model) included, decoding alone
-    side by side, and with recognition of every spotted interval by the full TSCNN (TV-L1 for
-    its two flow pairs; then again with the same model whose metadata says the edge flow),
-    whose per-interval latency is reported for each (Keras, every core). Throughputs are the best of
-    3 runs: on this shared machine a single run was seen to vary by 25 %."""
+    side by side, and with recognition of every spotted interval by the full TSCNN, in turns:
+    the Keras model with TV-L1 for its two flow pairs, the same model whose metadata says the
+    edge flow, and the export's int8 TFLite file with the edge flow (the edge deployment:
+    `spot --model=.../model_int8.tflite` of a model trained with `--flow=dis`). Per interval:
+    the median latency of each (`recognition_ms_per_interval*`), and on the first interval's
+    crops the features (`features.clip_features`) and the model call timed apart
+    (`recognition_parts_ms`). Throughputs are the best of 3 runs: on this shared machine a
+    single run was seen to vary by 25 %."""
     from tscnn_tf import flow as flow_lib, model as model_lib, spot, spotting, video
     from tscnn_tf.artifacts import ExportedModel
     from tscnn_tf.config import FeatureConfig
     from tscnn_tf.databases import synthetic_long
-    seconds = 6 if quick else 12
+    from tscnn_tf.features import clip_features
+    duration = 6 if quick else 12
+    default, edge = FeatureConfig().flow, flow_lib.EDGE_FLOW
+    classes = ["negative", "positive", "surprise"]
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "long.avi"
-        truth = synthetic_long.render_long_video(path, np.random.default_rng(3), seconds, 100.0,
+        truth = synthetic_long.render_long_video(path, np.random.default_rng(3), duration, 100.0,
                                                  frame_size=(640, 480))
         decode_fps = 0.0
         for _ in range(3):
@@ -604,32 +611,53 @@ def bench_spotting(quick: bool = False) -> dict:
         plain = max(runs, key=lambda r: r["frames_per_s"])
         model = model_lib.build_tscnn(3, "L+S+T", 3, "full")
         model.save(Path(tmp) / "model.keras")
-        recognised, latencies = {}, {}
-        for flow in dict.fromkeys((FeatureConfig().flow, flow_lib.EDGE_FLOW)):
-            exported = ExportedModel(Path(tmp) / "model.keras",
-                                     {"class_names": ["negative", "positive", "surprise"],
-                                      "params": FeatureConfig(flow=flow).to_dict()})
-            recognise, latencies[flow] = spot.make_recogniser(exported), []
+        artifacts = {"default": (Path(tmp) / "model.keras", default),
+                     "edge": (Path(tmp) / "model.keras", edge),
+                     "edge_int8": (int8_tscnn(Path(tmp), len(classes)), edge)}
+        exported = {k: ExportedModel(f, {"class_names": classes,
+                                         "params": FeatureConfig(flow=flow).to_dict()})
+                    for k, (f, flow) in artifacts.items()}
+        recognised, latencies, first = {}, {}, {}
+        for kind, model_k in exported.items():
+            recognise, latencies[kind] = spot.make_recogniser(model_k), []
 
-            def timed(spotter, interval, recognise=recognise, times=latencies[flow]):
+            def timed(spotter, interval, recognise=recognise, times=latencies[kind]):
+                if not first and spotter.geometry is not None:
+                    first.update(crops=spotter.crops(interval["onset"], interval["offset"]),
+                                 geometry=spotter.geometry)
                 begin = time.perf_counter()
                 out = recognise(spotter, interval)
                 times.append(time.perf_counter() - begin)
                 return out
             stream = video.Stream(video=path)
-            recognised[flow] = spotting.spot_stream(stream, stream.fps, recognise=timed)
+            recognised[kind] = spotting.spot_stream(stream, stream.fps, recognise=timed)
+        parts = {}
+        if first:
+            indices, faces = first["crops"]
+            for flow in dict.fromkeys((default, edge)):
+                config = FeatureConfig(flow=flow)
+                parts[f"features_{flow}"] = 1e3 * seconds(
+                    lambda c=config: clip_features(faces, indices, first["geometry"], c), 3)
+            features = clip_features(faces, indices, first["geometry"], FeatureConfig(flow=edge))
+            for kind in ("edge", "edge_int8"):
+                parts[f"model_{exported[kind].kind}"] = 1e3 * seconds(
+                    lambda m=exported[kind]: m(features), 10)
+            parts["interval_frames"] = len(faces)
     hits = spotting.apex_hits(truth, plain["intervals"], 5)
-    default, edge = FeatureConfig().flow, flow_lib.EDGE_FLOW
-    ms = {f: 1e3 * float(np.median(t)) if t else None for f, t in latencies.items()}
+    ms = {k: 1e3 * float(np.median(t)) if t else None for k, t in latencies.items()}
     return {"frame_size": [640, 480], "fps": 100.0, "frames": plain["frames"],
             "decode_frames_per_s": decode_fps, "spot_frames_per_s": plain["frames_per_s"],
-            "spot_and_recognise_frames_per_s": recognised[default]["frames_per_s"],
-            "spot_and_recognise_frames_per_s_edge": recognised[edge]["frames_per_s"],
-            "recognition_ms_per_interval": ms[default],
-            "recognition_ms_per_interval_edge": ms[edge],
+            "spot_and_recognise_frames_per_s": recognised["default"]["frames_per_s"],
+            "spot_and_recognise_frames_per_s_edge": recognised["edge"]["frames_per_s"],
+            "spot_and_recognise_frames_per_s_edge_int8": recognised["edge_int8"]["frames_per_s"],
+            "recognition_ms_per_interval": ms["default"],
+            "recognition_ms_per_interval_edge": ms["edge"],
+            "recognition_ms_per_interval_edge_int8": ms["edge_int8"],
             "recognition_flows": {"default": default, "edge": edge},
+            "recognition_parts_ms": parts,
             "recognition_target_ms": EDGE_TARGET_MS,
-            "recognition_edge_met": ms[edge] is not None and ms[edge] <= EDGE_TARGET_MS,
+            "recognition_edge_met": ms["edge_int8"] is not None
+            and ms["edge_int8"] <= EDGE_TARGET_MS,
             "intervals": len(plain["intervals"]), "apex_hits": hits}
 
 
@@ -777,7 +805,13 @@ def format_rest(report: dict) -> list[str]:
                   f"  recognition per interval{s['recognition_ms_per_interval'] or 0:8.0f} ms   "
                   f"({s['recognition_flows']['default']})",
                   f"  recognition per interval{s['recognition_ms_per_interval_edge'] or 0:8.0f} ms   "
-                  f"({s['recognition_flows']['edge']}, target ≤ {s['recognition_target_ms']:.0f})",
+                  f"({s['recognition_flows']['edge']})",
+                  f"  recognition per interval{s['recognition_ms_per_interval_edge_int8'] or 0:8.0f} ms   "
+                  f"({s['recognition_flows']['edge']}, int8 TFLite; target ≤ "
+                  f"{s['recognition_target_ms']:.0f})",
+                  "  of which " + ", ".join(f"{k} {v:.1f} ms" for k, v in
+                                           s["recognition_parts_ms"].items() if k != "interval_frames")
+                  + f" (first interval, {s['recognition_parts_ms'].get('interval_frames')} frames)",
                   f"  apex hits (±5 frames)   {s['apex_hits']['tp']} of "
                   f"{s['apex_hits']['tp'] + s['apex_hits']['fn']}, {s['apex_hits']['fp']} false"]
     if "edge" in report:
