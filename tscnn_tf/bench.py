@@ -2,6 +2,8 @@
 
     python -m tscnn_tf.bench                  # prints a table, writes ./bench.json
     python -m tscnn_tf.bench --output=b.json --quick
+    python -m tscnn_tf.bench --sections=edge,spotting
+    python -m tscnn_tf.bench --device_check   # on a GPU machine: writes ./device_check.json
 
 Feature stage: ms per frame for decoding, alignment and the 36 block LBP histograms per
 implementation; ms per flow pair and endpoint error against a known displacement per flow
@@ -12,7 +14,10 @@ fast settings; whole clips per second, in one process and on every core. Trainin
 second of the full model, its FLOPs per sample from the layer shapes, and the share of the
 machine's measured matrix-multiply rate it reaches. Inference: latency at batch 1 on one
 thread for Keras, the SavedModel, TFLite float32 and int8 (the two TFLite files timed in
-turns), and which of their ops run outside LiteRT's XNNPACK delegate.
+turns), and which of their ops run outside LiteRT's XNNPACK delegate. Edge: clip -> label
+on one thread for a 30-frame 640 x 480 clip, stage by stage, with the default and the edge
+flow (`bench_edge`). Spotting: frames per second and recognition per interval (`bench_spotting`).
+`--device_check` runs tscnn_tf/device_check.py instead.
 """
 from __future__ import annotations
 
@@ -536,6 +541,9 @@ def bench_edge(quick: bool = False) -> dict:
             features = {f: feat.clip_features(faces, indices, geometry, c)
                         for f, c in configs.items()}
 
+            def align(geo):  # one geometry per clip, every frame warped with it
+                return [face_lib.warp_to_face(f, geo) for f in frames]
+
             def end_to_end(f):
                 idx, crops, geo = feat.aligned_clip(sample, configs[f], landmarker, [])
                 return models[f](feat.clip_features(crops, idx, geo, configs[f]))
@@ -543,8 +551,8 @@ def bench_edge(quick: bool = False) -> dict:
                 "decode": lambda: [f for _, f in iter_frames(sample, [])],
                 "landmarks": lambda: landmarker(frames[0]),
                 "landmarks_at_320": lambda: spotting.detect_face(landmarker, frames[0]),
-                "alignment": lambda: [face_lib.warp_to_face(f, face_lib.face_geometry(
-                    geometry.landmarks, config.face_size)) for f in frames],
+                "alignment": lambda: align(face_lib.face_geometry(geometry.landmarks,
+                                                                  config.face_size)),
                 "apex": lambda: apex_lib.spot_apex(np.stack(
                     [apex_lib.block_histograms(f) for f in faces]), config.apex_lambda),
                 "inputs": lambda: (feat.apex_gray(faces[position]),
