@@ -188,6 +188,22 @@ def test_predict_bad_inputs(exported, records_3_subjects, tmp_path):
         assert len([l for l in run.stderr.splitlines() if l.startswith("error:")]) == 1
 
 
+@pytest.mark.parametrize("flag,value,message", [
+    ("--visualize", "x.txt", "must end in"), ("--visualize", ".", "is a folder"),
+    ("--visualize", "nowhere/x.png", "does not exist"), ("--dump_features", ".", "is a folder"),
+    ("--dump_features", "f.txt", "must end in .npz")])
+def test_predict_outputs_are_checked_before_any_frame(exported, tmp_path, flag, value, message):
+    """The video does not exist: an output error first proves the outputs are checked before
+    the clip is read or the model loaded (was a cv2 traceback after inference)."""
+    out, _ = exported
+    run = subprocess.run([sys.executable, "-m", "tscnn_tf.predict", f"--model={out}",
+                          f"--video={tmp_path / 'missing.mp4'}", f"{flag}={value}"],
+                         capture_output=True, text=True, cwd=tmp_path)
+    errors = [l for l in run.stderr.splitlines() if l.startswith("error:")]
+    assert run.returncode == 1 and "Traceback" not in run.stderr, run.stderr[-1500:]
+    assert len(errors) == 1 and flag in errors[0] and message in errors[0], run.stderr
+
+
 @pytest.mark.parametrize("artifact", ["model.keras", "model.tflite", "saved_model"])
 @pytest.mark.parametrize("class_names", [["a", "b", "c", "d"], ["a", "b"]])
 def test_model_and_metadata_with_other_classes_are_refused(exported, tmp_path, artifact,

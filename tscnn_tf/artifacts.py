@@ -106,6 +106,30 @@ def check_writable_dir(folder) -> Path:
 SIGNATURE = "serving_default"  # the serving signature of every SavedModel and TFLite export
 
 
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")  # what a --visualize picture can be written as
+
+
+class OutputError(ToolkitError):
+    """An output location that could not be written, found before any work."""
+
+
+def check_output_file(path, flag: str, suffixes: tuple[str, ...] = ()) -> Path:
+    """Refuse, before any frame is read, an output that could not be written: a folder, a name
+    without one of `suffixes`, a folder that does not exist or cannot be written."""
+    path = Path(path)
+    if path.is_dir():
+        raise OutputError(f"{flag}={path} is a folder: give a file name")
+    if suffixes and path.suffix.lower() not in suffixes:
+        raise OutputError(f"{flag}={path}: the name must end in {', '.join(suffixes)}")
+    if not path.parent.is_dir():
+        raise OutputError(f"{flag}={path}: the folder {path.parent} does not exist")
+    try:
+        check_writable_dir(path.parent)
+    except OSError as e:
+        raise OutputError(f"{flag}={path}: {e}") from None
+    return path
+
+
 class ArtifactError(ToolkitError):
     """An exported model that cannot be used as it is (missing, unreadable, mismatched)."""
 

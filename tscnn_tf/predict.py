@@ -135,7 +135,12 @@ def format_result(result: dict) -> str:
 def main(argv):
     del argv
     from absl import flags
+    from tscnn_tf.artifacts import IMAGE_SUFFIXES, atomic_write, check_output_file
     FLAGS = flags.FLAGS
+    if FLAGS.visualize:  # every output before the first frame is read
+        check_output_file(FLAGS.visualize, "--visualize", IMAGE_SUFFIXES)
+    if FLAGS.dump_features:
+        check_output_file(FLAGS.dump_features, "--dump_features", (".npz",))
     sample = clip_sample(FLAGS.video, FLAGS.frames, FLAGS.onset, FLAGS.offset)  # before the model
     out = predict_clip(check_model_inputs(Model(FLAGS.model)), sample)
     result, features = out["result"], out["features"]
@@ -143,8 +148,8 @@ def main(argv):
         print(f"warning: {warning}", file=sys.stderr)
     if FLAGS.dump_features:
         names = dict.fromkeys(("apex_gray", "blocks", "flow", *out["inputs"]))
-        np.savez(FLAGS.dump_features, **{k: np.asarray(features[k], np.float32)[None]
-                                         for k in names})
+        with atomic_write(FLAGS.dump_features) as tmp:  # partial-<name>.npz, then renamed
+            np.savez(tmp, **{k: np.asarray(features[k], np.float32)[None] for k in names})
     if FLAGS.visualize:
         from tscnn_tf import plots
         title = (f"{result['label']} ({result['probabilities'][result['label']]:.2f})  "

@@ -28,11 +28,11 @@ from pathlib import Path
 import numpy as np
 
 from tscnn_tf import spotting
-from tscnn_tf.artifacts import atomic_write, check_writable_dir, write_json_atomic
+from tscnn_tf.artifacts import (IMAGE_SUFFIXES, atomic_write, check_output_file,
+                                check_writable_dir, write_json_atomic)
 from tscnn_tf.databases.long_videos import LONG_DATABASES
 from tscnn_tf.errors import ToolkitError
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")  # what --visualize can write
 COUNT_KEYS = ("frames_read", "frames_declared", "frames_unreadable", "frames_with_face")
 
 
@@ -44,23 +44,6 @@ def check_fps(fps: float | None) -> None:
     """--fps, when given, is a positive, finite number of frames per second."""
     if fps is not None and not (math.isfinite(fps) and fps > 0):
         raise SpotError(f"--fps must be a positive number of frames per second, got {fps}")
-
-
-def check_output_file(path, flag: str, suffixes: tuple[str, ...] = ()) -> Path:
-    """Refuse, before any frame is read, an output that could not be written: a folder, a name
-    without one of `suffixes`, a folder that does not exist or cannot be written."""
-    path = Path(path)
-    if path.is_dir():
-        raise SpotError(f"{flag}={path} is a folder: give a file name")
-    if suffixes and path.suffix.lower() not in suffixes:
-        raise SpotError(f"{flag}={path}: the name must end in {', '.join(suffixes)}")
-    if not path.parent.is_dir():
-        raise SpotError(f"{flag}={path}: the folder {path.parent} does not exist")
-    try:
-        check_writable_dir(path.parent)
-    except OSError as e:
-        raise SpotError(f"{flag}={path}: {e}") from None
-    return path
 
 
 def make_recogniser(model):
