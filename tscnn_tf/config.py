@@ -98,7 +98,9 @@ class FeatureConfig:
     face_box: str = option("auto", "Face box of the landmark predictor: detect (HOG detector, "
                            "then with a replicated border), frame (the frame is the face), or "
                            "auto (detect, then the frame box for frames shaped like a face "
-                           "crop). Recorded per sample.", choices=("auto", "detect", "frame"))
+                           "crop). A frame box is used only where dlib's CNN detector confirms "
+                           "the face; faces under 80 px are refused. Recorded per sample.",
+                           choices=("auto", "detect", "frame"))
     per_frame_landmarks: bool = option(False, "Detect landmarks on every frame instead of once "
                                        "on the onset frame.")
 
