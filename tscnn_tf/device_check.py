@@ -32,7 +32,7 @@ CASME2_CLASSES = {"happiness": 32, "surprise": 25, "disgust": 64, "repression": 
 CASME2_SUBJECTS = 26
 FULL = {"subjects": CASME2_SUBJECTS, "classes": CASME2_CLASSES, "variant": "full",
         "loso_epochs": 2, "loso_folds": None, "batch": 32, "model_steps": 32, "model_epochs": 3,
-        "workers": 3, "worker_folds": 6, "worker_epochs": 2, "augment": True, "budget_s": 450}
+        "workers": 3, "worker_folds": 6, "worker_epochs": 2, "augment": True, "budget_s": 420}
 # The tests' form: tiny models, 3 subjects, one LOSO fold, 2 workers on 2 folds.
 QUICK = {"subjects": 3, "classes": {"a": 2, "b": 1}, "variant": "tiny",
          "loso_epochs": 1, "loso_folds": 1, "batch": 4, "model_steps": 2, "model_epochs": 1,
