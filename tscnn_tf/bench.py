@@ -21,7 +21,6 @@ flow (`bench_edge`). Spotting: frames per second and recognition per interval (`
 """
 from __future__ import annotations
 
-import json
 import os
 import platform
 import statistics
