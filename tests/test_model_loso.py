@@ -2,6 +2,7 @@
 leave-one-database-out (tiny variants, few epochs)."""
 import json
 import textwrap
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -228,3 +229,14 @@ def test_lbptop_svm_scales_the_histograms_before_its_margins():
 def keras_margins(model, x):
     import keras
     return keras.Model(model.inputs, model.get_layer("svm_margins").output)(x).numpy()
+
+
+def test_the_printed_result_names_the_model():
+    """`train` prints the model's name, not the TSCNN's streams, for another model."""
+    from tscnn_tf import experiment
+    results = {"warnings": [], "accuracy": 0.5, "f1_macro": 0.5, "uf1": 0.5, "uar": 0.5,
+               "num_samples": 4, "fingerprint": "x"}
+    for name, label in (("ststnet", "ststnet"), ("tscnn", "L+S+T")):
+        config = config_lib.ExperimentConfig(train=config_lib.TrainConfig(model=name))
+        line = experiment.report({"results": results, "export": None}, config, Path("w"))
+        assert line.splitlines()[0].startswith(label + " "), line

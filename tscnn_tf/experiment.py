@@ -292,7 +292,8 @@ def report(outcome: dict, config: ExperimentConfig, workdir: Path) -> str:
                          "finishes the last fold")
         return "\n".join(lines)
     lines = [f"warning: {w}" for w in results["warnings"]]
-    lines.append(loso.format_results(results, config.train.streams))
+    label = config.train.streams if config.train.model == "tscnn" else config.train.model
+    lines.append(loso.format_results(results, label))
     lines.append(f"run {results['fingerprint']}  results: {workdir / 'results.json'}   "
                  f"predictions: {workdir / 'predictions.csv'}   confusion matrix: "
                  f"{workdir / 'confusion_matrix.png'}")
