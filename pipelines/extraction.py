@@ -115,6 +115,19 @@ class ShardWriter:
         self.examples, self.entries = [], []
 
 
+def polled(results, every_s: float = 0.5):
+    """The pool's results, waiting at most `every_s` at a time: a Ctrl-C that the kernel hands
+    to another thread of this process (TensorFlow's, a claim's heartbeat) would otherwise wait
+    for the next result, and after the last one be raised where Python ignores it."""
+    while True:
+        try:
+            yield results.next(timeout=every_s)
+        except multiprocessing.TimeoutError:
+            continue
+        except StopIteration:
+            return
+
+
 def run_samples(samples, config: FeatureConfig, num_workers: int, progress: bool):
     """Yield process_sample results, in worker processes when num_workers > 1."""
     from tqdm import tqdm
@@ -127,7 +140,7 @@ def run_samples(samples, config: FeatureConfig, num_workers: int, progress: bool
         # spawn: fresh interpreters that never import TensorFlow (not fork-safe).
         pool = multiprocessing.get_context("spawn").Pool(
             num_workers, initializer=init_worker, initargs=(config, True))
-        results = pool.imap_unordered(process_sample, samples)
+        results = polled(pool.imap_unordered(process_sample, samples))
     try:
         for result in results:
             bar.update()

@@ -1,6 +1,7 @@
 """The benchmark's arithmetic: FLOPs from the layer shapes, the known-displacement flow check,
 and the flow table (quick form) with the choice of the LOSO comparison's candidates."""
 import numpy as np
+import pytest
 
 from tscnn_tf import bench, flow, model as model_lib
 
@@ -122,3 +123,18 @@ def test_the_edge_clip_shows_one_face_the_predict_path_finds(tmp_path):
     landmarker = face.make_landmarker("dlib", "auto")
     assert landmarker(frames[0]) is not None
     assert (landmarker.last_box, landmarker.last_faces) == ("detector", 1)
+
+
+def test_every_model_side_by_side_and_the_composite_loso_estimate():
+    """The models section: parameters and samples/s of every registry model in one run, and
+    (quick, 1 fold) the composite-shaped LOSO estimate of the baselines."""
+    from tscnn_tf import models
+    m = bench.bench_models(quick=True, composite_folds=1)
+    assert set(m["models"]) == set(models.names())
+    assert all(v["parameters"] > 0 and v["samples_per_s"] > 0 for v in m["models"].values())
+    c = m["composite_loso"]
+    assert c["subjects"] == 68 and set(c["models"]) == {"ststnet", "offapexnet", "lbptop_svm",
+                                                         "tscnn"}
+    assert all(v["full_loso_minutes"] == pytest.approx(v["s_per_fold"] * 68 / 60)
+               for v in c["models"].values())
+    assert "composite-shaped LOSO ststnet" in "\n".join(bench.format_models(m))

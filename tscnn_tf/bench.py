@@ -748,7 +748,92 @@ def format_edge(e: dict) -> list[str]:
     return lines
 
 
-SECTIONS = ("features", "training", "inference", "face_box", "spotting", "edge")
+# The MEGC2019 composite's shape: 442 samples over 68 subjects (negative, positive, surprise).
+COMPOSITE = {"subjects": 68, "classes": {"negative": 250, "positive": 109, "surprise": 83}}
+
+
+def bench_models(quick: bool, model_loso: bool = False, composite_folds: int = 0) -> dict:
+    """Every registry model side by side in one run: parameters and training samples/s (batch
+    32, float32, every core; random record-shaped inputs). With `model_loso`, the main
+    command's LOSO with each model (accuracy, UF1, wall time; HTNet at `dim=64` as well as its
+    full size would take half an hour here). With `composite_folds`, the LOSO of each model on
+    random records of the MEGC2019 composite's shape (442 samples, 68 subjects, every epoch of
+    the main command's budget run: no early stop), timed on that many folds and extrapolated
+    to the 68: an upper bound of a full composite LOSO on this machine."""
+    import dataclasses
+    from tscnn_tf import device_check, loso, models
+    variant = "tiny" if quick else "full"
+    out = {"variant": variant, "batch": 32, "models": {}}
+    for name in models.names():
+        entry = models.get(name)
+        model = entry.make(3, variant=variant)
+        steps = 1 if quick or name == "htnet" else 4  # HTNet full: 140 M parameters
+        inputs = device_check.random_inputs(device_check.model_inputs(model), 32 * steps)
+        labels = np.random.default_rng(1).integers(0, 3, 32 * steps)
+        out["models"][name] = {"parameters": int(model.count_params()),
+                               "samples_per_s": device_check.samples_per_s(
+                                   model, entry.loss, inputs, labels, 32, 2 if quick else 3)}
+    if model_loso:
+        with tempfile.TemporaryDirectory() as tmp:
+            runs = [(name, ()) for name in models.names() if name != "htnet"]
+            runs.append(("htnet", ("dim=64",)))
+            out["main_command_loso"] = {}
+            for name, settings in runs:
+                config = main_command_config(main_command_flow(), Path(tmp) / "synthetic_db",
+                                             train={"model": name, "model_settings": settings or None})
+                from tscnn_tf import experiment
+                start = time.perf_counter()
+                results = experiment.run(config, Path(tmp) / f"run-{name}")["results"]
+                out["main_command_loso"][name + (f" ({','.join(settings)})" if settings else "")] = {
+                    "accuracy": results["accuracy"], "uf1": results["uf1"],
+                    "uar": results["uar"], "minutes": (time.perf_counter() - start) / 60}
+    if composite_folds:
+        with tempfile.TemporaryDirectory() as tmp:
+            records = device_check.write_records(Path(tmp) / "records", COMPOSITE["subjects"],
+                                                 COMPOSITE["classes"])
+            subjects = device_check.subjects_of(records)
+            budget = main_command_config(main_command_flow(), Path(tmp)).train
+            out["composite_loso"] = {"subjects": len(subjects),
+                                     "epochs": 1 if quick else budget.epochs,
+                                     "folds_timed": composite_folds, "models": {}}
+            for name in ("ststnet", "offapexnet", "lbptop_svm", "tscnn"):
+                config = dataclasses.replace(budget, model=name, patience=budget.epochs,
+                                             variant=variant)
+                if quick:  # the tests' form: the code path, not a figure
+                    config = dataclasses.replace(config, epochs=1, patience=1, augment=False)
+                start = time.perf_counter()
+                for subject in subjects[:composite_folds]:
+                    loso.train_loso(records, Path(tmp) / f"loso-{name}", config, folds=[subject])
+                per_fold = (time.perf_counter() - start) / composite_folds
+                out["composite_loso"]["models"][name] = {
+                    "s_per_fold": per_fold, "full_loso_minutes": per_fold * len(subjects) / 60}
+    return out
+
+
+def main_command_flow() -> str:
+    """The flow of the main command (flags/synthetic.cfg, else the config's default)."""
+    from tscnn_tf import cli
+    from tscnn_tf.config import FeatureConfig
+    return flagfile_values(cli.flagfile_dir() / "synthetic.cfg").get("flow", FeatureConfig().flow)
+
+
+def format_models(m: dict) -> list[str]:
+    lines = ["", f"models ({m['variant']}, batch {m['batch']}, float32, every core)",
+             f"  {'model':<12}{'parameters':>14}{'samples/s':>12}"]
+    lines += [f"  {name:<12}{v['parameters']:>14,}{v['samples_per_s']:>12.1f}"
+              for name, v in m["models"].items()]
+    for name, v in m.get("main_command_loso", {}).items():
+        lines.append(f"  main command LOSO {name}: accuracy {100 * v['accuracy']:.2f} %, UF1 "
+                     f"{v['uf1']:.4f}, {v['minutes']:.1f} min")
+    c = m.get("composite_loso")
+    for name, v in (c or {}).get("models", {}).items():
+        lines.append(f"  composite-shaped LOSO {name}: {v['s_per_fold']:.1f} s a fold "
+                     f"({c['epochs']} epochs), {v['full_loso_minutes']:.1f} min for all "
+                     f"{c['subjects']} folds (from {c['folds_timed']})")
+    return lines
+
+
+SECTIONS = ("features", "training", "inference", "face_box", "spotting", "edge", "models")
 
 
 def format_table(report: dict) -> str:
@@ -759,6 +844,8 @@ def format_table(report: dict) -> str:
         lines += ["", *format_training(report["training"])]
     if "inference" in report:
         lines += ["", *format_inference(report["inference"])]
+    if "models" in report:
+        lines += format_models(report["models"])
     return "\n".join(lines + format_rest(report))
 
 
@@ -833,7 +920,8 @@ def format_rest(report: dict) -> list[str]:
     return lines
 
 
-def run(quick: bool = False, flow_loso: bool = False, sections=SECTIONS) -> dict:
+def run(quick: bool = False, flow_loso: bool = False, sections=SECTIONS, model_loso: bool = False,
+        composite_folds: int = 0) -> dict:
     """The `sections` asked for (all by default), in one run; the training section uses every
     core, inference and edge one thread. `flow_loso` adds the LOSO accuracy of the main
     command's database by flow (tens of minutes a setting on 2 cores), side by side in the
@@ -850,7 +938,8 @@ def run(quick: bool = False, flow_loso: bool = False, sections=SECTIONS) -> dict
                     ["tvl1", *closest_fast_flows(table)], Path(tmp))
     steps = {"training": lambda: bench_training(quick), "inference": bench_inference,
              "face_box": lambda: bench_face_box(12 if quick else 40),
-             "spotting": lambda: bench_spotting(quick), "edge": lambda: bench_edge(quick)}
+             "spotting": lambda: bench_spotting(quick), "edge": lambda: bench_edge(quick),
+             "models": lambda: bench_models(quick, model_loso, composite_folds)}
     for name, step in steps.items():
         if name in sections:
             report[name] = step()
@@ -875,7 +964,8 @@ def main(argv):
         report = {"machine": machine(), **device_check.run(FLAGS.quick)}
         print(device_check.format_report(report))
     else:
-        report = run(FLAGS.quick, FLAGS.flow_loso, sections)
+        report = run(FLAGS.quick, FLAGS.flow_loso, sections, FLAGS.model_loso,
+                     FLAGS.composite_folds)
         print(format_table(report))
     write_json_atomic(output, report)
     print(f"\nwritten: {output}")
@@ -889,6 +979,12 @@ def define_flags():
     flags.DEFINE_bool("flow_loso", False, "Also train the main command's database in LOSO with "
                       "TV-L1 and the three closest fast flows, side by side (tens of minutes a "
                       "flow on 2 cores).")
+    flags.DEFINE_bool("model_loso", False, "In the models section, also train the main "
+                      "command's database in LOSO with every model, side by side (minutes a "
+                      "model; HTNet at dim=64).")
+    flags.DEFINE_integer("composite_folds", 0, "In the models section, time this many folds of "
+                         "a LOSO on random records of the MEGC2019 composite's shape per model "
+                         "and extrapolate to its 68 folds.")
     flags.DEFINE_string("sections", ",".join(SECTIONS), "The sections to measure, comma "
                         "separated.")
     flags.DEFINE_bool("device_check", False, "The GPU check instead (writes device_check.json "
