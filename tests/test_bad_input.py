@@ -242,8 +242,11 @@ def test_ctrl_c_during_extraction_stops_cleanly_and_resumes(tiny_synthetic, tmp_
     command = [sys.executable, "-m", "pipelines.extract_features", "--db=custom",
                f"--data_dir={tiny_synthetic}", f"--output_dir={out}", "--flow=tvl1_skimage",
                "--num_workers=2", "--samples_per_shard=1"]
+    # A shell without job control starts background jobs with SIGINT ignored, and the child
+    # would inherit that: give it the default disposition, as an interactive terminal does.
     process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                               text=True)
+                               text=True,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     while process.poll() is None and not list(out.glob("*.index.json")):
         time.sleep(0.2)
     assert process.poll() is None, "the run ended before it could be interrupted"
