@@ -68,6 +68,20 @@ def test_the_heartbeat_keeps_a_long_claim_fresh(tmp_path):
         assert claims.try_claim(path, stale_after=50) is None
 
 
+def test_a_briefly_unreadable_claim_keeps_its_heartbeat(tmp_path):
+    """A claim file that cannot be read for a moment (a shared filesystem's hiccup) is not a
+    take-over: the heartbeat goes on (it used to stop for good, and the claim went stale)."""
+    path = tmp_path / "hiccup.claim"
+    with claims.try_claim(path, heartbeat_s=0.05) as claim:
+        record = path.read_text()
+        path.write_text("{not json")
+        time.sleep(0.3)
+        path.write_text(record)
+        os.utime(path, (time.time() - 100, time.time() - 100))
+        time.sleep(0.3)
+        assert claim.held() and time.time() - path.stat().st_mtime < 5
+
+
 def test_exclusive_waits_for_the_holder_then_takes_its_turn(tmp_path):
     path, order = tmp_path / "records.claim", []
     holder = claims.try_claim(path)

@@ -81,10 +81,12 @@ class Claim:
 
     def _beat(self, heartbeat_s: float) -> None:
         while not self._stop.wait(heartbeat_s):
-            if not self.held():
-                log.warning("the claim %s was taken over by %s", self.path,
-                            describe(read_claim(self.path)))
+            holder = read_claim(self.path)
+            if holder is not None and holder.get("token") != self.token:
+                log.warning("the claim %s was taken over by %s", self.path, describe(holder))
                 return
+            # An unreadable or briefly absent claim (a shared filesystem's hiccup, another
+            # process's take-over putting a fresh claim back) is not a loss: beat again.
             with contextlib.suppress(OSError):
                 os.utime(self.path)
 
