@@ -240,3 +240,21 @@ def test_the_printed_result_names_the_model():
         config = config_lib.ExperimentConfig(train=config_lib.TrainConfig(model=name))
         line = experiment.report({"results": results, "export": None}, config, Path("w"))
         assert line.splitlines()[0].startswith(label + " "), line
+
+
+@pytest.mark.parametrize("sweep", [None, "model"])
+def test_bad_model_settings_are_refused_before_the_feature_stage(tmp_path, monkeypatch, sweep):
+    """A setting the model does not take is refused before the database is read or any clip
+    extracted (it used to surface only in the LOSO, after the feature stage)."""
+    from tscnn_tf import experiment
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the feature stage ran")
+    monkeypatch.setattr(experiment, "read_database", refuse)
+    monkeypatch.setattr(experiment.ef, "extract_features", refuse)
+    config = config_lib.ExperimentConfig(
+        data=config_lib.DataConfig(db="custom", data_dir=str(tmp_path)),
+        train=tiny("ststnet", model_settings=("dropuot=0.3",)),
+        run=config_lib.RunConfig(sweep=sweep, sweep_values=("ststnet",) if sweep else None))
+    with pytest.raises(loso.TrainingError, match="ststnet takes no dropuot"):
+        experiment.run(config, tmp_path / "run")

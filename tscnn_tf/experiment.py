@@ -187,6 +187,8 @@ def check_outputs(config: ExperimentConfig, workdir: Path, records_only: bool = 
     check_writable_dir(workdir)
     if (export_dir := export_dir_of(config)) is not None:
         export.check_export_dir(export_dir)
+    if config.run.sweep != "model":  # a model sweep checks each of its models below
+        loso.check_model_settings(config.train)
     if config.run.sweep:
         for features, value in sweep.sweep_points(config.run.sweep, config.features,
                                                   config.run.sweep_streams,
@@ -199,6 +201,8 @@ def check_outputs(config: ExperimentConfig, workdir: Path, records_only: bool = 
                     f"({records.name}), made from the database: give --data_dir")
             if not records_only:
                 check_writable_dir(records)
+            if config.run.sweep == "model":
+                loso.check_model_settings(dataclasses.replace(config.train, model=value))
             check_writable_dir(sweep.point_dir(config.run.sweep, workdir, features, value))
     elif not records_only:
         check_writable_dir(records_dir_of(config, workdir))

@@ -75,13 +75,12 @@ def builder_settings(config: TrainConfig) -> dict:
     return {**out, **model_settings(config)}
 
 
-def plan_model(config: TrainConfig, manifest: dict, records: str = "the records") -> ModelPlan:
-    """Resolve `--model`, check its settings and that the records hold every field it reads:
-    one clear error before any fold."""
+def check_model_settings(config: TrainConfig):
+    """Resolve `--model` and check its settings (what needs no records): one clear error before
+    the feature stage or any fold. Returns (registry entry, builder settings)."""
     import inspect
-    from tscnn_tf import data, models
+    from tscnn_tf import models
     entry = models.get(config.model)
-    stored = data.stored_fields(manifest)
     settings = builder_settings(config)
     if "blocks" in settings:
         raise TrainingError("--model_settings: blocks is the n of the records (--blocks), not "
@@ -95,6 +94,15 @@ def plan_model(config: TrainConfig, manifest: dict, records: str = "the records"
     if config.pretrained_s and config.model != "tscnn":
         raise TrainingError(f"--pretrained_s initialises the TSCNN's S stream; --model="
                             f"{config.model} has none")
+    return entry, settings
+
+
+def plan_model(config: TrainConfig, manifest: dict, records: str = "the records") -> ModelPlan:
+    """`check_model_settings`, and that the records hold every field the model reads: one
+    clear error before any fold."""
+    from tscnn_tf import data, models
+    entry, settings = check_model_settings(config)
+    stored = data.stored_fields(manifest)
     if entry.fields is not None:
         fields = entry.fields_for(**settings)
     else:  # a user builder: its fields are the built model's input names
