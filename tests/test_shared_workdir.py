@@ -126,6 +126,24 @@ def test_a_fold_of_a_dead_process_is_taken_over_and_resumed(records_3_subjects, 
     assert not claims.beside(fold).exists()
 
 
+def test_a_fold_whose_claim_was_taken_over_writes_no_predictions(records_3_subjects, tmp_path,
+                                                                 monkeypatch):
+    """A process paused past the stale limit lost its fold to another: when it wakes and
+    finishes training, it leaves the fold's predictions to the new holder."""
+    own(tmp_path, records_3_subjects)
+    fit = loso.fit_model
+
+    def taken_over_while_training(fold_dir, *args, **kwargs):
+        best = fit(fold_dir, *args, **kwargs)
+        write_claim(claims.beside(fold_dir), host="other-node", pid=1)  # the new holder
+        return best
+    monkeypatch.setattr(loso, "fit_model", taken_over_while_training)
+    with pytest.raises(loso.TrainingError, match="taken over by other-node:1"):
+        loso.train_loso(records_3_subjects, tmp_path, TINY, folds=["sub02"])
+    assert not (tmp_path / "folds" / "sub02" / "predictions.csv").exists()
+    assert claims.read_claim(claims.beside(tmp_path / "folds" / "sub02"))["host"] == "other-node"
+
+
 # Several `train` processes -----------------------------------------------------------------
 
 def train_command(tmp_path: Path) -> list[str]:

@@ -297,9 +297,11 @@ def fold_groups(manifest: dict, fold_by: str = "subject") -> dict[str, list[str]
 
 def train_fold(fold_dir: Path, files: list[str], manifest: dict, fold: str,
                config: TrainConfig, plan: ModelPlan | None = None,
-               test_subjects: list[str] | None = None) -> list[dict]:
+               test_subjects: list[str] | None = None, claim=None) -> list[dict]:
     """Train on all subjects but the fold's (`test_subjects`, default [fold]; validation held
-    out by subject), then predict the test subjects once. Returns and writes its predictions."""
+    out by subject), then predict the test subjects once. Returns and writes its predictions.
+    With the fold's `claim`: refuses to write them if another process took the claim over
+    meanwhile (this one was paused past the stale limit): the fold is the new holder's."""
     import tensorflow as tf
     from tscnn_tf import data
     from tscnn_tf.metrics import evaluate
@@ -330,6 +332,11 @@ def train_fold(fold_dir: Path, files: list[str], manifest: dict, fold: str,
                 "subject": batch["subject"][i].numpy().decode(), "fold": fold,
                 "label": int(batch["label"][i]), "pred": int(np.argmax(probs[i])),
                 **{f"p_{c}": float(p) for c, p in zip(class_names, probs[i])}})
+    if claim is not None and not claim.held():
+        raise TrainingError(f"fold {fold}: {claim.path.name} was taken over by "
+                            f"{claims.describe(claims.read_claim(claim.path))} while this process "
+                            "trained it (paused past the stale limit?): its predictions are "
+                            "left to that process")
     write_predictions(fold_dir / "predictions.csv", predictions)  # marks the fold as finished
     scores = evaluate([p["label"] for p in predictions], [p["pred"] for p in predictions],
                       class_names)
@@ -552,7 +559,8 @@ def train_loso(records_dir, workdir, config: TrainConfig, folds: list[str] | Non
                 if fold_finished(fold_dir):  # finished by another just before the claim
                     continue
                 log.info("fold %d/%d: test %s %s", k + 1, len(selected), config.fold_by, subject)
-                train_fold(fold_dir, files, manifest, subject, config, plan, groups[subject])
+                train_fold(fold_dir, files, manifest, subject, config, plan, groups[subject],
+                           claim=claim)
                 trained = True
     pending = {s: h for s, h in pending.items() if not fold_finished(workdir / "folds" / s)}
     if pending:
