@@ -358,6 +358,17 @@ def fit_finished(run_dir: Path, config: TrainConfig) -> bool:
                                                    or state["epoch"] >= config.epochs)
 
 
+def open_records(records_dir, run_dir: Path, config: TrainConfig, expected_params: dict | None):
+    """Before any training: `run_dir` writable, the records' manifest and files, and the model
+    they feed (one clear error for each misfit)."""
+    from tscnn_tf import data
+    check_writable_dir(run_dir)
+    manifest = data.load_manifest(records_dir)
+    check_records(manifest, expected_params)
+    files = data.record_files(records_dir)
+    return manifest, files, plan_model(config, manifest, f"the records in {records_dir}")
+
+
 def train_final(records_dir, run_dir, config: TrainConfig, experiment: dict | None = None,
                 overwrite: bool = False, stale_after: float = claims.STALE_AFTER_S) -> Path | None:
     """The deployable model: trained on every subject, stopped early on held-out subjects.
@@ -366,13 +377,8 @@ def train_final(records_dir, run_dir, config: TrainConfig, experiment: dict | No
     are the estimate of how it generalises. Returns its path (run_dir/best.keras), or None while
     another live process trains it.
     """
-    from tscnn_tf import data
     run_dir = Path(run_dir)
-    check_writable_dir(run_dir)
-    manifest = data.load_manifest(records_dir)
-    check_records(manifest, None)
-    files = data.record_files(records_dir)
-    plan = plan_model(config, manifest, f"the records in {records_dir}")
+    manifest, files, plan = open_records(records_dir, run_dir, config, None)
     claim = claims.try_claim(claims.beside(run_dir), stale_after)
     if claim is None:
         log.info("the final model is being trained by %s",
@@ -526,13 +532,8 @@ def train_loso(records_dir, workdir, config: TrainConfig, folds: list[str] | Non
     results once every selected fold has finished (aggregated once, by whichever process finishes
     last), else {"pending": {fold: holder}, "fingerprint": ...}.
     """
-    from tscnn_tf import data
     workdir = Path(workdir)
-    check_writable_dir(workdir)
-    manifest = data.load_manifest(records_dir)
-    check_records(manifest, expected_params)
-    files = data.record_files(records_dir)
-    plan = plan_model(config, manifest, f"the records in {records_dir}")
+    manifest, files, plan = open_records(records_dir, workdir, config, expected_params)
     groups = fold_groups(manifest, config.fold_by)
     with claims.exclusive(workdir / "config.claim", f"the run record of {workdir}"):
         record = claim_run_dir(workdir, run_identity(manifest, config), experiment, overwrite,
