@@ -36,7 +36,8 @@ def build_pipeline(pipeline, samples, config: FeatureConfig, output_dir: str, db
             import cv2
             from tscnn_tf import face
             cv2.setNumThreads(1)  # as the local workers: Beam runs several bundles at once
-            self.landmarker = face.make_landmarker(config.landmarks, config.face_box)
+            self.landmarker = face.make_landmarker(config.landmarks, config.face_box,
+                                                   config.detect_width)
 
         def process(self, sample):
             from tscnn_tf import records

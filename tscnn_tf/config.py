@@ -15,7 +15,7 @@ import dataclasses
 import hashlib
 import json
 
-from tscnn_tf.face import GRID
+from tscnn_tf.face import EDGE_DETECT_WIDTH, GRID
 from tscnn_tf.flow import EDGE_FLOW, FLOW_METHODS, FLOW_NORMS, FLOW_SETTINGS
 
 APEX_SOURCES = ("spotted", "given")
@@ -103,6 +103,12 @@ class FeatureConfig:
                            choices=("auto", "detect", "frame"))
     per_frame_landmarks: bool = option(False, "Detect landmarks on every frame instead of once "
                                        "on the onset frame.")
+    detect_width: int = option(0, "Width in pixels at which the face detector (dlib) runs: "
+                               "wider frames are scaled down to it for the detection only, "
+                               "the 68 landmarks are fitted on the full frame; never scaled "
+                               f"up. 0: the frame's own width (the paper's). {EDGE_DETECT_WIDTH} "
+                               "for edge devices (4x fewer pixels at 640; faces under about "
+                               "40 x frame width / detect_width px are not found).")
 
     def __post_init__(self):
         if self.blocks not in (2, 3, 4):
@@ -115,13 +121,28 @@ class FeatureConfig:
             raise ValueError(f"apex_source must be one of {APEX_SOURCES}")
         if self.face_size < 48:
             raise ValueError("face_size must be at least 48")
+        if self.detect_width and self.detect_width < MIN_DETECT_WIDTH:
+            raise ValueError(f"detect_width must be 0 (the frame's own) or at least "
+                             f"{MIN_DETECT_WIDTH}, got {self.detect_width}")
 
     def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+        """The parameters; those added later (FEATURE_ADDED) only where they differ from their
+        default, so records and models made before them keep their fingerprint."""
+        out = dataclasses.asdict(self)
+        for name, default in FEATURE_ADDED.items():
+            if out[name] in (default, None):
+                del out[name]
+        return out
 
     def fingerprint(self) -> str:
         """Short hash of the parameters, stored with every record."""
         return fingerprint(self.to_dict())
+
+
+# Feature fields added after records were made: left out of to_dict() at their default, and
+# absent from an older manifest's parameters without making it "older".
+FEATURE_ADDED = {"detect_width": 0}
+MIN_DETECT_WIDTH = 80  # the HOG window's side: narrower, a face must nearly fill the frame
 
 
 @dataclasses.dataclass(frozen=True)
@@ -259,7 +280,7 @@ class ExperimentConfig:
         # Where the data is, and whether part of it lies behind symlinks, is not what it is.
         data = {k: v for k, v in dataclasses.asdict(self.data).items()
                 if k not in ("data_dir", "follow_symlinks")}
-        return as_json({"data": data, "features": dataclasses.asdict(self.features),
+        return as_json({"data": data, "features": self.features.to_dict(),
                         "train": self.train.identity(),
                         "export": dataclasses.asdict(self.export)})
 

@@ -21,7 +21,7 @@ from pathlib import Path
 from pipelines import extraction as ef
 from tscnn_tf import claims, export, loso, sweep
 from tscnn_tf.artifacts import check_writable_dir
-from tscnn_tf.config import DataConfig, ExperimentConfig, FeatureConfig, as_json
+from tscnn_tf.config import FEATURE_ADDED, DataConfig, ExperimentConfig, FeatureConfig, as_json
 from tscnn_tf.databases import read_database
 
 log = logging.getLogger("tscnn_tf")
@@ -89,7 +89,8 @@ def records_config(config: ExperimentConfig, manifest: dict, where) -> Experimen
     data = {**made, "db": manifest["db"], "data_dir": None,
             "follow_symlinks": config.data.follow_symlinks}
     data["classes"] = data.get("classes") or manifest["class_names"]
-    if missing := sorted(set(FeatureConfig.__dataclass_fields__) - set(manifest["params"])):
+    if missing := sorted(set(FeatureConfig.__dataclass_fields__) - set(FEATURE_ADDED)
+                         - set(manifest["params"])):
         raise loso.TrainingError(f"{where} were made by an older feature stage (no "
                                  f"{', '.join(missing)} in their parameters); re-run the "
                                  "feature stage of this version")

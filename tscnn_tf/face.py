@@ -68,9 +68,19 @@ FRAME_BOX = (0.07, -0.12, 0.90, 0.80)
 # the size at which the detector was measured on real tight crops, so no real crop is lost to
 # the rescaling; the IoU test still refuses faces that do not fill the frame.
 CNN_MODEL = "mmod_human_face_detector.dat"
+# The edge path's detection width (`--detect_width`): the HOG detector (with its one upsampling)
+# finds faces down to about 40 px at the width it runs, so at 320 px on a 640-px-wide frame it
+# still finds every face of MIN_FACE_PX; narrower would lose faces the full frame keeps.
+EDGE_DETECT_WIDTH = 320
 VERIFY_SIDE = 128
 VERIFY_SIDE_MAX = 256
 VERIFY_IOU = 0.4
+
+
+def detect_scale(width: int, detect_width: int | None) -> float:
+    """The factor the face detector's frame is resized by: to `detect_width` px wide when the
+    frame is wider, never up (0 or None: the frame's own size)."""
+    return detect_width / width if detect_width and width > detect_width else 1.0
 
 
 def frame_is_face_crop(gray: np.ndarray) -> bool:
@@ -126,16 +136,18 @@ class DlibLandmarker:
     frame box, forced or not, is used only where `frame_shows_a_face` confirms it: never on
     noise, a wall or a crowd. After each call `last_box` says which was used: detector, border,
     frame or None, `last_faces` how many faces the detector found, and `last_refusal` why
-    the frame box was not used (or None).
+    the frame box was not used (or None). With `detect_width`, the detector runs on the frame
+    (and the bordered frame) scaled down to that width, never up; its box is scaled back and
+    the predictor fits on the full frame, and MIN_FACE_PX holds in the full frame's pixels.
     """
 
     MODEL = "shape_predictor_68_face_landmarks.dat"
 
-    def __init__(self, face_box: str = "auto"):
+    def __init__(self, face_box: str = "auto", detect_width: int | None = 0):
         import dlib
         if face_box not in FACE_BOXES:
             raise ValueError(f"face_box must be one of {FACE_BOXES}, got {face_box!r}")
-        self.face_box = face_box
+        self.face_box, self.detect_width = face_box, detect_width
         self.last_box = self.last_refusal = None
         self.last_faces = 0
         self._detector = dlib.get_frontal_face_detector()
@@ -165,25 +177,33 @@ class DlibLandmarker:
     def detect_box(self, gray: np.ndarray, scale: float) -> np.ndarray | None:
         """Landmarks of the largest face found by the detector on the frame resized by `scale`
         (faster on large frames), fitted on the full frame; None without a face."""
-        small = cv2.resize(gray, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
         self.last_box = self.last_refusal = None
-        r = self._largest(self._detector(small, 1), scale)
-        if r is None:
+        face = self._detect(gray, scale)
+        if face is None:
             return None
         self.last_box = "detector"
-        return self._fit(gray, self._rect(int(r.left() / scale), int(r.top() / scale),
-                                          int(r.right() / scale), int(r.bottom() / scale)))
+        return self._fit(gray, face)
 
-    def _largest(self, faces, scale: float = 1.0):
-        """The largest detected face if it is big enough to read a micro-expression from, else
-        None, with the reason in `last_refusal`."""
+    def _detect(self, gray: np.ndarray, scale: float = 1.0):
+        """The largest big-enough face the detector finds on `gray` resized by `scale` (< 1:
+        faster), as a box in `gray`'s own pixels, where the predictor fits; else None."""
+        if scale >= 1:
+            return self._largest(self._detector(gray, 1))
+        small = cv2.resize(gray, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+        return self._largest([self._rect(int(r.left() / scale), int(r.top() / scale),
+                                         int(r.right() / scale), int(r.bottom() / scale))
+                              for r in self._detector(small, 1)])
+
+    def _largest(self, faces):
+        """The largest detected face if it is big enough to read a micro-expression from (in
+        the frame's own pixels), else None, with the reason in `last_refusal`."""
         self.last_faces = len(faces)
         if not faces:
             return None
         face = max(faces, key=lambda r: r.width() * r.height())
-        if face.width() / scale >= MIN_FACE_PX:
+        if face.width() >= MIN_FACE_PX:
             return face
-        self.last_refusal = (f"the largest face found is {face.width() / scale:.0f} px wide; "
+        self.last_refusal = (f"the largest face found is {face.width()} px wide; "
                              f"micro-expressions need a face of at least {MIN_FACE_PX} px")
         return None
 
@@ -194,7 +214,8 @@ class DlibLandmarker:
         self.last_faces = 0
         if face_box == "frame":
             return self._frame_fit(gray)
-        face = self._largest(self._detector(gray, 1))
+        scale = detect_scale(gray.shape[1], self.detect_width)
+        face = self._detect(gray, scale)
         if face is not None:
             self.last_box = "detector"
             return self._fit(gray, face)
@@ -202,7 +223,7 @@ class DlibLandmarker:
         # window needs; a replicated border usually brings the detection back.
         pad = max(gray.shape) // 4
         padded = cv2.copyMakeBorder(gray, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
-        face = self._largest(self._detector(padded, 1))
+        face = self._detect(padded, scale)
         if face is not None:
             self.last_box = "border"
             return self._fit(padded, face) - pad
@@ -249,12 +270,16 @@ LANDMARKERS = {"dlib": DlibLandmarker, "dlib5": DlibFivePointLandmarker,
                "face_alignment": FaceAlignmentLandmarker}
 
 
-def make_landmarker(backend: str = "dlib", face_box: str = "detect"):
-    """A landmark function for `backend` (`dlib` or `face_alignment`); `face_box` (dlib only):
-    detect, auto or frame (see DlibLandmarker)."""
+def make_landmarker(backend: str = "dlib", face_box: str = "detect",
+                    detect_width: int | None = 0):
+    """A landmark function for `backend` (`dlib` or `face_alignment`); dlib only: `face_box`,
+    detect, auto or frame (see DlibLandmarker), and `detect_width`, the width the face detector
+    runs at (0 or None: the frame's own; the landmarks are always fitted on the full frame)."""
     if backend not in LANDMARKERS:
         raise ValueError(f"unknown landmark backend {backend!r}; choose from {sorted(LANDMARKERS)}")
-    return LANDMARKERS[backend](face_box) if backend.startswith("dlib") else LANDMARKERS[backend]()
+    if backend.startswith("dlib"):
+        return LANDMARKERS[backend](face_box, detect_width)
+    return LANDMARKERS[backend]()
 
 
 def rotation_matrix(p1, p2) -> np.ndarray:

@@ -62,6 +62,11 @@ def flow_features(onset: np.ndarray, apex: np.ndarray, offset: np.ndarray,
     return flow_lib.minmax_normalize(raw, norm), raw
 
 
+def landmarker_for(config: FeatureConfig):
+    """The landmark function of the feature settings: backend, face box, detection width."""
+    return face_lib.make_landmarker(config.landmarks, config.face_box, config.detect_width)
+
+
 def find_geometry(frames: list[np.ndarray], landmarker, face_size: int,
                   warnings: list[str]) -> face_lib.FaceGeometry:
     """Landmarks on the onset frame; if no face there, on the middle and last frames."""
@@ -243,7 +248,7 @@ def init_worker(config: FeatureConfig, worker_process: bool = False) -> None:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
     cv2.setNumThreads(1)
     _worker["config"] = config
-    _worker["landmarker"] = face_lib.make_landmarker(config.landmarks, config.face_box)
+    _worker["landmarker"] = landmarker_for(config)
 
 
 def failure(error: Exception) -> dict:

@@ -460,7 +460,8 @@ def realigned_faces(manifest: dict, entries: list[dict], warnings: list[str]) ->
         return {}
     by_id = {s.sample_id: s for s in database.samples}
     feature_config = FeatureConfig(**manifest["params"])
-    landmarker = face_lib.make_landmarker(feature_config.landmarks, feature_config.face_box)
+    landmarker = face_lib.make_landmarker(feature_config.landmarks, feature_config.face_box,
+                                          feature_config.detect_width)
     out, failed = {}, []
     for entry in entries:
         sample = by_id.get(entry["sample_id"])

@@ -97,10 +97,10 @@ def predict_clip(model: Model, sample: Sample, landmarker=None) -> dict:
     """
     from tscnn_tf import face as face_lib
     from tscnn_tf.features import (FeatureConfig, aligned_clip, clip_features, face_track_warnings,
-                                   lbptop_field)
+                                   landmarker_for, lbptop_field)
     from tscnn_tf.video import ClipError
     config = FeatureConfig(**model.metadata["params"])
-    landmarker = landmarker or face_lib.make_landmarker(config.landmarks, config.face_box)
+    landmarker = landmarker or landmarker_for(config)
     if (warning := length_warning(sample)) is not None:
         sample.warnings.append(warning)
     try:
