@@ -427,7 +427,7 @@ def bench_inference_child(queue) -> None:
     import tensorflow as tf
     tf.config.threading.set_intra_op_parallelism_threads(1)
     tf.config.threading.set_inter_op_parallelism_threads(1)
-    from tscnn_tf import export, model as model_lib
+    from tscnn_tf import exporting, model as model_lib
     from tscnn_tf.artifacts import ExportedModel
     model = model_lib.build_tscnn(5, "L+S+T", 3, "full")
     rng = np.random.default_rng(0)
@@ -437,12 +437,12 @@ def bench_inference_child(queue) -> None:
                 "flow": rng.random((k, 48, 48, 4), np.float32)}
     one = inputs(1)
     with tempfile.TemporaryDirectory() as tmp:
-        meta = export.export_model(model, tmp, {"class_names": list("abcde"), "params": {}},
+        meta = exporting.export_model(model, tmp, {"class_names": list("abcde"), "params": {}},
                                    inputs(8), inputs(32))
         serve = ExportedModel(tmp, meta)
         out = {"keras_ms": 1e3 * seconds(lambda: model(one, training=False), 20),
                "saved_model_ms": 1e3 * seconds(lambda: serve.predict(one), 20)}
-        files = {mode: Path(tmp) / export.TFLITE_FILES[mode] for mode in ("float32", "int8")}
+        files = {mode: Path(tmp) / exporting.TFLITE_FILES[mode] for mode in ("float32", "int8")}
         runners = {mode: ExportedModel(f, meta, num_threads=1) for mode, f in files.items()}
         out.update({f"tflite_{mode}_ms": ms for mode, ms in interleaved_ms(
             {mode: lambda r=r: r.predict(one) for mode, r in runners.items()}, 100).items()})
@@ -494,43 +494,59 @@ def edge_clip(path: Path, seed: int = 5, shape=EDGE_CLIP):
 def int8_tscnn(folder: Path, classes: int = 5) -> Path:
     """The full TSCNN (untrained: latency does not depend on the weights) as the export's int8
     TFLite file, calibrated on random inputs."""
-    from tscnn_tf import export, model as model_lib
+    from tscnn_tf import exporting, model as model_lib
     model = model_lib.build_tscnn(classes, "L+S+T", 3, "full")
     rng = np.random.default_rng(0)
     representative = {n: rng.random((8, *t.shape[1:]), np.float32)
-                      for n, t in zip(export.input_names(model), model.inputs)}
-    saved, path = folder / "saved_model", folder / export.TFLITE_FILES["int8"]
-    export.write_saved_model(model, saved)
-    export.write_tflite(saved, path, "int8", representative)
+                      for n, t in zip(exporting.input_names(model), model.inputs)}
+    saved, path = folder / "saved_model", folder / exporting.TFLITE_FILES["int8"]
+    exporting.write_saved_model(model, saved)
+    exporting.write_tflite(saved, path, "int8", representative)
     return path
+
+
+EDGE_DETECT_WIDTHS = (480, 400, 320, 240, 160)  # the detection widths of the landmarks rows
+
+
+def landmark_shift(points: np.ndarray, reference: np.ndarray) -> float:
+    """Mean distance of 68 landmarks from reference ones, in inter-ocular distances (outer eye
+    corners, 36 and 45: the NME of the 300-W benchmark)."""
+    return float(np.mean(np.linalg.norm(points - reference, axis=1))
+                 / np.linalg.norm(reference[36] - reference[45]))
 
 
 def bench_edge(quick: bool = False) -> dict:
     """Clip -> label on one thread (one OpenCV thread, TFLite with one thread): a 30-frame
     640 x 480 MJPG clip through the predict path (`features.aligned_clip`: decode, landmarks
     on the onset frame, alignment; `features.clip_features`: LBP apex, flow of two pairs,
-    inputs) and the int8 TSCNN, with the default and the edge flow. Each stage is timed on its
-    own and the whole chain end to end, all taking turns (`interleaved_ms`); medians in ms.
-    `landmarks_at_320` is the landmarks as the spotter finds them (`spotting.detect_face`:
-    the detector on the frame scaled to 320 px wide, the landmarks on the full frame)."""
+    inputs) and the int8 TSCNN, with the default settings and the edge ones (the edge flow, the
+    face detector at `face.EDGE_DETECT_WIDTH`). Each stage is timed on its own and the whole
+    chain end to end, all taking turns (`interleaved_ms`); medians in ms. `detect_widths`: the
+    landmarks stage with the detector at other widths, and how far those landmarks lie from the
+    full-frame ones (`landmark_shift`, inter-ocular distances)."""
     import cv2
-    from tscnn_tf import apex as apex_lib, face as face_lib, features as feat, spotting
+    from tscnn_tf import apex as apex_lib, face as face_lib, features as feat
     from tscnn_tf import flow as flow_lib
     from tscnn_tf.artifacts import ExportedModel
     from tscnn_tf.video import iter_frames
-    flows = {"default": feat.FeatureConfig().flow, "edge": flow_lib.EDGE_FLOW}
+    default = feat.FeatureConfig()
+    flows = {"default": default.flow, "edge": flow_lib.EDGE_FLOW}
+    widths = {"default": default.detect_width, "edge": face_lib.EDGE_DETECT_WIDTH}
     before = cv2.getNumThreads()
     cv2.setNumThreads(1)
     try:
         with tempfile.TemporaryDirectory() as tmp:
             sample = edge_clip(Path(tmp) / "clip.avi")
             tflite = int8_tscnn(Path(tmp))
-            configs = {f: feat.FeatureConfig(flow=f) for f in dict.fromkeys(flows.values())}
+            configs = {flows[k]: feat.FeatureConfig(flow=flows[k], detect_width=widths[k])
+                       for k in flows}
             models = {f: ExportedModel(tflite, {"class_names": list("abcde"),
                                                 "params": c.to_dict()}, num_threads=1)
                       for f, c in configs.items()}
-            config = next(iter(configs.values()))
-            landmarker = face_lib.make_landmarker(config.landmarks, config.face_box)
+            landmarkers = {f: feat.landmarker_for(c) for f, c in configs.items()}
+            by_width = {w: face_lib.make_landmarker(default.landmarks, default.face_box, w)
+                        for w in EDGE_DETECT_WIDTHS}
+            config, landmarker = default, landmarkers[default.flow]
             frames = [f for _, f in iter_frames(sample, [])]
             geometry = feat.geometry_of(landmarker(frames[0]), landmarker, config.face_size)
             faces = [face_lib.warp_to_face(f, geometry) for f in frames]
@@ -539,17 +555,19 @@ def bench_edge(quick: bool = False) -> dict:
                 np.stack([apex_lib.block_histograms(f) for f in faces]), config.apex_lambda)
             features = {f: feat.clip_features(faces, indices, geometry, c)
                         for f, c in configs.items()}
+            shifts = {w: None if (p := m(frames[0])) is None
+                      else landmark_shift(p, geometry.landmarks) for w, m in by_width.items()}
 
             def align(geo):  # one geometry per clip, every frame warped with it
                 return [face_lib.warp_to_face(f, geo) for f in frames]
 
             def end_to_end(f):
-                idx, crops, geo = feat.aligned_clip(sample, configs[f], landmarker, [])
+                idx, crops, geo = feat.aligned_clip(sample, configs[f], landmarkers[f], [])
                 return models[f](feat.clip_features(crops, idx, geo, configs[f]))
             calls = {
                 "decode": lambda: [f for _, f in iter_frames(sample, [])],
-                "landmarks": lambda: landmarker(frames[0]),
-                "landmarks_at_320": lambda: spotting.detect_face(landmarker, frames[0]),
+                **{f"landmarks_{f}": lambda m=m: m(frames[0]) for f, m in landmarkers.items()},
+                **{f"width_{w}": lambda m=m: m(frames[0]) for w, m in by_width.items()},
                 "alignment": lambda: align(face_lib.face_geometry(geometry.landmarks,
                                                                   config.face_size)),
                 "apex": lambda: apex_lib.spot_apex(np.stack(
@@ -568,21 +586,22 @@ def bench_edge(quick: bool = False) -> dict:
     for f, entry in stages.items():
         entry["sum"] = sum(entry.values())
     total = {f: ms[f"end_to_end_{f}"] for f in configs}
-    at_320 = {f: total[f] - ms["landmarks"] + ms["landmarks_at_320"] for f in configs}
     edge = flows["edge"]
     slowest = max(EDGE_STAGES, key=lambda s: stages[edge][s])
     return {"clip": {"frames": EDGE_CLIP[0], "size": list(EDGE_CLIP[1:]), "codec": "MJPG",
                      "face_px": 256},
             "model": "full TSCNN, int8 TFLite (export's int8 file), untrained",
-            "threads": 1, "flow": flows, "target_ms": EDGE_TARGET_MS,
+            "threads": 1, "flow": flows, "detect_width": widths, "target_ms": EDGE_TARGET_MS,
             "clip_to_label_ms": total, "stages": stages,
             "met": total[edge] <= EDGE_TARGET_MS, "slowest_stage": slowest,
-            "landmarks_at_320_ms": ms["landmarks_at_320"],
-            "clip_to_label_ms_landmarks_at_320": at_320,
+            "detect_widths": {str(w): {"landmarks_ms": ms[f"width_{w}"],
+                                       "landmark_shift": shifts[w]} for w in by_width},
             "note": "clip_to_label_ms is the chain timed end to end; stages.sum is the stages "
-                    "timed one by one. clip_to_label_ms_landmarks_at_320 is that total with "
-                    "the spotter's detection (320 px) in place of the full-frame one: a "
-                    "projection, not a setting of predict."}
+                    "timed one by one. Each column is a setting of predict: the edge one is "
+                    "--flow and --detect_width as in `detect_width`. detect_widths: the "
+                    "landmarks stage at other detection widths; landmark_shift is the mean "
+                    "distance of their 68 points from the full-frame ones, in inter-ocular "
+                    "distances (None: no face found)."}
 
 
 def bench_spotting(quick: bool = False) -> dict:
@@ -732,19 +751,24 @@ def format_flow_table(table: dict, loso: dict | None = None) -> list[str]:
 
 
 def format_edge(e: dict) -> list[str]:
-    """The clip -> label table: ms per stage and end to end, per flow."""
+    """The clip -> label table: ms per stage and end to end, per setting (flow, detection
+    width), then the landmarks stage at other detection widths."""
     flows = list(e["stages"])
+    width = {f: e["detect_width"][k] or "frame" for k, f in e["flow"].items()}
     lines = [f"clip -> label on one thread ({e['clip']['frames']} frames of "
              f"{e['clip']['size'][0]}x{e['clip']['size'][1]} {e['clip']['codec']}, {e['model']}; "
-             "ms)", "  " + f"{'stage':<24}" + "".join(f"{f:>9}" for f in flows)]
+             "ms)", "  " + f"{'stage':<24}" + "".join(f"{f:>9}" for f in flows),
+             "  " + f"{'  face detection at':<24}" + "".join(f"{width[f]:>9}" for f in flows)]
     lines += [f"  {stage:<24}" + "".join(f"{e['stages'][f][stage]:9.1f}" for f in flows)
               for stage in (*EDGE_STAGES, "sum")]
     lines += [f"  {'end to end':<24}" + "".join(f"{e['clip_to_label_ms'][f]:9.1f}" for f in flows)
               + f"   (target ≤ {e['target_ms']:.0f} with {e['flow']['edge']}: "
               + ("met" if e["met"] else f"not met; slowest stage {e['slowest_stage']}") + ")",
-              f"  {'  landmarks at 320 px':<24}" + "".join(
-                  f"{e['clip_to_label_ms_landmarks_at_320'][f]:9.1f}" for f in flows)
-              + f"   (the spotter's detection, {e['landmarks_at_320_ms']:.1f} ms: a projection)"]
+              "  landmarks by detection width (px wide; ms; mean shift from the full-frame "
+              "landmarks, inter-ocular distances)"]
+    lines += [f"    {w:>5}{d['landmarks_ms']:9.1f}" + (
+        "   no face" if d["landmark_shift"] is None else f"{d['landmark_shift']:9.4f}")
+        for w, d in e["detect_widths"].items()]
     return lines
 
 
