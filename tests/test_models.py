@@ -101,6 +101,25 @@ def test_full_size_parameter_counts():
     assert models.get("lbptop_svm").make(3).count_params() == 4425 * 3 + 3
 
 
+def test_offapexnet_layer_shapes_follow_the_public_description():
+    # u and v at 28 x 28 (STSTNet Table V: input 28 x 28 x 2, depth 5), one stream each:
+    # conv 5x5 (6) / pool 2 / conv 5x5 (16) / pool 2, concatenated, FC 1024, FC 1024, output.
+    model = models.get("offapexnet").make(3)
+    shape = {layer.name: tuple(layer.output.shape[1:]) for layer in model.layers}
+    for stream in ("u", "v"):
+        assert shape[f"{stream}_select"] == (28, 28, 1)
+        assert model.get_layer(f"{stream}_conv1").kernel_size == (5, 5)
+        assert model.get_layer(f"{stream}_conv2").kernel_size == (5, 5)
+        assert [shape[f"{stream}_{n}"] for n in ("conv1", "pool1", "conv2", "pool2")] == [
+            (28, 28, 6), (14, 14, 6), (14, 14, 16), (7, 7, 16)]
+    assert [shape[n] for n in ("fusion_concat", "fc1", "fc2", "output")] == [
+        (1568,), (1024,), (1024,), (3,)]
+    chain = [layer for layer in model.layers if isinstance(layer, (
+        keras.layers.Conv2D, keras.layers.Dense))]
+    assert len(chain) == 2 * 2 + 3  # depth 5: two convolutions per stream, three dense layers
+    assert [model.get_layer(f"fc{i}_dropout").rate for i in (1, 2)] == [0.5, 0.5]
+
+
 def test_the_tscnn_keeps_its_old_import_path():
     from tscnn_tf import model as model_lib
     from tscnn_tf.models import tscnn
