@@ -2,7 +2,7 @@
 
 Liong, Gan, See, Khor, Huang, "Shallow triple stream three-dimensional CNN (STSTNet) for
 micro-expression recognition", IEEE FG 2019 (MEGC2019), arXiv:1902.03634. Reported on the
-MEGC2019 composite (442 clips, LOSO, 3 classes): UF1 .7353, UAR .7605.
+MEGC2019 composite (442 clips, LOSO, 3 classes): UF1 .7353, UAR .7605 (its Table III).
 
 The input is a 28 x 28 x 3 "3-D" image of optical strain, horizontal and vertical flow between
 onset and apex; three shallow convolution streams of different widths read the whole image,
@@ -13,10 +13,12 @@ Read from `flow_raw` channels 0, 1 (u, v onset->apex, pixels of the 48-px grid).
   and strain area-averaged to 28 x 28 (u, v scaled by 28/48), then min-max normalised per
   sample and channel (the paper's inputs are images); channel order u, v, strain.
 - Streams: conv 3x3 with 3, 5 and 8 filters, stride 1, padding "same", each -> ReLU -> batch
-  norm -> max-pool 3x3 stride 3 padding "same" (28 -> 10) -> dropout 0.5. The order ReLU before
-  batch norm and the per-stream dropout follow the PyTorch port of STSTNet kept (commented out)
-  in HTNet's training script (github.com/wangzhifengharrison/HTNet; read, not copied); the
-  authors' own code is a MATLAB layer graph (github.com/christy1206/STSTNet).
+  norm -> max-pool 3x3 stride 3 padding "same" (28 -> 10) -> dropout 0.5. The paper's Table I
+  has neither batch norm nor dropout; the order ReLU before batch norm and the per-stream
+  dropout follow the authors' PyTorch script (github.com/christy1206/STSTNet, main.py, added
+  2021 beside their MATLAB layer graph; read, not copied), as does the port kept in HTNet's
+  training script. That script pads the convolutions by 2 (28 -> 30) and the pooling by 1;
+  both give 10 x 10 maps; "same" here keeps the maps 28 x 28 before the pooling.
 - Concatenate (10 x 10 x 16) -> average-pool 2x2 stride 2 (-> 5 x 5 x 16) -> flatten (400) ->
   dense softmax.
 """
