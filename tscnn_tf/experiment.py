@@ -19,7 +19,7 @@ import logging
 from pathlib import Path
 
 from pipelines import extraction as ef
-from tscnn_tf import claims, export, loso, sweep
+from tscnn_tf import claims, exporting, loso, sweep
 from tscnn_tf.artifacts import check_writable_dir
 from tscnn_tf.config import FEATURE_ADDED, DataConfig, ExperimentConfig, FeatureConfig, as_json
 from tscnn_tf.databases import read_database
@@ -187,7 +187,7 @@ def check_outputs(config: ExperimentConfig, workdir: Path, records_only: bool = 
     from alone are only read."""
     check_writable_dir(workdir)
     if (export_dir := export_dir_of(config)) is not None:
-        export.check_export_dir(export_dir)
+        exporting.check_export_dir(export_dir)
     if config.run.sweep != "model":  # a model sweep checks each of its models below
         loso.check_model_settings(config.train)
     if config.run.sweep:
@@ -224,7 +224,7 @@ def export_once(final: Path, export_dir: Path, records_dir: Path, results: dict,
             log.info("%s already holds this run's export", export_dir)
             return old
         log.info("exporting the final model to %s", export_dir)
-        return export.export_run_model(final, export_dir, records_dir, parity_samples)
+        return exporting.export_run_model(final, export_dir, records_dir, parity_samples)
 
 
 def run(config: ExperimentConfig, workdir) -> dict:
@@ -305,7 +305,7 @@ def report(outcome: dict, config: ExperimentConfig, workdir: Path) -> str:
     if outcome["export"] is not None:
         lines.append(f"final model: {workdir / 'final' / 'best.keras'}, exported to "
                      f"{outcome['export_dir']}")
-        lines.append(export.format_parity(outcome["export"]))
+        lines.append(exporting.format_parity(outcome["export"]))
     elif "final" in outcome and outcome["final"] is None:
         lines.append("final model: being trained by another process, which exports it")
     lines.append(f"tensorboard --logdir {workdir}")
