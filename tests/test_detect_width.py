@@ -30,6 +30,8 @@ def test_a_detect_width_is_in_the_fingerprint_and_reads_back():
     assert FeatureConfig(**config.to_dict()) == config
     with pytest.raises(ValueError, match="detect_width"):
         FeatureConfig(detect_width=50)
+    with pytest.raises(ValueError, match="dlib"):  # not silently ignored
+        FeatureConfig(detect_width=320, landmarks="face_alignment")
 
 
 def manifest(params: dict) -> dict:

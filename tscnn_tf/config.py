@@ -124,6 +124,9 @@ class FeatureConfig:
         if self.detect_width and self.detect_width < MIN_DETECT_WIDTH:
             raise ValueError(f"detect_width must be 0 (the frame's own) or at least "
                              f"{MIN_DETECT_WIDTH}, got {self.detect_width}")
+        if self.detect_width and self.landmarks != "dlib":
+            raise ValueError(f"detect_width is a setting of the dlib landmarks; "
+                             f"--landmarks={self.landmarks} finds its faces itself")
 
     def to_dict(self) -> dict:
         """The parameters; those added later (FEATURE_ADDED) only where they differ from their
