@@ -167,14 +167,14 @@ def make_dataset(files: list[str], blocks: int, fields, subjects=None,
     if training and augment_x10:
         # The ×10 expansion is deterministic, so it is computed once and cached below.
         ds = ds.flat_map(lambda e: expand_x10(e, blocks, flow_norm))
+    if not keep_meta:
+        ds = ds.map(lambda e: to_model_inputs(e, fields), num_parallel_calls=tf.data.AUTOTUNE)
     # Cache after the deterministic work: later epochs only shuffle and batch.
     ds = ds.cache()
     if training:
         ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
     if repeat:
         ds = ds.repeat()
-    if not keep_meta:
-        ds = ds.map(lambda e: to_model_inputs(e, fields), num_parallel_calls=tf.data.AUTOTUNE)
     ds = ds.batch(batch_size)
     # Overlap input work with training steps.
     return ds.prefetch(tf.data.AUTOTUNE)

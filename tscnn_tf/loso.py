@@ -48,6 +48,9 @@ def validation_subjects(train_subjects: list[str], fraction: float, seed: int,
 
 
 DEFAULT_DROPOUT = TrainConfig().dropout
+# Training steps per call into TensorFlow: the same updates in the same order (tested), with a
+# sixteenth of the per-step Python overhead, which dominates for the small models.
+STEPS_PER_EXECUTION = 16
 
 
 @dataclasses.dataclass(frozen=True)
@@ -212,7 +215,8 @@ def fit_model(run_dir: Path, files: list[str], manifest: dict, fit: list[str], v
                              load_s_stream(model, config.pretrained_s))
                 except (OSError, ValueError) as e:
                     raise TrainingError(f"--pretrained_s: {e}") from e
-            model.compile(make_optimizer(config), loss=plan.entry.loss, metrics=["accuracy"])
+            model.compile(make_optimizer(config), loss=plan.entry.loss, metrics=["accuracy"],
+                          steps_per_execution=STEPS_PER_EXECUTION)
             write_hparams(run_dir / "logs", {**dataclasses.asdict(config), **manifest["params"],
                                              **{f"model.{k}": v for k, v in plan.settings.items()}})
     train_ds = data.make_dataset(files, n, plan.fields, fit, training=True,

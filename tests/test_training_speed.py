@@ -1,0 +1,29 @@
+"""Speed settings of the training loop change no result."""
+import numpy as np
+import tensorflow as tf
+
+
+def _fit(steps_per_execution: int):
+    import keras
+    from tscnn_tf import loso, models
+    keras.utils.set_random_seed(0)
+    entry = models.get("ststnet")
+    model = entry.make(3, variant="tiny")
+    model.compile(loso.make_optimizer(loso.TrainConfig()), loss=entry.loss,
+                  steps_per_execution=steps_per_execution)
+    rng = np.random.default_rng(0)
+    x = {"flow_raw": rng.normal(0, 0.5, (90, 48, 48, 4)).astype("float32")}
+    ds = tf.data.Dataset.from_tensor_slices((x, rng.integers(0, 3, 90))).shuffle(
+        128, seed=0).batch(8)  # 12 steps an epoch: a partial last execution of 16
+    history = model.fit(ds, epochs=2, verbose=0, validation_data=ds)
+    return model.get_weights(), history.history
+
+
+def test_steps_per_execution_gives_the_same_updates():
+    from tscnn_tf import loso
+    assert loso.STEPS_PER_EXECUTION > 1
+    one, h1 = _fit(1)
+    many, h2 = _fit(loso.STEPS_PER_EXECUTION)
+    assert h1 == h2
+    for a, b in zip(one, many):
+        np.testing.assert_array_equal(a, b)
