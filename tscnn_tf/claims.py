@@ -77,7 +77,18 @@ class Claim:
         self._thread.start()
 
     def held(self) -> bool:
-        return (read_claim(self.path) or {}).get("token") == self.token
+        return self.taken_by() is None
+
+    def taken_by(self, retries: int = 3, wait_s: float = 0.1) -> str | None:
+        """None while this process holds the claim, else who holds it now: a read of the claim
+        file's token, no write (cheap enough for every epoch). A file that exists but cannot be
+        read (a shared filesystem's hiccup) is read again before it counts as lost."""
+        for attempt in range(retries + 1):
+            holder = read_claim(self.path)
+            if holder is not None or not self.path.exists() or attempt == retries:
+                break
+            time.sleep(wait_s)
+        return None if (holder or {}).get("token") == self.token else describe(holder)
 
     def _beat(self, heartbeat_s: float) -> None:
         while not self._stop.wait(heartbeat_s):

@@ -14,6 +14,7 @@ may share one workdir: each fold (and the final model) is trained by the process
 """
 from __future__ import annotations
 
+import contextlib
 import csv
 import dataclasses
 import json
@@ -132,16 +133,61 @@ def make_optimizer(config: TrainConfig):
     raise ValueError("decay_mode must be 'lr' or 'weight'")
 
 
-def make_checkpoint_callback(fold_dir: Path, patience: int, state: dict, min_delta: float = 0.0):
+class OwnershipLost(TrainingError):
+    """This process no longer owns what it was training: another took its claim over, or the
+    run folder now belongs to another run (`--overwrite` by another process)."""
+
+
+def run_fingerprint(run_dir: Path) -> str | None:
+    """The fingerprint in `run_dir/config.json`, None without a readable one."""
+    try:
+        return json.loads((Path(run_dir) / RUN_FILE).read_text()).get("fingerprint")
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+@dataclasses.dataclass(frozen=True)
+class Ownership:
+    """What a process must still hold to write into a piece of work (`what`, e.g. "fold
+    sub01"): the run folder `run_dir` with `fingerprint` in its config.json, and `claim`.
+    Either may be None (not checked)."""
+
+    what: str
+    run_dir: Path | None = None
+    fingerprint: str | None = None
+    claim: object = None
+
+    def check(self) -> None:
+        """Raise `OwnershipLost` when either is lost: checked before each write."""
+        if self.fingerprint is not None and (
+                found := run_fingerprint(self.run_dir)) != self.fingerprint:
+            now = f"run {found}" if found else "no run (its config.json is gone)"
+            raise OwnershipLost(
+                f"{self.what}: {self.run_dir} now holds {now}, not run {self.fingerprint} that "
+                "this process trains (--overwrite by another process?); this process stops "
+                "and writes nothing more there")
+        if self.claim is not None and (holder := self.claim.taken_by()) is not None:
+            raise OwnershipLost(
+                f"{self.what}: {self.claim.path.name} was taken over by {holder} while this "
+                "process trained it (paused past the stale limit?); this process stops and "
+                "leaves its checkpoints and predictions to that process")
+
+
+def make_checkpoint_callback(fold_dir: Path, patience: int, state: dict, min_delta: float = 0.0,
+                             owner: Ownership | None = None):
     """Early stopping on validation loss whose state survives an interruption.
 
     An epoch counts as an improvement when the validation loss falls below the best so far by
-    more than `min_delta`; training stops after `patience` epochs without one.
+    more than `min_delta`; training stops after `patience` epochs without one. With `owner`,
+    each epoch end first checks that this process still owns the work (`Ownership.check`):
+    once it is lost, training stops at once, before any checkpoint is written.
     """
     import keras
 
     class FoldCheckpoint(keras.callbacks.Callback):
         def on_epoch_end(self, epoch, logs=None):
+            if owner is not None:
+                owner.check()
             logs = logs or {}
             lr = self.model.optimizer.learning_rate
             logs["learning_rate"] = float(lr(self.model.optimizer.iterations) if callable(lr) else lr)
@@ -187,9 +233,11 @@ def flow_norm_of(manifest: dict) -> str:
 
 
 def fit_model(run_dir: Path, files: list[str], manifest: dict, fit: list[str], val: list[str],
-              config: TrainConfig, plan: ModelPlan):
+              config: TrainConfig, plan: ModelPlan, owner: Ownership | None = None):
     """Train `plan`'s model on the subjects `fit`, stopping early on the subjects `val`;
     resumable. Every model gets the same optimiser (`make_optimizer`), stopping and seeds.
+    With `owner`, stops with `OwnershipLost` at the first epoch end after it is lost, having
+    written nothing since; its run fingerprint is kept in state.json.
 
     Returns the model of the best validation epoch (saved as `run_dir/best.keras`).
     """
@@ -219,6 +267,8 @@ def fit_model(run_dir: Path, files: list[str], manifest: dict, fit: list[str], v
                           steps_per_execution=STEPS_PER_EXECUTION)
             write_hparams(run_dir / "logs", {**dataclasses.asdict(config), **manifest["params"],
                                              **{f"model.{k}": v for k, v in plan.settings.items()}})
+    if owner is not None and owner.fingerprint is not None:
+        state["fingerprint"] = owner.fingerprint
     train_ds = data.make_dataset(files, n, plan.fields, fit, training=True,
                                  augment_x10=config.augment, batch_size=config.batch_size,
                                  seed=config.seed, flow_norm=flow_norm_of(manifest))
@@ -227,7 +277,7 @@ def fit_model(run_dir: Path, files: list[str], manifest: dict, fit: list[str], v
         model.fit(train_ds, validation_data=val_ds, epochs=config.epochs,
                   initial_epoch=state["epoch"], verbose=keras_verbosity(),
                   callbacks=[make_checkpoint_callback(run_dir, config.patience, state,
-                                                      config.min_delta),
+                                                      config.min_delta, owner),
                              keras.callbacks.TensorBoard(str(run_dir / "logs"))])
     return keras.saving.load_model(run_dir / "best.keras", compile=False)
 
@@ -301,16 +351,21 @@ def fold_groups(manifest: dict, fold_by: str = "subject") -> dict[str, list[str]
 
 def train_fold(fold_dir: Path, files: list[str], manifest: dict, fold: str,
                config: TrainConfig, plan: ModelPlan | None = None,
-               test_subjects: list[str] | None = None, claim=None) -> list[dict]:
+               test_subjects: list[str] | None = None, claim=None,
+               fingerprint: str | None = None) -> list[dict]:
     """Train on all subjects but the fold's (`test_subjects`, default [fold]; validation held
     out by subject), then predict the test subjects once. Returns and writes its predictions.
-    With the fold's `claim`: refuses to write them if another process took the claim over
-    meanwhile (this one was paused past the stale limit): the fold is the new holder's."""
+    With the fold's `claim` and the run's `fingerprint` (recorded in split.json, state.json and
+    predictions.csv): stops with `OwnershipLost`, writing nothing more, at the first epoch end
+    or write after another process took the claim over (this one was paused past the stale
+    limit) or the workdir's config.json stopped holding `fingerprint` (an `--overwrite`)."""
     import tensorflow as tf
     from tscnn_tf import data
     from tscnn_tf.metrics import evaluate
 
     plan = plan or plan_model(config, manifest)
+    owner = Ownership(f"fold {fold}", fold_dir.parent.parent, fingerprint, claim)
+    owner.check()
     test_subjects = test_subjects or [fold]
     fold_dir.mkdir(parents=True, exist_ok=True)
     n = manifest["params"]["blocks"]
@@ -321,9 +376,10 @@ def train_fold(fold_dir: Path, files: list[str], manifest: dict, fold: str,
     warnings = fold_class_warnings(manifest, fit, fold, test_subjects)
     for warning in warnings:
         log.warning(warning)
+    stamp = {} if fingerprint is None else {"fingerprint": fingerprint}
     write_json_atomic(fold_dir / "split.json", {"test": test_subjects, "validation": val,
-                                                "train": fit, "warnings": warnings})
-    best = fit_model(fold_dir, files, manifest, fit, val, config, plan)
+                                                "train": fit, "warnings": warnings, **stamp})
+    best = fit_model(fold_dir, files, manifest, fit, val, config, plan, owner)
     # The test subjects, seen for the first and only time.
     class_names = manifest["class_names"]
     predictions = []
@@ -335,12 +391,8 @@ def train_fold(fold_dir: Path, files: list[str], manifest: dict, fold: str,
                 "sample_id": batch["sample_id"][i].numpy().decode(),
                 "subject": batch["subject"][i].numpy().decode(), "fold": fold,
                 "label": int(batch["label"][i]), "pred": int(np.argmax(probs[i])),
-                **{f"p_{c}": float(p) for c, p in zip(class_names, probs[i])}})
-    if claim is not None and not claim.held():
-        raise TrainingError(f"fold {fold}: {claim.path.name} was taken over by "
-                            f"{claims.describe(claims.read_claim(claim.path))} while this process "
-                            "trained it (paused past the stale limit?): its predictions are "
-                            "left to that process")
+                **{f"p_{c}": float(p) for c, p in zip(class_names, probs[i])}, **stamp})
+    owner.check()
     write_predictions(fold_dir / "predictions.csv", predictions)  # marks the fold as finished
     scores = evaluate([p["label"] for p in predictions], [p["pred"] for p in predictions],
                       class_names)
@@ -389,7 +441,9 @@ def train_final(records_dir, run_dir, config: TrainConfig, experiment: dict | No
                  claims.describe(claims.read_claim(claims.beside(run_dir))))
         return None
     with claim:
-        claim_run_dir(run_dir, run_identity(manifest, config), experiment, overwrite, FINAL_FILES)
+        record = claim_run_dir(run_dir, run_identity(manifest, config), experiment, overwrite,
+                               FINAL_FILES)
+        owner = Ownership("the final model", run_dir, record["fingerprint"], claim)
         if not fit_finished(run_dir, config):
             log.info("training the final model in %s", run_dir)
             subjects = sorted({e["subject"] for e in manifest["samples"]})
@@ -399,7 +453,8 @@ def train_final(records_dir, run_dir, config: TrainConfig, experiment: dict | No
             write_json_atomic(run_dir / "split.json", {
                 "test": [], "validation": val, "train": fit,
                 "warnings": fold_class_warnings(manifest, fit, None)})
-            fit_model(run_dir, files, manifest, fit, val, config, plan)
+            fit_model(run_dir, files, manifest, fit, val, config, plan, owner)
+        owner.check()  # a model lost to another process is not handed on to the export
     return run_dir / "best.keras"
 
 
@@ -422,8 +477,15 @@ def aggregate(workdir: Path, class_names: list[str], model: dict | None = None) 
     from tscnn_tf.metrics import evaluate
     from tscnn_tf.plots import confusion_matrix_image, write_png
     rows, per_fold = [], {}
-    for path in sorted(workdir.glob("folds/*/predictions.csv")):
-        fold_rows = read_predictions(path)
+    run = json.loads((workdir / RUN_FILE).read_text()) if (workdir / RUN_FILE).is_file() else {}
+    folds = finished_folds(workdir, run.get("fingerprint"))
+    if foreign := sorted({p.parent.name for p in workdir.glob("folds/*/predictions.csv")}
+                         - set(folds)):
+        log.warning("%d fold(s) hold predictions of another run and are left out of the "
+                    "results: %s", len(foreign), ", ".join(foreign))
+    for name in folds:
+        fold_rows = [{k: v for k, v in row.items() if k != "fingerprint"}
+                     for row in read_predictions(workdir / "folds" / name / "predictions.csv")]
         rows += fold_rows
         per_fold[fold_rows[0]["fold"]] = {
             "num_samples": len(fold_rows),
@@ -434,10 +496,9 @@ def aggregate(workdir: Path, class_names: list[str], model: dict | None = None) 
     results["per_fold"] = per_fold
     if model is not None:
         results["model"] = model
-    run = json.loads((workdir / RUN_FILE).read_text()) if (workdir / RUN_FILE).is_file() else {}
     results["fingerprint"], results["config"] = run.get("fingerprint"), run
-    results["warnings"] = [w for path in sorted(workdir.glob("folds/*/split.json"))
-                           for w in json.loads(path.read_text()).get("warnings", [])]
+    results["warnings"] = [w for name in folds for w in json.loads(
+        (workdir / "folds" / name / "split.json").read_text()).get("warnings", [])]
     write_predictions(workdir / "predictions.csv", rows)
     write_json_atomic(workdir / "results.json", results)
     title = (f"LOSO, {len(per_fold)} folds: accuracy {100 * results['accuracy']:.1f}%, "
@@ -455,7 +516,7 @@ def current_results(workdir: Path, fingerprint_: str) -> dict | None:
         results = json.loads((workdir / "results.json").read_text())
     except (OSError, ValueError):
         return None
-    finished = {p.parent.name for p in workdir.glob("folds/*/predictions.csv")}
+    finished = set(finished_folds(workdir, fingerprint_))
     if results.get("fingerprint") == fingerprint_ and set(results.get("per_fold", {})) == finished:
         return results
     return None
@@ -518,8 +579,35 @@ def claim_run_dir(run_dir: Path, identity: dict, experiment: dict | None, overwr
     return record
 
 
-def fold_finished(fold_dir: Path) -> bool:
-    return (fold_dir / "predictions.csv").is_file()
+def fold_fingerprints(fold_dir: Path) -> set[str]:
+    """The run fingerprints a fold's files record (split.json, state.json, predictions.csv);
+    none in a fold written before they were recorded."""
+    found = set()
+    for name in ("split.json", "state.json"):
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            found.add(json.loads((fold_dir / name).read_text()).get("fingerprint"))
+    with contextlib.suppress(OSError, StopIteration, csv.Error):
+        with open(fold_dir / "predictions.csv", newline="") as f:
+            found.add(next(csv.DictReader(f)).get("fingerprint"))
+    return found - {None, ""}
+
+
+def foreign_fingerprints(fold_dir: Path, fingerprint_: str | None) -> set[str]:
+    """The fingerprints of other runs in a fold's files (none when `fingerprint_` is None)."""
+    return set() if fingerprint_ is None else fold_fingerprints(fold_dir) - {fingerprint_}
+
+
+def fold_finished(fold_dir: Path, fingerprint_: str | None = None) -> bool:
+    """Whether the fold has its predictions, all of the run `fingerprint_` (when given): a fold
+    holding another run's files is unfinished, to be retrained."""
+    return (fold_dir / "predictions.csv").is_file() and not foreign_fingerprints(fold_dir,
+                                                                                 fingerprint_)
+
+
+def finished_folds(workdir: Path, fingerprint_: str | None) -> list[str]:
+    """The names of the finished folds of the run `fingerprint_` in `workdir`, sorted."""
+    return sorted(p.parent.name for p in workdir.glob("folds/*/predictions.csv")
+                  if fold_finished(p.parent, fingerprint_))
 
 
 def train_loso(records_dir, workdir, config: TrainConfig, folds: list[str] | None = None,
@@ -547,12 +635,13 @@ def train_loso(records_dir, workdir, config: TrainConfig, folds: list[str] | Non
                                         str(names.index(s)) in folds]
     if folds and not selected:
         raise TrainingError(f"--folds {folds} names no {config.fold_by} of {names}")
+    run_fp, retrained = record["fingerprint"], []
     trained = True
     while trained:  # again after a fold: a process gone meanwhile leaves its fold claimable
         trained, pending = False, {}
         for k, subject in enumerate(selected):
             fold_dir = workdir / "folds" / subject
-            if fold_finished(fold_dir):
+            if fold_finished(fold_dir, run_fp):
                 log.info("fold %s already finished", subject)
                 continue
             claim = claims.try_claim(claims.beside(fold_dir), stale_after)
@@ -561,20 +650,30 @@ def train_loso(records_dir, workdir, config: TrainConfig, folds: list[str] | Non
                 log.info("fold %s is being trained by %s", subject, pending[subject])
                 continue
             with claim:
-                if fold_finished(fold_dir):  # finished by another just before the claim
+                if fold_finished(fold_dir, run_fp):  # finished by another just before the claim
                     continue
+                if foreign := foreign_fingerprints(fold_dir, run_fp):
+                    log.warning("fold %s holds files of another run (%s), not of run %s: "
+                                "retraining it", subject, ", ".join(sorted(foreign)), run_fp)
+                    Ownership(f"fold {subject}", workdir, run_fp, claim).check()
+                    remove(fold_dir)
+                    retrained.append(subject)
                 log.info("fold %d/%d: test %s %s", k + 1, len(selected), config.fold_by, subject)
                 train_fold(fold_dir, files, manifest, subject, config, plan, groups[subject],
-                           claim=claim)
+                           claim=claim, fingerprint=run_fp)
                 trained = True
-    pending = {s: h for s, h in pending.items() if not fold_finished(workdir / "folds" / s)}
+    if retrained:
+        log.warning("%d fold(s) held files of another run and were retrained: %s",
+                    len(retrained), ", ".join(retrained))
+    pending = {s: h for s, h in pending.items() if not fold_finished(workdir / "folds" / s, run_fp)}
     if pending:
-        return {"pending": pending, "fingerprint": record["fingerprint"]}
+        return {"pending": pending, "fingerprint": run_fp}
     with claims.exclusive(workdir / "results.claim", f"the LOSO results of {workdir}"):
-        results = current_results(workdir, record["fingerprint"])
+        Ownership("the LOSO results", workdir, run_fp).check()
+        results = current_results(workdir, run_fp)
         if results is None:
             log.info("aggregating %d fold(s) into %s",
-                     len(list(workdir.glob("folds/*/predictions.csv"))), workdir / "results.json")
+                     len(finished_folds(workdir, run_fp)), workdir / "results.json")
             results = aggregate(workdir, manifest["class_names"], model_record(config, plan))
     return results
 
