@@ -3,7 +3,7 @@ and the flow table (quick form) with the choice of the LOSO comparison's candida
 import numpy as np
 import pytest
 
-from tscnn_tf import bench, flow, model as model_lib
+from tscnn_tf import bench, face, flow, model as model_lib
 
 
 def test_training_flops_from_table_1_shapes():
@@ -110,6 +110,11 @@ def test_the_edge_section_times_every_stage_of_both_flows():
     assert edge["target_ms"] == 100 and edge["threads"] == 1
     assert edge["met"] == (edge["clip_to_label_ms"][flow.EDGE_FLOW] <= 100)
     assert edge["slowest_stage"] in bench.EDGE_STAGES
+    # The edge column is measured with the edge detection width, not projected (issue 19).
+    assert edge["detect_width"] == {"default": 0, "edge": face.EDGE_DETECT_WIDTH}
+    assert set(edge["predict_clip_ms"]) == set(edge["stages"])
+    assert set(edge["detect_widths"]) == {str(w) for w in bench.EDGE_DETECT_WIDTHS}
+    assert all(d["landmark_shift"] < 0.05 for d in edge["detect_widths"].values())
     text = bench.format_table(report)
     assert "clip -> label on one thread" in text and "end to end" in text
 

@@ -522,12 +522,14 @@ def bench_edge(quick: bool = False) -> dict:
     on the onset frame, alignment; `features.clip_features`: LBP apex, flow of two pairs,
     inputs) and the int8 TSCNN, with the default settings and the edge ones (the edge flow, the
     face detector at `face.EDGE_DETECT_WIDTH`). Each stage is timed on its own and the whole
-    chain end to end, all taking turns (`interleaved_ms`); medians in ms. `detect_widths`: the
+    chain end to end, all taking turns (`interleaved_ms`); medians in ms. `predict_clip_ms`:
+    `predict.predict_clip` as the command runs it, which adds its face-track check (the apex
+    frame read again and its face detected) to the chain. `detect_widths`: the
     landmarks stage with the detector at other widths, and how far those landmarks lie from the
     full-frame ones (`landmark_shift`, inter-ocular distances)."""
     import cv2
     from tscnn_tf import apex as apex_lib, face as face_lib, features as feat
-    from tscnn_tf import flow as flow_lib
+    from tscnn_tf import flow as flow_lib, predict
     from tscnn_tf.artifacts import ExportedModel
     from tscnn_tf.video import iter_frames
     default = feat.FeatureConfig()
@@ -579,7 +581,10 @@ def bench_edge(quick: bool = False) -> dict:
                     faces[0], faces[position], faces[-1], f, configs[f].flow_norm)
                    for f in configs},
                 **{f"model_{f}": lambda f=f: models[f](features[f]) for f in configs},
-                **{f"end_to_end_{f}": lambda f=f: end_to_end(f) for f in configs}}
+                **{f"end_to_end_{f}": lambda f=f: end_to_end(f) for f in configs},
+                **{f"predict_{f}": lambda f=f: predict.predict_clip(
+                    models[f], predict.clip_sample(video=sample.video), landmarkers[f])
+                   for f in configs}}
             ms = interleaved_ms(calls, *((2, 1) if quick else (15, 2)))
     finally:
         cv2.setNumThreads(before)
@@ -594,11 +599,13 @@ def bench_edge(quick: bool = False) -> dict:
             "model": "full TSCNN, int8 TFLite (export's int8 file), untrained",
             "threads": 1, "flow": flows, "detect_width": widths, "target_ms": EDGE_TARGET_MS,
             "clip_to_label_ms": total, "stages": stages,
+            "predict_clip_ms": {f: ms[f"predict_{f}"] for f in configs},
             "met": total[edge] <= EDGE_TARGET_MS, "slowest_stage": slowest,
             "detect_widths": {str(w): {"landmarks_ms": ms[f"width_{w}"],
                                        "landmark_shift": shifts[w]} for w in by_width},
             "note": "clip_to_label_ms is the chain timed end to end; stages.sum is the stages "
-                    "timed one by one. Each column is a setting of predict: the edge one is "
+                    "timed one by one; predict_clip_ms adds predict's face-track check. "
+                    "Each column is a setting of predict: the edge one is "
                     "--flow and --detect_width as in `detect_width`. detect_widths: the "
                     "landmarks stage at other detection widths; landmark_shift is the mean "
                     "distance of their 68 points from the full-frame ones, in inter-ocular "
@@ -765,6 +772,8 @@ def format_edge(e: dict) -> list[str]:
     lines += [f"  {'end to end':<24}" + "".join(f"{e['clip_to_label_ms'][f]:9.1f}" for f in flows)
               + f"   (target ≤ {e['target_ms']:.0f} with {e['flow']['edge']}: "
               + ("met" if e["met"] else f"not met; slowest stage {e['slowest_stage']}") + ")",
+              f"  {'predict_clip':<24}" + "".join(f"{e['predict_clip_ms'][f]:9.1f}" for f in flows)
+              + "   (with predict's face-track check on the apex frame)",
               "  landmarks by detection width (px wide; ms; mean shift from the full-frame "
               "landmarks, inter-ocular distances)"]
     lines += [f"    {w:>5}{d['landmarks_ms']:9.1f}" + (
