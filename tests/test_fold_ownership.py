@@ -100,9 +100,10 @@ def test_an_overwrite_during_training_stops_the_old_process_at_the_next_epoch(
     """B replaces the run while A trains a fold and starts the same fold itself: A stops at its
     next epoch end and writes nothing into B's fold (it used to write its checkpoints there)."""
     def replaced_at_epoch_end(fold_dir, epoch):
-        overwrite_with_other_settings(tmp_path, records_3_subjects)
-        fold_dir.mkdir(parents=True)
-        take_over(claims.beside(fold_dir))  # B's claim, B's fold folder
+        if epoch == 0:
+            overwrite_with_other_settings(tmp_path, records_3_subjects)
+            fold_dir.mkdir(parents=True)
+            take_over(claims.beside(fold_dir))  # B's claim, B's fold folder
     seen = on_epoch_end_first(monkeypatch, replaced_at_epoch_end)
     with pytest.raises(loso.TrainingError, match="fold sub02: .* now holds run") as error:
         loso.train_loso(records_3_subjects, tmp_path, dataclasses.replace(TINY, epochs=2),
@@ -147,7 +148,7 @@ def test_folds_written_before_fingerprints_resume_and_aggregate_as_before(
     fold = workdir / "folds" / "sub02"
     for name in ("split.json", "state.json"):
         record = json.loads((fold / name).read_text())
-        del record["fingerprint"]
+        record.pop("fingerprint", None)
         (fold / name).write_text(json.dumps(record))
     rows = loso.read_predictions(fold / "predictions.csv")
     loso.write_predictions(fold / "predictions.csv",
@@ -196,7 +197,8 @@ def test_a_lost_final_model_claim_stops_before_any_checkpoint_or_export(records_
                                                                         tmp_path, monkeypatch):
     seen = on_epoch_end_first(monkeypatch, lambda run_dir, epoch: take_over(claims.beside(run_dir)))
     with pytest.raises(loso.TrainingError, match="the final model: final.claim was taken over"):
-        loso.train_final(records_3_subjects, tmp_path / "final", dataclasses.replace(TINY, epochs=3))
+        loso.train_final(records_3_subjects, tmp_path / "final",
+                         dataclasses.replace(TINY, epochs=3))
     assert seen == [0]
     assert not [p.name for p in (tmp_path / "final").iterdir()
                 if p.name in ("last.keras", "best.keras", "state.json")]
