@@ -17,7 +17,8 @@ thread for Keras, the SavedModel, TFLite float32 and int8 (the two TFLite files 
 turns), and which of their ops run outside LiteRT's XNNPACK delegate. Edge: clip -> label
 on one thread for a 30-frame 640 x 480 clip, stage by stage, with the default settings and the
 edge ones (the edge flow, the face detector at 320 px wide), and the landmarks stage at other
-detection widths (`bench_edge`). Spotting: frames per second and recognition per interval (`bench_spotting`).
+detection widths (`bench_edge`). Spotting: frames per second and recognition per interval
+(`bench_spotting`).
 `--device_check` runs tscnn_tf/device_check.py instead.
 """
 from __future__ import annotations
