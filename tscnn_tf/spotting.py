@@ -73,14 +73,15 @@ class SpotConfig:
             raise ValueError(f"signal must be one of {SIGNALS}, got {self.signal!r}")
 
 
-DETECT_WIDTH = 320  # frames are searched for the face at this width (4x fewer pixels at 640)
+# Frames are searched for the face at the edge path's width (4x fewer pixels at 640).
+DETECT_WIDTH = face_lib.EDGE_DETECT_WIDTH
 
 
 def detect_face(landmarker, gray: np.ndarray) -> np.ndarray | None:
     """68 landmarks of the largest face: the detector on a frame scaled to DETECT_WIDTH (a
     detection at 640x480 costs ~100 ms, a tenth of a second of a 200-fps stream), the
     landmarks on the full frame."""
-    scale = DETECT_WIDTH / gray.shape[1]
+    scale = face_lib.detect_scale(gray.shape[1], DETECT_WIDTH)
     if scale >= 1 or not hasattr(landmarker, "detect_box"):
         return landmarker(gray, face_box="detect")
     return landmarker.detect_box(gray, scale)
