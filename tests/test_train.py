@@ -115,31 +115,37 @@ def test_fold_class_warnings():
     assert any("test subject y has no sample" in w for w in warnings)
 
 
-def without_class(records_dir, out_dir, label: int, subjects: set[str]):
-    """A copy of the records lacking class `label` for `subjects` (manifest included)."""
+def without_class(records_dir, out_dir, gaps: dict[int, set[str]]):
+    """A copy of the records lacking, for each label of `gaps`, its samples of the subjects
+    `gaps[label]` (manifest included)."""
     out_dir.mkdir()
     manifest = json.loads((records_dir / "manifest.json").read_text())
+
+    def dropped(label, subject):
+        return subject in gaps.get(int(label), ())
     kept = []
     for path in sorted(records_dir.glob("*.tfrecord")):
         for raw in tf.data.TFRecordDataset(str(path)):
             e = records.parse(raw, manifest["params"]["blocks"])
-            if not (int(e["label"]) == label and e["subject"].numpy().decode() in subjects):
+            if not dropped(e["label"], e["subject"].numpy().decode()):
                 kept.append(raw.numpy())
     records.write_shard(str(out_dir / "x-00000.tfrecord"), kept)
     manifest["samples"] = [e for e in manifest["samples"]
-                           if not (e["label"] == label and e["subject"] in subjects)]
+                           if not dropped(e["label"], e["subject"])]
     (out_dir / "manifest.json").write_text(json.dumps(manifest))
     return out_dir
 
 
 def test_class_gaps_in_a_fold_are_reported(records_3_subjects, tmp_path):
-    gapped = without_class(records_3_subjects, tmp_path / "records", 2, {"sub02", "sub03"})
-    results = loso.train_loso(gapped, tmp_path / "run", TINY, folds=["sub01", "sub02"])
+    """One fold with both gaps: its training subjects lack surprise, its test subject positive."""
+    gapped = without_class(records_3_subjects, tmp_path / "records",
+                           {2: {"sub02", "sub03"}, 1: {"sub01"}})
+    results = loso.train_loso(gapped, tmp_path / "run", TINY, folds=["sub01"])
     text = " ".join(results["warnings"])
     assert "['surprise'] have no training sample when testing on sub01" in text
-    assert "test subject sub02 has no sample of ['surprise']" in text
+    assert "test subject sub01 has no sample of ['positive']" in text
     # Pooled metrics stay defined, over the classes present.
-    assert results["num_samples"] == 5 and np.isfinite([results["uf1"], results["uar"]]).all()
+    assert results["num_samples"] == 2 and np.isfinite([results["uf1"], results["uar"]]).all()
     split = json.loads((tmp_path / "run" / "folds" / "sub01" / "split.json").read_text())
     assert any("cannot predict" in w for w in split["warnings"])
 
