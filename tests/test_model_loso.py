@@ -124,7 +124,8 @@ def test_lbptop_svm_on_records_without_lbptop_is_one_clear_error(records_3_subje
                                                     f"in {old} do not hold"):
             train(old, tmp_path / "run", tiny("lbptop_svm"))
     assert not (tmp_path / "run" / "config.json").exists()
-    results = loso.train_loso(old, tmp_path / "ok", tiny("ststnet", epochs=1), folds=["sub01"])
+    results = loso.train_loso(old, tmp_path / "ok", tiny("ststnet", epochs=1, augment=False),
+                              folds=["sub01"])
     assert results["num_samples"] == 3
 
 
@@ -162,7 +163,8 @@ def test_fold_by_database_leaves_one_database_out(records_3_subjects, tmp_path):
     composite = relabelled(records_3_subjects, tmp_path / "composite", {
         "sub01": ["casme2_sub01"], "sub02": ["smic_s2"], "sub03": ["samm_006"]})
     results = loso.train_loso(composite, tmp_path / "run", tiny("ststnet", fold_by="database",
-                                                               epochs=1), folds=["smic", "samm"])
+                                                               epochs=1, augment=False),
+                              folds=["smic", "samm"])
     assert set(results["per_fold"]) == {"smic", "samm"}  # the casme2 fold is the same code
     assert results["num_samples"] == 6 and results["model"]["fold_by"] == "database"
     split = json.loads((tmp_path / "run" / "folds" / "smic" / "split.json").read_text())
@@ -176,7 +178,7 @@ def test_database_folds_hold_every_subject_of_their_database(records_3_subjects,
     two = relabelled(records_3_subjects, tmp_path / "two", {
         "sub01": ["casme2_a", "smic_d"], "sub02": ["casme2_b"], "sub03": ["smic_c"]})
     results = loso.train_loso(two, tmp_path / "run", tiny("ststnet", fold_by="database",
-                                                         epochs=1), folds=["smic"])
+                                                         epochs=1, augment=False), folds=["smic"])
     assert set(results["per_fold"]) == {"smic"} and results["per_fold"]["smic"]["num_samples"] == 6
     split = json.loads((tmp_path / "run" / "folds" / "smic" / "split.json").read_text())
     assert split["test"] == ["smic_c", "smic_d"]

@@ -15,7 +15,10 @@ from tscnn_tf.config import DataConfig, ExperimentConfig, ExportConfig, RunConfi
 from tests.conftest import FAST
 
 ROOT = Path(__file__).resolve().parent.parent
-TINY = loso.TrainConfig(variant="tiny", epochs=1, patience=5, batch_size=16, learning_rate=0.01)
+# No x10 augmentation: nothing here is about it (test_train.py trains with it), and each
+# training is a second faster without.
+TINY = loso.TrainConfig(variant="tiny", epochs=1, patience=5, batch_size=16, learning_rate=0.01,
+                        augment=False)
 
 
 def dead_pid() -> int:
@@ -150,8 +153,8 @@ def train_command(tmp_path: Path) -> list[str]:
     return [sys.executable, "-m", "tscnn_tf.train", "--db=synthetic", "--synthetic_seed=3",
             "--synthetic_subjects=3", "--synthetic_clips_per_class=1", "--flow=dis",
             "--apex_lambda=20", "--variant=tiny", "--epochs=1", "--batch_size=16",
-            "--num_workers=1", "--parity_samples=8", f"--workdir={tmp_path / 'run'}",
-            f"--export_dir={tmp_path / 'export'}"]
+            "--noaugment", "--num_workers=1", "--parity_samples=8",
+            f"--workdir={tmp_path / 'run'}", f"--export_dir={tmp_path / 'export'}"]
 
 
 def test_processes_on_one_workdir_split_the_folds_and_it_resumes(tmp_path):

@@ -15,6 +15,8 @@ from tests.conftest import FAST
 from tscnn_tf.config import ExperimentConfig, RunConfig
 
 TINY = loso.TrainConfig(variant="tiny", epochs=2, patience=5, batch_size=16, learning_rate=0.01)
+# For the tests that are not about the x10 augmentation (a second faster a training).
+PLAIN = loso.TrainConfig(**{**TINY.__dict__, "augment": False})
 
 
 def test_validation_subjects_are_training_subjects_only():
@@ -48,7 +50,7 @@ def test_folds_never_share_a_subject(records_3_subjects, tmp_path):
 
 
 def test_resume_after_an_interrupted_fold(records_3_subjects, tmp_path, monkeypatch):
-    config = loso.TrainConfig(**{**TINY.__dict__, "epochs": 3})
+    config = loso.TrainConfig(**{**PLAIN.__dict__, "epochs": 3})
     real = loso.make_checkpoint_callback
 
     def interrupt_after_epoch_2(fold_dir, patience, state, *args):
@@ -140,7 +142,7 @@ def test_class_gaps_in_a_fold_are_reported(records_3_subjects, tmp_path):
     """One fold with both gaps: its training subjects lack surprise, its test subject positive."""
     gapped = without_class(records_3_subjects, tmp_path / "records",
                            {2: {"sub02", "sub03"}, 1: {"sub01"}})
-    results = loso.train_loso(gapped, tmp_path / "run", TINY, folds=["sub01"])
+    results = loso.train_loso(gapped, tmp_path / "run", PLAIN, folds=["sub01"])
     text = " ".join(results["warnings"])
     assert "['surprise'] have no training sample when testing on sub01" in text
     assert "test subject sub01 has no sample of ['positive']" in text
@@ -151,7 +153,7 @@ def test_class_gaps_in_a_fold_are_reported(records_3_subjects, tmp_path):
 
 
 def test_final_model_splits_subjects(records_3_subjects, tmp_path):
-    loso.train_final(records_3_subjects, tmp_path / "final", TINY)
+    loso.train_final(records_3_subjects, tmp_path / "final", PLAIN)
     split = json.loads((tmp_path / "final" / "split.json").read_text())
     assert sorted(split["train"] + split["validation"]) == ["sub01", "sub02", "sub03"]
     assert not set(split["train"]) & set(split["validation"]) and split["test"] == []
@@ -163,7 +165,7 @@ def test_sweep_prints_a_table_per_point(records_3_subjects, tmp_path):
     workdir = tmp_path / "run"
     workdir.mkdir()
     (workdir / "records").symlink_to(records_3_subjects)
-    experiment = ExperimentConfig(features=FAST, train=TINY, run=RunConfig(folds=("sub01",)))
+    experiment = ExperimentConfig(features=FAST, train=PLAIN, run=RunConfig(folds=("sub01",)))
     rows = sweep.run_sweep("streams", workdir, experiment, lambda c, p: made.append(p),
                            streams=["S", "T"])
     assert [r["streams"] for r in rows] == ["S", "T"] and made == [workdir / "records"] * 2
