@@ -36,6 +36,14 @@ def user_module(tmp_path, monkeypatch):
     return "my_nets:small_cnn"
 
 
+@pytest.fixture(scope="module")
+def landmarker(records_3_subjects):
+    """The landmarker predict builds for these records' models, built once (it has no state
+    from one clip to the next; loading dlib's model is most of a second)."""
+    from tscnn_tf.features import FeatureConfig, landmarker_for
+    return landmarker_for(FeatureConfig(**data.load_manifest(records_3_subjects)["params"]))
+
+
 FIELDS = {"offapexnet": ["flow_raw"], "ststnet": ["flow_raw"], "htnet": ["flow_raw"],
           "lbptop_svm": ["lbptop"], "user": ["flow_raw"]}
 
@@ -45,7 +53,7 @@ FIELDS = {"offapexnet": ["flow_raw"], "ststnet": ["flow_raw"], "htnet": ["flow_r
 # so each model here trains the one fold whose model it exports.
 @pytest.mark.parametrize("name", list(FIELDS))
 def test_each_model_trains_a_loso_and_exports_with_parity(name, records_3_subjects, tmp_path,
-                                                          request):
+                                                          request, landmarker):
     model = request.getfixturevalue("user_module") if name == "user" else name
     workdir = tmp_path / "run"
     (tmp_path / "run").mkdir()
@@ -71,7 +79,7 @@ def test_each_model_trains_a_loso_and_exports_with_parity(name, records_3_subjec
     clip = sorted((records_3_subjects.parent / "db" / "sub01").iterdir())[0]
     for artifact in (tmp_path / "export" / "model.tflite", tmp_path / "export"):
         result = predict.predict_clip(predict.check_model_inputs(ExportedModel(artifact)),
-                                      predict.clip_sample(frames=clip))["result"]
+                                      predict.clip_sample(frames=clip), landmarker)["result"]
         assert abs(sum(result["probabilities"].values()) - 1) < 1e-4
 
 
