@@ -61,7 +61,8 @@ def test_trains_exports_from_records_alone(records_3_subjects, tmp_path, monkeyp
     assert identity["db"] == "synthetic" and identity["params"] == manifest["params"]
     made = results["config"]["experiment"]
     assert made["data"]["db"] == "synthetic" and made["data"]["data_dir"] is None
-    assert made["features"] == manifest["params"]  # flow dis, λ 20: not the defaults
+    # flow dis, λ 20: not the defaults (the full config names every field, detect_width too)
+    assert config_lib.FeatureConfig(**made["features"]).to_dict() == manifest["params"]
     assert results["num_samples"] == 9 and set(results["per_fold"]) == {"sub01", "sub02", "sub03"}
     metadata = json.loads((tmp_path / "export" / "metadata.json").read_text())
     assert metadata["fingerprint"] == results["fingerprint"] == outcome["results"]["fingerprint"]
@@ -181,6 +182,7 @@ def test_sweep_over_models_one_protocol_one_table(records_3_subjects, tmp_path, 
     assert rows[0]["fingerprint"] != rows[1]["fingerprint"]
     # Honest: the same test, validation and training subjects for every model.
     splits = [json.loads((run / "folds" / "sub01" / "split.json").read_text()) for run in runs]
+    assert [s.pop("fingerprint") for s in splits] == [r["fingerprint"] for r in rows]
     assert splits[0] == splits[1]
     import keras
     inputs = [sorted(models.input_fields(keras.saving.load_model(run / "folds" / "sub01" /

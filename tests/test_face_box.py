@@ -54,8 +54,8 @@ def test_the_face_box_is_recorded_per_sample_with_a_warning(tmp_path, crops, mon
     (db / "annotations.csv").write_text("\n".join(rows) + "\n")
     real = face.DlibLandmarker.__init__
 
-    def blind(self, face_box="auto"):  # a detector that finds nothing, as on hard crops
-        real(self, face_box)
+    def blind(self, face_box="auto", detect_width=0):  # a detector that finds nothing
+        real(self, face_box, detect_width)
         self._detector = lambda image, upsample: []
     monkeypatch.setattr(face.DlibLandmarker, "__init__", blind)
     manifest = ef.extract_features("custom", db, tmp_path / "out", FAST, num_workers=1,
