@@ -3,7 +3,7 @@ from setuptools import find_packages, setup
 
 setup(
     name="tscnn-tf",
-    version="0.2.0",
+    version="0.3.0",
     description="TensorFlow/Keras toolkit for facial micro-expression recognition with the "
                 "three-stream CNN (TSCNN) of Song et al., IEEE Access 2019.",
     long_description=open("README.md", encoding="utf-8").read(),

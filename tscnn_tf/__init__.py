@@ -5,7 +5,7 @@ processes that never need TensorFlow.
 """
 import os
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
 
 # TensorFlow enables its oneDNN kernels by default only on Intel CPUs. On the AMD machines this
 # project is developed on they train the full model 1.9x faster (8.5 -> 4.5 s per epoch of 540

@@ -979,7 +979,10 @@ def run(quick: bool = False, flow_loso: bool = False, sections=SECTIONS, model_l
     same run."""
     if unknown := set(sections) - set(SECTIONS):
         raise ValueError(f"unknown bench section(s) {sorted(unknown)}; choose from {SECTIONS}")
-    report = {"machine": machine()}
+    from tscnn_tf.artifacts import package_versions
+    report = {"machine": machine(), "packages": package_versions(),
+              "settings": {"quick": quick, "sections": list(sections), "flow_loso": flow_loso,
+                           "model_loso": model_loso, "composite_folds": composite_folds}}
     steps = {"features": lambda: bench_features(quick),
              "training": lambda: bench_training(quick), "inference": bench_inference,
              "face_box": lambda: bench_face_box(12 if quick else 40),
