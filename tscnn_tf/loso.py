@@ -636,13 +636,16 @@ def train_loso(records_dir, workdir, config: TrainConfig, folds: list[str] | Non
     if folds and not selected:
         raise TrainingError(f"--folds {folds} names no {config.fold_by} of {names}")
     run_fp, retrained = record["fingerprint"], []
-    trained = True
+    trained, done = True, set()
     while trained:  # again after a fold: a process gone meanwhile leaves its fold claimable
         trained, pending = False, {}
         for k, subject in enumerate(selected):
             fold_dir = workdir / "folds" / subject
+            if subject in done:
+                continue
             if fold_finished(fold_dir, run_fp):
                 log.info("fold %s already finished", subject)
+                done.add(subject)
                 continue
             claim = claims.try_claim(claims.beside(fold_dir), stale_after)
             if claim is None:
@@ -651,6 +654,7 @@ def train_loso(records_dir, workdir, config: TrainConfig, folds: list[str] | Non
                 continue
             with claim:
                 if fold_finished(fold_dir, run_fp):  # finished by another just before the claim
+                    done.add(subject)
                     continue
                 if foreign := foreign_fingerprints(fold_dir, run_fp):
                     log.warning("fold %s holds files of another run (%s), not of run %s: "
@@ -662,6 +666,7 @@ def train_loso(records_dir, workdir, config: TrainConfig, folds: list[str] | Non
                 train_fold(fold_dir, files, manifest, subject, config, plan, groups[subject],
                            claim=claim, fingerprint=run_fp)
                 trained = True
+                done.add(subject)
     if retrained:
         log.warning("%d fold(s) held files of another run and were retrained: %s",
                     len(retrained), ", ".join(retrained))
