@@ -624,7 +624,7 @@ def bench_spotting(quick: bool = False) -> dict:
     crops the features (`features.clip_features`) and the model call timed apart
     (`recognition_parts_ms`). Throughputs are the best of 3 runs: on this shared machine a
     single run was seen to vary by 25 %."""
-    from tscnn_tf import flow as flow_lib, model as model_lib, spot, spotting, video
+    from tscnn_tf import flow as flow_lib, model as model_lib, spotting, video
     from tscnn_tf.artifacts import ExportedModel
     from tscnn_tf.config import FeatureConfig
     from tscnn_tf.databases import synthetic_long
@@ -654,7 +654,7 @@ def bench_spotting(quick: bool = False) -> dict:
                     for k, (f, flow) in artifacts.items()}
         recognised, latencies, first = {}, {}, {}
         for kind, model_k in exported.items():
-            recognise, latencies[kind] = spot.make_recogniser(model_k), []
+            recognise, latencies[kind] = spotting.make_recogniser(model_k), []
 
             def timed(spotter, interval, recognise=recognise, times=latencies[kind]):
                 if not first and spotter.geometry is not None:

@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from tscnn_tf import spotting
+from tscnn_tf.spotting import make_recogniser  # its old home: spot.make_recogniser still works
 from tscnn_tf.artifacts import (IMAGE_SUFFIXES, atomic_write, check_output_file,
                                 check_writable_dir, write_json_atomic)
 from tscnn_tf.databases.long_videos import LONG_DATABASES
@@ -44,33 +45,6 @@ def check_fps(fps: float | None) -> None:
     """--fps, when given, is a positive, finite number of frames per second."""
     if fps is not None and not (math.isfinite(fps) and fps > 0):
         raise SpotError(f"--fps must be a positive number of frames per second, got {fps}")
-
-
-def make_recogniser(model):
-    """recognise(spotter, interval) -> {label, probabilities}: the interval's onset, apex and
-    offset through the feature stage's own code (`features.clip_features`, so flow is
-    computed for two pairs only) and the exported model."""
-    from tscnn_tf.artifacts import clip_fields
-    from tscnn_tf.features import FeatureConfig, clip_features, lbptop_field
-    model.require(clip_fields(), "the clip path of spot")  # before any frame is read
-    config = FeatureConfig(**model.metadata["params"])
-
-    def recognise(spotter, interval):
-        indices, faces = spotter.crops(interval["onset"], interval["offset"])
-        if len(faces) < 3 or spotter.geometry is None:
-            return {"label": None, "probabilities": None}
-        if faces[0].shape[0] != config.face_size:
-            import cv2
-            faces = [cv2.resize(f, (config.face_size,) * 2) for f in faces]
-        features = clip_features(faces, indices, spotter.geometry, config)
-        if "lbptop" in model.input_shapes:  # None under 9 frames: no label, as under 3
-            features["lbptop"] = lbptop_field(faces, [])
-            if features["lbptop"] is None:
-                return {"label": None, "probabilities": None}
-        probabilities = model(features)
-        return {"label": model.class_names[int(np.argmax(probabilities))],
-                "probabilities": {c: float(p) for c, p in zip(model.class_names, probabilities)}}
-    return recognise
 
 
 def spot_source(stream, config: spotting.SpotConfig, model=None, on_interval=None,
