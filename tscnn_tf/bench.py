@@ -530,7 +530,7 @@ def bench_edge(quick: bool = False) -> dict:
     full-frame ones (`landmark_shift`, inter-ocular distances)."""
     import cv2
     from tscnn_tf import apex as apex_lib, face as face_lib, features as feat
-    from tscnn_tf import flow as flow_lib, predict
+    from tscnn_tf import flow as flow_lib, predicting as predict
     from tscnn_tf.artifacts import ExportedModel
     from tscnn_tf.video import iter_frames
     default = feat.FeatureConfig()

@@ -12,125 +12,12 @@ from __future__ import annotations
 
 import json
 import sys
-from pathlib import Path
 
 import numpy as np
 
-from tscnn_tf.databases.base import MIN_FRAMES, Sample, list_frames, video_fps, video_frame_count
-from tscnn_tf.artifacts import ExportedModel, clip_fields
-from tscnn_tf.errors import ToolkitError
-
-
-class PredictError(ToolkitError):
-    """An expected failure (no face, too few frames, unreadable input, mismatched model)."""
-
-
-LONG_CLIP_S = 2.0        # longer than any micro- or macro-expression
-LONG_CLIP_FRAMES = 400   # the same without a frame rate (2 s at 200 fps)
-
-
-Model = ExportedModel  # the name earlier releases documented
-
-
-def check_model_inputs(model: Model) -> Model:
-    """Refuse, before any clip is read, a model whose inputs the clip path cannot make."""
-    model.require(clip_fields(), "the clip path of predict and spot")
-    return model
-
-
-def clip_sample(video=None, frames=None, onset=None, offset=None) -> Sample:
-    """A Sample for a new clip: a video (0-based frame indices) or a frame folder (the integers
-    in the file names). Onset and offset default to the first and last frame."""
-    if (video is None) == (frames is None):
-        raise PredictError("give exactly one of --video and --frames")
-    sample = Sample("predict", "-", Path(video or frames).name, "", -1, 0, 0)
-    if frames is not None:
-        if not Path(frames).is_dir():
-            raise PredictError(f"no frame folder {frames}")
-        available = list_frames(frames)
-        if not available:
-            raise PredictError(f"no image frames in {frames}")
-        first, last = min(available), max(available)
-    else:
-        if not Path(video).is_file():
-            raise PredictError(f"no video file {video}")
-        count = video_frame_count(video)
-        if count == 0:
-            raise PredictError(f"unreadable video {video}")
-        first, last = 0, count - 1
-        sample.video = str(video)
-    sample.onset = first if onset is None else onset
-    sample.offset = last if offset is None else min(offset, last)
-    if sample.offset - sample.onset + 1 < MIN_FRAMES:
-        raise PredictError(f"fewer than {MIN_FRAMES} frames between onset {sample.onset} and "
-                           f"offset {sample.offset} (the clip has frames {first}..{last})")
-    if frames is not None:
-        sample.frames = {i: p for i, p in available.items() if sample.onset <= i <= sample.offset}
-        if len(sample.frames) < MIN_FRAMES:
-            raise PredictError(f"fewer than {MIN_FRAMES} frames between onset {sample.onset} and "
-                               f"offset {sample.offset}")
-    return sample
-
-
-def length_warning(sample: Sample) -> str | None:
-    """A clip far longer than an expression is not one expression."""
-    frames = sample.offset - sample.onset + 1
-    fps = video_fps(sample.video) if sample.video else None
-    if fps and frames / fps > LONG_CLIP_S:
-        return (f"the clip lasts {frames / fps:.1f} s ({frames} frames at {fps:g} fps), longer "
-                "than any micro-expression: it is treated as ONE expression. Give --onset and "
-                "--offset around the expression, or spot the expressions first: python -m "
-                "tscnn_tf.spot --video=... --model=...")
-    if not fps and frames > LONG_CLIP_FRAMES:
-        return (f"the clip has {frames} frames, more than one expression lasts: it is treated as "
-                "ONE expression. Give --onset and --offset around the expression, or spot the "
-                "expressions first: python -m tscnn_tf.spot --frames=... --fps=... --model=...")
-    return None
-
-
-def predict_clip(model: Model, sample: Sample, landmarker=None) -> dict:
-    """Run the whole chain on one clip; returns the result and the features it used.
-
-    Frames are read one at a time and only aligned face crops are kept, so memory does not grow
-    with the frame size. The result's `warnings` say when the face tracked from the onset was
-    lost (a cut, no face on the apex frame) or the clip is far too long for one expression.
-    """
-    from tscnn_tf import face as face_lib
-    from tscnn_tf.features import (FeatureConfig, aligned_clip, clip_features, face_track_warnings,
-                                   landmarker_for, lbptop_field)
-    from tscnn_tf.video import ClipError
-    config = FeatureConfig(**model.metadata["params"])
-    landmarker = landmarker or landmarker_for(config)
-    if (warning := length_warning(sample)) is not None:
-        sample.warnings.append(warning)
-    try:
-        indices, faces, geometry = aligned_clip(sample, config, landmarker, sample.warnings)
-        features = clip_features(faces, indices, geometry, config, None, sample.warnings)
-        if "lbptop" in model.input_shapes:
-            features["lbptop"] = lbptop_field(faces, sample.warnings)
-            if features["lbptop"] is None:
-                raise PredictError(f"{sample.warnings[-1]} in {sample.video or sample.clip}")
-    except ClipError as e:
-        raise PredictError(f"{e} in {sample.video or sample.clip}") from e
-    except face_lib.FaceNotFound as e:
-        raise PredictError(f"{e} in {sample.video or sample.clip}") from e
-    sample.warnings.extend(face_track_warnings(sample, faces, indices, geometry,
-                                               int(features["apex_used"]), landmarker))
-    probabilities = model(features)
-    best = int(np.argmax(probabilities))
-    result = {"label": model.class_names[best],
-              "probabilities": {c: float(p) for c, p in zip(model.class_names, probabilities)},
-              "onset": int(features["onset"]), "apex": int(features["apex_used"]),
-              "offset": int(features["offset"]), "warnings": list(sample.warnings)}
-    return {"result": result, "features": features, "inputs": list(model.input_shapes)}
-
-
-def format_result(result: dict) -> str:
-    lines = [f"label: {result['label']}",
-             f"onset {result['onset']}  apex {result['apex']}  offset {result['offset']}"]
-    lines += [f"  {name:<14}{p:.4f}" for name, p in result["probabilities"].items()]
-    return "\n".join(lines)
-
+# The library's names, as before the entry was split from it (a contract for users' imports).
+from tscnn_tf.predicting import *  # noqa: F401,F403
+from tscnn_tf.predicting import Model, check_model_inputs, clip_sample, format_result, predict_clip
 
 def main(argv):
     del argv
