@@ -220,20 +220,22 @@ def main_command_config(flow: str, data_dir: Path, **overrides):
                                           for name, cls in config_lib.SECTIONS.items()})
 
 
+def timed_loso(config, workdir: Path) -> dict:
+    """One experiment's LOSO figures and its wall time (records, folds and aggregation)."""
+    from tscnn_tf import experiment
+    start = time.perf_counter()
+    results = experiment.run(config, workdir)["results"]
+    return {"accuracy": results["accuracy"], "uf1": results["uf1"], "uar": results["uar"],
+            "samples": results["num_samples"], "folds": len(results["per_fold"]),
+            "minutes": (time.perf_counter() - start) / 60}
+
+
 def bench_flow_loso(methods, root: Path, **overrides) -> dict:
     """The main command's synthetic LOSO with each flow setting, side by side in one run (one
     synthetic database, records and folds per setting): accuracy, UF1, UAR and the wall time
     of records plus folds."""
-    from tscnn_tf import experiment
-    out = {}
-    for method in methods:
-        config = main_command_config(method, root / "synthetic_db", **overrides)
-        start = time.perf_counter()
-        results = experiment.run(config, root / method)["results"]
-        out[method] = {"accuracy": results["accuracy"], "uf1": results["uf1"],
-                       "uar": results["uar"], "samples": results["num_samples"],
-                       "folds": len(results["per_fold"]),
-                       "minutes": (time.perf_counter() - start) / 60}
+    out = {method: timed_loso(main_command_config(method, root / "synthetic_db", **overrides),
+                              root / method) for method in methods}
     first = main_command_config(methods[0], root, **overrides)
     return {"database": {"subjects": first.data.synthetic_subjects,
                          "clips_per_class": first.data.synthetic_clips_per_class},
@@ -845,18 +847,15 @@ def extrapolate_loso(fold_s: list[float], folds: int) -> dict:
 def bench_model_loso() -> dict:
     """The main command's LOSO with each registry model (HTNet at `dim=64`: its full size
     would take half an hour here): accuracy, UF1, UAR and minutes, one synthetic database."""
-    from tscnn_tf import experiment, models
+    from tscnn_tf import models
     runs = [(name, ()) for name in models.names() if name != "htnet"] + [("htnet", ("dim=64",))]
     out = {}
     with tempfile.TemporaryDirectory() as tmp:
         for name, settings in runs:
             config = main_command_config(main_command_flow(), Path(tmp) / "synthetic_db",
                                          train={"model": name, "model_settings": settings or None})
-            start = time.perf_counter()
-            results = experiment.run(config, Path(tmp) / f"run-{name}")["results"]
-            out[name + (f" ({','.join(settings)})" if settings else "")] = {
-                "accuracy": results["accuracy"], "uf1": results["uf1"], "uar": results["uar"],
-                "minutes": (time.perf_counter() - start) / 60}
+            out[name + (f" ({','.join(settings)})" if settings else "")] = timed_loso(
+                config, Path(tmp) / f"run-{name}")
     return out
 
 
