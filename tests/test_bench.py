@@ -143,6 +143,9 @@ def test_every_model_side_by_side_and_the_composite_loso_estimate():
     assert all(len(v["fold_s"]) == 1 and v["full_loso_minutes"] == pytest.approx(
         v["s_per_fold"] * 68 / 60) for v in c["models"].values())
     assert "composite-shaped LOSO ststnet" in "\n".join(bench.format_models(m))
+    step = m["input_pipeline"]["models"]["ststnet"]
+    assert step["fixed_threads_ms_per_step"] > 0 and step["autotune_ms_per_step"] > 0
+    assert "training step ststnet" in "\n".join(bench.format_models(m))
 
 
 def test_composite_extrapolation_counts_the_start_up_once():

@@ -821,6 +821,9 @@ def bench_models(quick: bool, composite_folds: int = 0) -> dict:
             out["composite_loso"] = {"subjects": len(subjects),
                                      "epochs": 1 if quick else budget.epochs,
                                      "folds_timed": composite_folds, "models": {}}
+            out["input_pipeline"] = bench_input_pipeline(
+                records, ("ststnet",) if quick else ("offapexnet", "ststnet"), variant,
+                1 if quick else 3)
             for name in COMPOSITE_BASELINES:
                 config = dataclasses.replace(budget, model=name, patience=budget.epochs,
                                              variant=variant)
@@ -833,6 +836,42 @@ def bench_models(quick: bool, composite_folds: int = 0) -> dict:
                     times.append(time.perf_counter() - start)
                 out["composite_loso"]["models"][name] = {
                     "fold_s": times, **extrapolate_loso(times, len(subjects))}
+    return out
+
+
+def bench_input_pipeline(records: Path, names, variant: str, epochs: int) -> dict:
+    """Training ms a step of each model on the first fold of `records` through the toolkit's
+    pipeline (x10 expansion, cache, shuffle, batch 32, validation every epoch), with its fixed
+    input threads and with tf.data's autotuner on (TensorFlow's default): the same weights,
+    batches and updates, timed over `epochs` epochs after a first one that fills the cache."""
+    import keras
+    from tscnn_tf import data, device_check, loso
+    manifest, files = data.load_manifest(records), data.record_files(records)
+    subjects = device_check.subjects_of(records)
+    config = loso.TrainConfig()
+    val = loso.validation_subjects(subjects[1:], config.val_fraction, config.seed, subjects[0])
+    fit = [s for s in subjects[1:] if s not in val]
+    out = {"epochs_timed": epochs, "models": {}}
+    for name in names:
+        plan = loso.plan_model(loso.TrainConfig(model=name, variant=variant), manifest)
+        row = {}
+        for key, autotune in (("fixed_threads", False), ("autotune", True)):
+            def pipeline(subset, training):
+                return data.make_dataset(files, manifest["params"]["blocks"], plan.fields,
+                                         subset, training=training, seed=config.seed,
+                                         autotune=autotune)
+            train_ds, val_ds = pipeline(fit, True), pipeline(val, False)
+            keras.utils.set_random_seed(config.seed)
+            model = plan.make(len(manifest["class_names"]), manifest["params"]["blocks"])
+            model.compile(loso.make_optimizer(config), loss=plan.entry.loss,
+                          steps_per_execution=loso.STEPS_PER_EXECUTION)
+            model.fit(train_ds, validation_data=val_ds, epochs=1, verbose=0)
+            steps = sum(1 for _ in train_ds)
+            start = time.perf_counter()
+            model.fit(train_ds, validation_data=val_ds, epochs=epochs, verbose=0)
+            row[f"{key}_ms_per_step"] = 1000 * (time.perf_counter() - start) / (epochs * steps)
+        row["speedup"] = row["autotune_ms_per_step"] / row["fixed_threads_ms_per_step"]
+        out["models"][name] = row
     return out
 
 
@@ -874,6 +913,11 @@ def format_models(m: dict) -> list[str]:
     for name, v in m.get("main_command_loso", {}).items():
         lines.append(f"  main command LOSO {name}: accuracy {100 * v['accuracy']:.2f} %, UF1 "
                      f"{v['uf1']:.4f}, {v['minutes']:.1f} min")
+    for name, v in m.get("input_pipeline", {}).get("models", {}).items():
+        lines.append(f"  training step {name} (composite fold, batch 32): "
+                     f"{v['fixed_threads_ms_per_step']:.1f} ms with fixed input threads, "
+                     f"{v['autotune_ms_per_step']:.1f} ms with tf.data's autotuner "
+                     f"({v['speedup']:.2f}x)")
     c = m.get("composite_loso")
     for name, v in (c or {}).get("models", {}).items():
         lines.append(f"  composite-shaped LOSO {name}: {v['s_per_fold']:.1f} s a fold "

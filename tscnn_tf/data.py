@@ -146,14 +146,16 @@ def to_model_inputs(example: dict, fields):
 def make_dataset(files: list[str], blocks: int, fields, subjects=None,
                  training: bool = False, augment_x10: bool = True, batch_size: int = 32,
                  shuffle_buffer: int = 4096, seed: int = 0, repeat: bool = False,
-                 keep_meta: bool = False, flow_norm: str = "channel") -> tf.data.Dataset:
+                 keep_meta: bool = False, flow_norm: str = "channel",
+                 autotune: bool = False) -> tf.data.Dataset:
     """Batches of ({input name: tensor}, label) from the records of `subjects` (all if None).
 
     `fields`: the record fields the model reads (its input names), or TSCNN stream letters;
     only these are parsed. keep_meta=True yields the whole parsed example instead (for
     predictions with provenance). flow_norm: how the records' flow was normalised (eq. 5), so
     augmented flow is renormalised the same way. A model reading no image field (lbptop) is not
-    expanded x10: its features cannot be flipped or rotated.
+    expanded x10: its features cannot be flipped or rotated. autotune=True keeps tf.data's
+    autotuning on (TensorFlow's default; `bench` times it beside the fixed threads used here).
     """
     fields = field_names(fields)
     spec = parse_spec(blocks, fields)
@@ -177,4 +179,20 @@ def make_dataset(files: list[str], blocks: int, fields, subjects=None,
         ds = ds.repeat()
     ds = ds.batch(batch_size)
     # Overlap input work with training steps.
-    return ds.prefetch(tf.data.AUTOTUNE)
+    ds = ds.prefetch(tf.data.AUTOTUNE)
+    return ds if autotune else ds.with_options(fixed_threads())
+
+
+def fixed_threads() -> tf.data.Options:
+    """Options that switch tf.data's autotuning off (AUTOTUNE then takes TensorFlow's fixed
+    defaults).
+
+    After the first epoch the pipeline only shuffles cached tensors, so there is nothing left to
+    tune, but the autotuner's background work competes with the training step for the cores; on
+    2 CPU cores it made OFF-ApexNet's steps ~1.7x slower (`python -m tscnn_tf.bench
+    --sections=models` times both, docs/speed.md). The samples and their order are the same
+    either way (deterministic maps, a seeded shuffle: tests/test_training_speed.py).
+    """
+    options = tf.data.Options()
+    options.autotune.enabled = False
+    return options
