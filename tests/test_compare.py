@@ -11,7 +11,7 @@ import pytest
 from absl import flags
 
 from pipelines import extraction
-from tscnn_tf import cli, config as config_lib, experiment, loso, models, sweep
+from tscnn_tf import cli, config as config_lib, data, experiment, loso, models, sweep
 from tscnn_tf.config import DataConfig, ExperimentConfig, ExportConfig, FeatureConfig, RunConfig
 from tscnn_tf.errors import ToolkitError
 
@@ -121,7 +121,7 @@ def test_a_model_the_records_do_not_fit_is_refused_before_any_work(records_3_sub
     no_database(monkeypatch)
     records = copied(records_3_subjects, tmp_path)
     manifest = json.loads((records / "manifest.json").read_text())
-    manifest["fields"] = list(experiment.IMAGE_FIELDS)  # records made before lbptop existed
+    manifest["fields"] = list(data.IMAGE_FIELDS)  # records made before lbptop existed
     for entry in manifest["samples"]:
         entry.pop("lbptop", None)
     (records / "manifest.json").write_text(json.dumps(manifest))

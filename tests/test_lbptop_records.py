@@ -116,3 +116,11 @@ def test_the_library_imports_no_entry_module_and_the_old_path_still_works():
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert run.returncode == 0, run.stderr[-2000:]
     assert run.stdout.strip() == "False"
+
+
+def test_a_manifest_without_fields_is_read_from_its_entries():
+    """One reading of what records hold, for training and for the experiment's early check."""
+    entries = [{"sample_id": "a", "lbptop": True}, {"sample_id": "b", "lbptop": True}]
+    assert "lbptop" in records.manifest_fields({"samples": entries})
+    assert "lbptop" not in records.manifest_fields({"samples": entries + [{"sample_id": "c"}]})
+    assert records.manifest_fields({"fields": ["flow_raw"], "samples": entries}) == ("flow_raw",)

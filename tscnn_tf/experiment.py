@@ -25,8 +25,6 @@ from tscnn_tf.config import FEATURE_ADDED, DataConfig, ExperimentConfig, Feature
 from tscnn_tf.databases import read_database
 
 log = logging.getLogger("tscnn_tf")
-# The fields every record holds that a model may read, in records whose manifest lists none.
-IMAGE_FIELDS = ("apex_gray", "blocks", "flow", "flow_raw")
 MANIFEST_KEYS = ("db", "class_names", "params", "samples", "data_fingerprint")
 
 
@@ -118,23 +116,14 @@ def fmt(value) -> str:
     return ",".join(map(str, value)) if isinstance(value, (list, tuple)) else str(value)
 
 
-def record_fields(manifest: dict) -> set[str]:
-    """The fields every record holds: the manifest's `fields`, or for records whose manifest
-    lists none the image fields and `lbptop` when every entry says it holds it."""
-    if "fields" in manifest:
-        return set(manifest["fields"])
-    return set(IMAGE_FIELDS) | ({"lbptop"} if all(e.get("lbptop") for e in manifest["samples"])
-                                else set())
-
-
 def check_fits(train, manifest: dict, where) -> None:
     """Refuse before any training a model reading a field the records do not hold."""
-    from tscnn_tf import models
+    from tscnn_tf import models, records
     entry = models.get(train.model)
     if entry.fields is None:  # a user's builder: its fields are known once built
         return
     models.require_fields(train.model, entry.fields_for(streams=train.streams),
-                          record_fields(manifest), where)
+                          records.manifest_fields(manifest), where)
 
 
 def ensure_records(config: ExperimentConfig, workdir: Path, records_dir: Path,

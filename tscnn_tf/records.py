@@ -37,9 +37,11 @@ REQUIRED = tuple(key for key in SPEC if key not in OPTIONAL)
 
 
 def manifest_fields(manifest: dict) -> tuple[str, ...]:
-    """The fields every record of a manifest holds (manifests written before `fields` was
-    recorded: the required ones)."""
-    return tuple(manifest.get("fields") or REQUIRED)
+    """The fields every record of a manifest holds: its `fields`; for a manifest written before
+    `fields` was recorded, what its entries say (`record_fields`), else the required ones."""
+    if manifest.get("fields"):
+        return tuple(manifest["fields"])
+    return tuple(record_fields(manifest["samples"]) if manifest.get("samples") else REQUIRED)
 
 
 def record_fields(entries: list[dict]) -> list[str]:
