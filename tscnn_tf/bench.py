@@ -823,7 +823,7 @@ def bench_models(quick: bool, composite_folds: int = 0) -> dict:
                                      "folds_timed": composite_folds, "models": {}}
             out["input_pipeline"] = bench_input_pipeline(
                 records, ("ststnet",) if quick else ("offapexnet", "ststnet"), variant,
-                1 if quick else 3)
+                1 if quick else 5)
             for name in COMPOSITE_BASELINES:
                 config = dataclasses.replace(budget, model=name, patience=budget.epochs,
                                              variant=variant)
@@ -839,37 +839,40 @@ def bench_models(quick: bool, composite_folds: int = 0) -> dict:
     return out
 
 
-def bench_input_pipeline(records: Path, names, variant: str, epochs: int) -> dict:
+def bench_input_pipeline(records: Path, names, variant: str, rounds: int) -> dict:
     """Training ms a step of each model on the first fold of `records` through the toolkit's
     pipeline (x10 expansion, cache, shuffle, batch 32, validation every epoch), with its fixed
-    input threads and with tf.data's autotuner on (TensorFlow's default): the same weights,
-    batches and updates, timed over `epochs` epochs after a first one that fills the cache."""
+    input threads and with tf.data's autotuner on (TensorFlow's default): one model of the same
+    weights per setting, warmed up by an epoch that fills the cache, then `rounds` rounds of
+    two epochs each, the settings taking turns (the machine's drift hits both); medians."""
     import keras
     from tscnn_tf import data, device_check, loso
     manifest, files = data.load_manifest(records), data.record_files(records)
-    subjects = device_check.subjects_of(records)
+    n, subjects = manifest["params"]["blocks"], device_check.subjects_of(records)
     config = loso.TrainConfig()
     val = loso.validation_subjects(subjects[1:], config.val_fraction, config.seed, subjects[0])
     fit = [s for s in subjects[1:] if s not in val]
-    out = {"epochs_timed": epochs, "models": {}}
+    settings = {"fixed_threads": False, "autotune": True}
+    out = {"rounds": rounds, "epochs_a_round": 2, "models": {}}
     for name in names:
         plan = loso.plan_model(loso.TrainConfig(model=name, variant=variant), manifest)
-        row = {}
-        for key, autotune in (("fixed_threads", False), ("autotune", True)):
-            def pipeline(subset, training):
-                return data.make_dataset(files, manifest["params"]["blocks"], plan.fields,
-                                         subset, training=training, seed=config.seed,
-                                         autotune=autotune)
-            train_ds, val_ds = pipeline(fit, True), pipeline(val, False)
+        runs = {}
+        for key, autotune in settings.items():
+            train_ds, val_ds = (data.make_dataset(files, n, plan.fields, subset, training=training,
+                                                  seed=config.seed, autotune=autotune)
+                                for subset, training in ((fit, True), (val, False)))
             keras.utils.set_random_seed(config.seed)
-            model = plan.make(len(manifest["class_names"]), manifest["params"]["blocks"])
+            model = plan.make(len(manifest["class_names"]), n)
             model.compile(loso.make_optimizer(config), loss=plan.entry.loss,
                           steps_per_execution=loso.STEPS_PER_EXECUTION)
             model.fit(train_ds, validation_data=val_ds, epochs=1, verbose=0)
-            steps = sum(1 for _ in train_ds)
-            start = time.perf_counter()
-            model.fit(train_ds, validation_data=val_ds, epochs=epochs, verbose=0)
-            row[f"{key}_ms_per_step"] = 1000 * (time.perf_counter() - start) / (epochs * steps)
+            runs[key] = (model, train_ds, val_ds, sum(1 for _ in train_ds), [])
+        for _ in range(rounds):
+            for model, train_ds, val_ds, steps, times in runs.values():
+                start = time.perf_counter()
+                model.fit(train_ds, validation_data=val_ds, epochs=2, verbose=0)
+                times.append(1000 * (time.perf_counter() - start) / (2 * steps))
+        row = {f"{key}_ms_per_step": statistics.median(r[4]) for key, r in runs.items()}
         row["speedup"] = row["autotune_ms_per_step"] / row["fixed_threads_ms_per_step"]
         out["models"][name] = row
     return out
