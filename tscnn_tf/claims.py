@@ -2,16 +2,20 @@
 work, so each fold, the records, the synthetic database, the final model and the export are made
 by one process at a time. No TensorFlow import here.
 
-A claim is a small JSON file (host, pid, token) made atomically (a hard link of a finished
-file, or O_CREAT|O_EXCL where links are not supported); its holder touches it every
-`HEARTBEAT_S` seconds. A claim whose process is gone (same host, dead pid) or that was not
-touched for `STALE_AFTER_S` seconds (another host that died) is taken over.
+A claim is a small JSON file (host, pid, pid namespace, token) made atomically (a hard link of
+a finished file, or O_CREAT|O_EXCL where links are not supported); its holder touches it every
+`HEARTBEAT_S` seconds. A claim whose process is gone (same host and PID namespace, dead pid) or
+that was not touched for `STALE_AFTER_S` seconds (another host, or another container under the
+same host name, that died) is taken over. Ages are measured by the clock that stamps the
+claim files (`fs_now`), so a shared filesystem whose server's clock differs from this host's
+takes over no live claim.
 """
 from __future__ import annotations
 
 import contextlib
 import json
 import logging
+import math
 import os
 import socket
 import threading
@@ -25,6 +29,39 @@ STALE_AFTER_S = 120.0
 POLL_S = 1.0
 HOST = socket.gethostname()
 CLAIM_PREFIX = "partial-"  # temporary files of a claim, ignored by every reader
+CLOCK_CHECK_S = 60.0  # how often the filesystem's clock offset is measured again, per folder
+
+
+def pid_namespace() -> str | None:
+    """This process's PID namespace (Linux; None elsewhere): containers may share a host name
+    but not their pids, so a pid is only checked within the namespace it was recorded in."""
+    try:
+        return str(os.stat("/proc/self/ns/pid").st_ino)
+    except OSError:
+        return None
+
+
+PID_NAMESPACE = pid_namespace()
+_clock_offsets: dict[str, tuple[float, float]] = {}
+
+
+def fs_now(folder) -> float:
+    """Now, by the clock that stamps files in `folder` (an NFS server's, which may run ahead of
+    or behind this host's): this host's time plus the offset seen on a probe file written
+    there, measured again every CLOCK_CHECK_S seconds; this host's time where no probe can be
+    written."""
+    key, now = str(folder), time.time()
+    offset, measured = _clock_offsets.get(key, (0.0, -math.inf))
+    if now - measured > CLOCK_CHECK_S:
+        probe = Path(folder) / f"{CLAIM_PREFIX}clock-{uuid.uuid4().hex}"
+        try:
+            probe.write_bytes(b"")
+            offset = probe.stat().st_mtime - time.time()
+            probe.unlink()
+        except OSError:
+            offset = 0.0
+        _clock_offsets[key] = (offset, now)
+    return time.time() + offset
 
 
 def beside(folder, suffix: str = ".claim") -> Path:
@@ -34,7 +71,8 @@ def beside(folder, suffix: str = ".claim") -> Path:
 
 
 def read_claim(path) -> dict | None:
-    """The holder of the claim at `path` ({host, pid, token, since}), None if there is none."""
+    """The holder of the claim at `path` ({host, pid, pidns, token, since}), None if there is
+    none."""
     try:
         found = json.loads(Path(path).read_text())
     except (OSError, ValueError):
@@ -53,14 +91,18 @@ def pid_alive(pid: int) -> bool:
 
 
 def is_stale(path: Path, holder: dict | None, stale_after: float) -> bool:
-    """A claim of a dead process: on this host with a dead pid, or not touched for too long."""
+    """A claim of a dead process: on this host and in this PID namespace with a dead pid (a
+    claim of an older version, without a namespace, counts as this one's), or not touched for
+    too long by the filesystem's clock."""
     try:
-        age = time.time() - path.stat().st_mtime
+        age = fs_now(path.parent) - path.stat().st_mtime
     except FileNotFoundError:
         return True
     if age > stale_after:
         return True
-    return bool(holder) and holder.get("host") == HOST and not pid_alive(int(holder["pid"]))
+    here = (bool(holder) and holder.get("host") == HOST
+            and holder.get("pidns", PID_NAMESPACE) == PID_NAMESPACE)
+    return here and not pid_alive(int(holder["pid"]))
 
 
 def describe(holder: dict | None) -> str:
@@ -158,8 +200,8 @@ def try_claim(path, stale_after: float = STALE_AFTER_S,
     holds it."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    record = {"host": HOST, "pid": os.getpid(), "token": uuid.uuid4().hex,
-              "since": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    record = {"host": HOST, "pid": os.getpid(), "pidns": PID_NAMESPACE,
+              "token": uuid.uuid4().hex, "since": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     for _ in range(3):
         if _create(path, record):
             return Claim(path, record["token"], heartbeat_s)
