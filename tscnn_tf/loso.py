@@ -20,6 +20,7 @@ import dataclasses
 import json
 import logging
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -274,11 +275,16 @@ def fit_model(run_dir: Path, files: list[str], manifest: dict, fit: list[str], v
                                  seed=config.seed, flow_norm=flow_norm_of(manifest))
     val_ds = data.make_dataset(files, n, plan.fields, val, batch_size=config.batch_size)
     if state["wait"] < config.patience and state["epoch"] < config.epochs:
-        model.fit(train_ds, validation_data=val_ds, epochs=config.epochs,
-                  initial_epoch=state["epoch"], verbose=keras_verbosity(),
-                  callbacks=[make_checkpoint_callback(run_dir, config.patience, state,
-                                                      config.min_delta, owner),
-                             keras.callbacks.TensorBoard(str(run_dir / "logs"))])
+        with warnings.catch_warnings():
+            # Keras says "Your input ran out of data" when a dataset of unknown length ends
+            # inside a call of several steps: that is every epoch's normal end here. (The
+            # pipeline shuffles: Keras would ignore shuffle=True for a dataset, with a warning.)
+            warnings.filterwarnings("ignore", message="Your input ran out of data")
+            model.fit(train_ds, validation_data=val_ds, epochs=config.epochs, shuffle=False,
+                      initial_epoch=state["epoch"], verbose=keras_verbosity(),
+                      callbacks=[make_checkpoint_callback(run_dir, config.patience, state,
+                                                          config.min_delta, owner),
+                                 keras.callbacks.TensorBoard(str(run_dir / "logs"))])
     return keras.saving.load_model(run_dir / "best.keras", compile=False)
 
 

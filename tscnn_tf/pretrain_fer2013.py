@@ -91,7 +91,8 @@ def pretrain_s_stream(csv_path, output, config: PretrainConfig = PretrainConfig(
     stop = keras.callbacks.EarlyStopping(patience=config.patience, restore_best_weights=True)
     history = model.fit(fer_dataset(train_x, train_y, config.batch_size, True, config.seed),
                         validation_data=fer_dataset(val_x, val_y, config.batch_size, False),
-                        epochs=config.epochs, callbacks=[stop], verbose=2)
+                        epochs=config.epochs, callbacks=[stop], verbose=2,
+                        shuffle=False)  # the dataset shuffles itself
     save_model_atomic(model, output)
     report = {"train_samples": int(len(train_y)), "val_samples": int(len(val_y)),
               "skipped_rows": len(data.dropped), "epochs": len(history.history["loss"]),
