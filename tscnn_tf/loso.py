@@ -550,11 +550,16 @@ FINAL_FILES = ("split.json", "state.json", "last.keras", "best.keras", "logs")
 
 def run_identity(manifest: dict, config: TrainConfig) -> dict:
     """What a trained model and its scores depend on: the records (database, classes, feature
-    parameters, content of the data) and the training config."""
+    parameters, content of the data) and the training config (with a user builder's code:
+    `models.code_fingerprint`)."""
+    from tscnn_tf import models
+    train = config.identity()
+    if (code := models.code_fingerprint(models.get(config.model))) is not None:
+        train["model_code"] = code
     return as_json({"records": {"db": manifest["db"], "class_names": manifest["class_names"],
                                 "params": manifest["params"],
                                 "data_fingerprint": manifest.get("data_fingerprint")},
-                    "train": config.identity()})
+                    "train": train})
 
 
 def claim_run_dir(run_dir: Path, identity: dict, experiment: dict | None, overwrite: bool,
@@ -690,9 +695,11 @@ def train_loso(records_dir, workdir, config: TrainConfig, folds: list[str] | Non
 
 
 def model_record(config: TrainConfig, plan: ModelPlan) -> dict:
-    """The model of a run as results.json records it."""
+    """The model of a run as results.json records it (a user builder with its `code`)."""
+    from tscnn_tf import models
+    code = models.code_fingerprint(plan.entry)
     return as_json({"name": config.model, "settings": plan.settings, "fields": plan.fields,
-                    "fold_by": config.fold_by})
+                    "fold_by": config.fold_by, **({"code": code} if code else {})})
 
 
 def format_pending(pending: dict) -> str:

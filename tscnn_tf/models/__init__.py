@@ -13,9 +13,12 @@ its signature names. Adding a model: one file in this package with `build` and `
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import importlib
 import inspect
+import sys
 import traceback
+from pathlib import Path
 from typing import Any, Callable
 
 import keras
@@ -235,6 +238,26 @@ def resolve(spec: str) -> ModelEntry:
                          "a function that builds a keras.Model")
     return ModelEntry(spec, function, None, f"user model {spec}",
                       loss=getattr(function, "loss", DEFAULT_LOSS), user=True)
+
+
+_CODE: dict[str, str | None] = {}
+
+
+def code_fingerprint(entry: ModelEntry) -> str | None:
+    """A user builder's code as a run's fingerprint sees it: the SHA-256 (12 hex digits) of the
+    source file of the module that defines it, read once per process (a file edited during a
+    run does not split the run); None for a registry model (its code is this toolkit's) or a
+    module without a readable file. Code the module imports from elsewhere is not covered."""
+    if not entry.user:
+        return None
+    name = getattr(entry.build, "__module__", None)
+    if name not in _CODE:
+        try:
+            _CODE[name] = hashlib.sha256(Path(sys.modules[name].__file__).read_bytes()
+                                         ).hexdigest()[:12]
+        except (KeyError, AttributeError, OSError, TypeError):
+            _CODE[name] = None
+    return _CODE[name]
 
 
 def describe(error: Exception) -> str:
