@@ -27,7 +27,8 @@ def confusion_matrix_image(cm, class_names: list[str], title: str = "",
                            cell: int = 72) -> np.ndarray:
     """An RGB uint8 image of a confusion matrix: rows are true labels, columns predictions.
 
-    Each cell shows its count and, shaded by it, the share of its row (the per-class recall).
+    Each cell shows its count and, shaded by it, the share of its row (the per-class recall):
+    green on the diagonal, red off it.
     """
     cm = np.asarray(cm, dtype=np.int64)
     k = len(class_names)
@@ -43,7 +44,8 @@ def confusion_matrix_image(cm, class_names: list[str], title: str = "",
         for j in range(k):
             shade = int(255 - 200 * share[i, j])
             p, q = (x0 + j * cell, y0 + i * cell), (x0 + (j + 1) * cell, y0 + (i + 1) * cell)
-            cv2.rectangle(img, p, q, (shade, shade, 255) if i != j else (shade, 255, shade), -1)
+            # RGB: errors red, hits green, both deeper with the row's share.
+            cv2.rectangle(img, p, q, (255, shade, shade) if i != j else (shade, 255, shade), -1)
             cv2.rectangle(img, p, q, (160, 160, 160), 1)
             text = f"{cm[i, j]}"
             (tw, th), _ = cv2.getTextSize(text, _FONT, 0.6, 1)
