@@ -36,3 +36,21 @@ def records_3_subjects(tmp_path_factory):
                         {"seed": 3, "num_subjects": 3, "clips_per_class": 1}, num_workers=2,
                         progress=False)
     return root / "records"
+
+
+# The exported model's training: 20 epochs, so that the int8 and dynamic-range TFLite models
+# agree with it on >= 90 % of the held-out samples (test_export.py measures that).
+EXPORT_TRAINING = dict(variant="tiny", epochs=20, patience=50, batch_size=16, learning_rate=0.01)
+
+
+@pytest.fixture(scope="session")
+def exported_tiny(records_3_subjects, tmp_path_factory):
+    """The final tiny TSCNN trained on records_3_subjects (2 subjects train, 1 validates) and
+    exported to every format: (export folder, its metadata). Built once for test_export.py and
+    test_edge_flow.py (FAST is the edge flow's settings)."""
+    from tscnn_tf import export, loso
+    workdir = tmp_path_factory.mktemp("run")
+    (workdir / "records").symlink_to(records_3_subjects)
+    loso.train_final(workdir / "records", workdir / "final", loso.TrainConfig(**EXPORT_TRAINING))
+    out = workdir / "export"
+    return out, export.export_run_model(workdir / "final" / "best.keras", out)

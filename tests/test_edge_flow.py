@@ -17,17 +17,18 @@ TINY = loso.TrainConfig(variant="tiny", epochs=1, patience=5, batch_size=16)
 
 
 @pytest.fixture(scope="module")
-def edge_export(records_3_subjects, tmp_path_factory):
-    """A tiny model trained one epoch on edge-flow records, exported (the shared fixture's
-    records when they are of the edge flow, else records made here)."""
+def edge_export(request, tmp_path_factory):
+    """A tiny model trained on edge-flow records, exported: the shared exported model when the
+    shared records are of the edge flow, else one trained one epoch on records made here."""
+    if FAST == EDGE:
+        out, metadata = request.getfixturevalue("exported_tiny")
+        return out, metadata, request.getfixturevalue("records_3_subjects").parent / "db"
     root = tmp_path_factory.mktemp("edge")
-    records = records_3_subjects
-    if FAST != EDGE:
-        db = synthetic.generate(root / "db", seed=3, num_subjects=3, clips_per_class=1)
-        records = root / "records"
-        ef.extract_features("synthetic", db, records, EDGE,
-                            {"seed": 3, "num_subjects": 3, "clips_per_class": 1}, num_workers=1,
-                            progress=False)
+    db = synthetic.generate(root / "db", seed=3, num_subjects=3, clips_per_class=1)
+    records = root / "records"
+    ef.extract_features("synthetic", db, records, EDGE,
+                        {"seed": 3, "num_subjects": 3, "clips_per_class": 1}, num_workers=1,
+                        progress=False)
     (root / "run").mkdir()
     (root / "run" / "records").symlink_to(records)
     loso.train_final(root / "run" / "records", root / "run" / "final", TINY)

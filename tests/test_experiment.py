@@ -55,10 +55,16 @@ def test_the_main_command_path_records_loso_final_export(first_run):
     assert "LOSO  accuracy" in report and run["fingerprint"] in report
 
 
+def one_fold(config: ExperimentConfig) -> ExperimentConfig:
+    """`config` training fold sub01 only and no final model (for the tests of what a workdir
+    accepts: the refusals come before any fold; first_run trains every fold)."""
+    return dataclasses.replace(config, export=ExportConfig(final_model=False),
+                               run=dataclasses.replace(config.run, folds=("sub01",)))
+
+
 def test_other_streams_in_the_same_workdir_refuse_or_are_really_theirs(first_run):
     tmp_path, config, _ = first_run
-    other = dataclasses.replace(config, train=dataclasses.replace(TINY, streams="T"),
-                                export=ExportConfig(final_model=False))
+    other = one_fold(dataclasses.replace(config, train=dataclasses.replace(TINY, streams="T")))
     with pytest.raises(loso.TrainingError, match=r"train.streams: L\+S\+T -> T.*--overwrite"):
         experiment.run(other, tmp_path / "run")
     first = json.loads((tmp_path / "run" / "results.json").read_text())
@@ -74,10 +80,9 @@ def test_other_streams_in_the_same_workdir_refuse_or_are_really_theirs(first_run
 def test_other_data_in_the_same_workdir_is_refused(first_run, tmp_path):
     _, config, _ = first_run
     workdir = tmp_path / "run"
-    experiment.run(dataclasses.replace(config, export=ExportConfig(final_model=False)), workdir)
-    bigger = dataclasses.replace(config, data=dataclasses.replace(config.data,
-                                                                  synthetic_subjects=4),
-                                 export=ExportConfig(final_model=False))
+    experiment.run(one_fold(config), workdir)
+    bigger = one_fold(dataclasses.replace(config, data=dataclasses.replace(
+        config.data, synthetic_subjects=4)))
     with pytest.raises(loso.TrainingError, match="records.data_fingerprint"):
         experiment.run(bigger, workdir)
     smaller = dataclasses.replace(bigger, data=dataclasses.replace(config.data,
@@ -86,7 +91,7 @@ def test_other_data_in_the_same_workdir_is_refused(first_run, tmp_path):
         experiment.run(smaller, workdir)
     manifest = json.loads((workdir / "records" / "manifest.json").read_text())
     assert manifest["num_samples"] == 9  # refused before the records were touched
-    experiment.run(dataclasses.replace(config, export=ExportConfig(final_model=False)), workdir)
+    experiment.run(one_fold(config), workdir)
 
 
 def test_results_of_unknown_provenance_are_not_resumed(records_3_subjects, tmp_path):

@@ -10,23 +10,16 @@ import pytest
 import tensorflow as tf
 
 import tscnn_tf
-from tscnn_tf import bench, export, loso, predict
+from tscnn_tf import bench, export, predict
 from tscnn_tf.artifacts import ArtifactError
 from tscnn_tf.databases import list_frames
 
-CONFIG = loso.TrainConfig(variant="tiny", epochs=20, patience=50, batch_size=16,
-                           learning_rate=0.01)
 
 
 @pytest.fixture(scope="module")
-def exported(records_3_subjects, tmp_path_factory):
-    """A tiny model trained on 2 of 3 subjects (the third held out) and exported."""
-    workdir = tmp_path_factory.mktemp("run")
-    (workdir / "records").symlink_to(records_3_subjects)
-    loso.train_final(workdir / "records", workdir / "final", CONFIG)
-    out = workdir / "export"
-    metadata = export.export_run_model(workdir / "final" / "best.keras", out)
-    return out, metadata
+def exported(exported_tiny):
+    """A tiny model trained on 2 of 3 subjects (the third held out) and exported (conftest)."""
+    return exported_tiny
 
 
 def random_inputs(n=4, blocks=3, seed=0):
