@@ -49,18 +49,3 @@ def test_fixed_input_threads_give_the_same_batches(tmp_path):
         for name in fields:
             np.testing.assert_array_equal(xf[name], xt[name])
 
-
-def test_training_prints_no_false_keras_warnings(tmp_path):
-    """Every epoch of a fold ends its dataset inside a call of several steps: Keras must not
-    tell the user that the input "ran out of data", nor that `shuffle=True` was ignored."""
-    import dataclasses
-    import warnings
-    from tscnn_tf import device_check, loso
-    records = device_check.write_records(tmp_path / "records", 3, {"a": 6, "b": 6})
-    config = dataclasses.replace(loso.TrainConfig(), model="ststnet", variant="tiny", epochs=2,
-                                 patience=2, augment=False, batch_size=2)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        loso.train_loso(records, tmp_path / "run", config, folds=["sub01"])
-    messages = [str(w.message) for w in caught]
-    assert not [m for m in messages if "ran out of data" in m or "shuffle=True" in m], messages

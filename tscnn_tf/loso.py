@@ -355,6 +355,21 @@ def fold_groups(manifest: dict, fold_by: str = "subject") -> dict[str, list[str]
     return groups
 
 
+@contextlib.contextmanager
+def quiet_retracing():
+    """TensorFlow's warnings off for the block (its errors still show): each fold's new model
+    traces its own predict function, which TensorFlow reports, from the sixth fold on, as
+    "excessive retracing"; here that is expected."""
+    import tensorflow as tf
+    logger = tf.get_logger()
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
 def train_fold(fold_dir: Path, files: list[str], manifest: dict, fold: str,
                config: TrainConfig, plan: ModelPlan | None = None,
                test_subjects: list[str] | None = None, claim=None,
@@ -389,15 +404,16 @@ def train_fold(fold_dir: Path, files: list[str], manifest: dict, fold: str,
     # The test subjects, seen for the first and only time.
     class_names = manifest["class_names"]
     predictions = []
-    for batch in data.make_dataset(files, n, plan.fields, test_subjects, keep_meta=True,
-                                   batch_size=config.batch_size):
-        probs = best.predict(data.to_model_inputs(batch, plan.fields)[0], verbose=0)
-        for i in range(len(probs)):
-            predictions.append({
-                "sample_id": batch["sample_id"][i].numpy().decode(),
-                "subject": batch["subject"][i].numpy().decode(), "fold": fold,
-                "label": int(batch["label"][i]), "pred": int(np.argmax(probs[i])),
-                **{f"p_{c}": float(p) for c, p in zip(class_names, probs[i])}, **stamp})
+    with quiet_retracing():
+        for batch in data.make_dataset(files, n, plan.fields, test_subjects, keep_meta=True,
+                                       batch_size=config.batch_size):
+            probs = best.predict(data.to_model_inputs(batch, plan.fields)[0], verbose=0)
+            for i in range(len(probs)):
+                predictions.append({
+                    "sample_id": batch["sample_id"][i].numpy().decode(),
+                    "subject": batch["subject"][i].numpy().decode(), "fold": fold,
+                    "label": int(batch["label"][i]), "pred": int(np.argmax(probs[i])),
+                    **{f"p_{c}": float(p) for c, p in zip(class_names, probs[i])}, **stamp})
     owner.check()
     write_predictions(fold_dir / "predictions.csv", predictions)  # marks the fold as finished
     scores = evaluate([p["label"] for p in predictions], [p["pred"] for p in predictions],
