@@ -54,7 +54,9 @@ setup(
     extras_require={
         # openpyxl and xlwt write the xlsx and xls fixtures of the release formats.
         # apache-beam: the test that the Beam feature stage writes the local path's records.
-        "test": ["pytest>=8", "openpyxl>=3.1", "xlwt>=1.3", "apache-beam[tfrecord]>=2.55"],
+        # pytest-xdist: the suite runs on 2 processes, one test file each at a time.
+        "test": ["pytest>=8", "pytest-xdist>=3.5", "openpyxl>=3.1", "xlwt>=1.3",
+                 "apache-beam[tfrecord]>=2.55"],
         # The feature stage on Apache Beam (pipelines/beam_extract.py).
         "beam": ["apache-beam[tfrecord]>=2.55"],
         # Optional landmark backend; fetches its weights from the internet on first use.
