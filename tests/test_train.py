@@ -104,8 +104,9 @@ def test_too_few_subjects_is_a_clear_error(tiny_synthetic, tmp_path):
 def test_missing_records_or_unknown_fold(records_3_subjects, tmp_path):
     with pytest.raises(FileNotFoundError, match="feature stage"):
         loso.train_loso(tmp_path / "nothing", tmp_path / "run", TINY)
-    with pytest.raises(loso.TrainingError, match="names no subject"):
-        loso.train_loso(records_3_subjects, tmp_path / "run", TINY, folds=["nobody"])
+    with pytest.raises(loso.TrainingError, match=r"--folds \['nobody'\] names no subject"):
+        loso.train_loso(records_3_subjects, tmp_path / "run", TINY, folds=("nobody",))
+    assert not (tmp_path / "run" / loso.RUN_FILE).exists()  # the workdir is not made the run's
 
 
 def test_fold_class_warnings():

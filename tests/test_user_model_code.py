@@ -54,3 +54,32 @@ def test_the_run_identity_holds_a_user_builders_code(tmp_path, monkeypatch):
     assert "model_code" not in loso.run_identity(manifest, ststnet)["train"]
     assert "code" not in loso.model_record(ststnet, loso.plan_model(ststnet, manifest))
     fresh_import("code_mod")
+
+
+NEEDS_LBPTOP = BUILDER + textwrap.dedent('''
+    def reads_lbptop(num_classes, lbptop):
+        x = keras.Input(lbptop, name="lbptop")
+        return keras.Model({"lbptop": x}, keras.layers.Dense(num_classes, activation="softmax")(x))
+
+    def open_ended(num_classes, flow_raw, **settings):
+        return net(num_classes, flow_raw)
+''')
+
+
+def test_a_user_builder_is_checked_before_any_training(tmp_path, monkeypatch):
+    """A setting it does not take is refused (unless it takes **kwargs); a field it reads that
+    the records lack is refused by the same early check every model gets (a sweep's too)."""
+    monkeypatch.syspath_prepend(str(tmp_path))
+    (tmp_path / "check_mod.py").write_text(NEEDS_LBPTOP)
+    fresh_import("check_mod")
+    with pytest.raises(loso.TrainingError, match="check_mod:net takes no foo; it takes flow_raw"):
+        loso.check_model_settings(loso.TrainConfig(model="check_mod:net",
+                                                   model_settings=("foo=1",)))
+    loso.check_model_settings(loso.TrainConfig(model="check_mod:open_ended",
+                                               model_settings=("foo=1",)))
+    records = device_check.write_records(tmp_path / "records", 3, {"a": 3, "b": 3})
+    manifest = data.load_manifest(records)
+    manifest["fields"] = [f for f in manifest["fields"] if f != "lbptop"]
+    with pytest.raises(models.ModelError, match="reads lbptop"):
+        loso.plan_model(loso.TrainConfig(model="check_mod:reads_lbptop"), manifest)
+    fresh_import("check_mod")

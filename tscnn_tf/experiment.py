@@ -116,16 +116,6 @@ def fmt(value) -> str:
     return ",".join(map(str, value)) if isinstance(value, (list, tuple)) else str(value)
 
 
-def check_fits(train, manifest: dict, where) -> None:
-    """Refuse before any training a model reading a field the records do not hold."""
-    from tscnn_tf import models, records
-    entry = models.get(train.model)
-    if entry.fields is None:  # a user's builder: its fields are known once built
-        return
-    models.require_fields(train.model, entry.fields_for(streams=train.streams),
-                          records.manifest_fields(manifest), where)
-
-
 def ensure_records(config: ExperimentConfig, workdir: Path, records_dir: Path,
                    features: FeatureConfig | None = None) -> dict:
     """Make or finish the records of `features` (default the config's) in `records_dir`, or
@@ -238,14 +228,14 @@ def run(config: ExperimentConfig, workdir) -> dict:
             return manifest if records_only else ensure_records(config, workdir, path, features)
         rows = sweep.run_sweep(config.run.sweep, workdir, config, point_records,
                                config.run.sweep_streams, config.run.sweep_values,
-                               records_dir=records_dir, check=check_fits)
+                               records_dir=records_dir, check=loso.plan_model)
         if config.run.sweep == "model" and not any("pending" in r for r in rows):
             sweep.write_model_table(workdir, rows, config)  # by whichever process ends last
         return {"sweep": rows, "config": config}
     if not records_only:
         refuse_other_data(config, workdir)
         manifest = ensure_records(config, workdir, records_dir)
-    check_fits(config.train, manifest, f"the records in {records_dir}")
+    loso.plan_model(config.train, manifest, f"the records in {records_dir}")  # before any fold
     experiment = config.to_dict()
 
     def folds():

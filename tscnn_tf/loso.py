@@ -90,12 +90,12 @@ def check_model_settings(config: TrainConfig):
     if "blocks" in settings:
         raise TrainingError("--model_settings: blocks is the n of the records (--blocks), not "
                             "a model setting")
-    if not entry.user:
-        params = inspect.signature(entry.build).parameters
-        if unknown := [k for k in model_settings(config) if k not in params]:
-            takes = ", ".join(k for k in params if k != "num_classes")
-            raise TrainingError(f"--model_settings: {config.model} takes no "
-                                f"{', '.join(unknown)}; it takes {takes}")
+    params = inspect.signature(entry.build).parameters
+    open_ended = any(p.kind is p.VAR_KEYWORD for p in params.values())  # a builder's **kwargs
+    if not open_ended and (unknown := [k for k in model_settings(config) if k not in params]):
+        takes = ", ".join(k for k in params if k != "num_classes") or "nothing"
+        raise TrainingError(f"--model_settings: {config.model} takes no "
+                            f"{', '.join(unknown)}; it takes {takes}")
     if config.pretrained_s and config.model != "tscnn":
         raise TrainingError(f"--pretrained_s initialises the TSCNN's S stream; --model="
                             f"{config.model} has none")
@@ -654,14 +654,14 @@ def train_loso(records_dir, workdir, config: TrainConfig, folds: list[str] | Non
     workdir = Path(workdir)
     manifest, files, plan = open_records(records_dir, workdir, config, expected_params)
     groups = fold_groups(manifest, config.fold_by)
-    with claims.exclusive(workdir / "config.claim", f"the run record of {workdir}"):
-        record = claim_run_dir(workdir, run_identity(manifest, config), experiment, overwrite,
-                               LOSO_FILES)
     names = list(groups)
     selected = names if not folds else [s for s in names if s in folds or
                                         str(names.index(s)) in folds]
-    if folds and not selected:
-        raise TrainingError(f"--folds {folds} names no {config.fold_by} of {names}")
+    if folds and not selected:  # refused before the workdir is made this run's
+        raise TrainingError(f"--folds {list(folds)} names no {config.fold_by} of {names}")
+    with claims.exclusive(workdir / "config.claim", f"the run record of {workdir}"):
+        record = claim_run_dir(workdir, run_identity(manifest, config), experiment, overwrite,
+                               LOSO_FILES)
     run_fp, retrained = record["fingerprint"], []
     trained, done = True, set()
     while trained:  # again after a fold: a process gone meanwhile leaves its fold claimable
