@@ -865,12 +865,12 @@ def bench_input_pipeline(records: Path, names, variant: str, rounds: int) -> dic
             model = plan.make(len(manifest["class_names"]), n)
             model.compile(loso.make_optimizer(config), loss=plan.entry.loss,
                           steps_per_execution=loso.STEPS_PER_EXECUTION)
-            model.fit(train_ds, validation_data=val_ds, epochs=1, verbose=0)
+            model.fit(train_ds, validation_data=val_ds, epochs=1, verbose=0, shuffle=False)
             runs[key] = (model, train_ds, val_ds, sum(1 for _ in train_ds), [])
         for _ in range(rounds):
             for model, train_ds, val_ds, steps, times in runs.values():
                 start = time.perf_counter()
-                model.fit(train_ds, validation_data=val_ds, epochs=2, verbose=0)
+                model.fit(train_ds, validation_data=val_ds, epochs=2, verbose=0, shuffle=False)
                 times.append(1000 * (time.perf_counter() - start) / (2 * steps))
         row = {f"{key}_ms_per_step": statistics.median(r[4]) for key, r in runs.items()}
         row["speedup"] = row["autotune_ms_per_step"] / row["fixed_threads_ms_per_step"]
