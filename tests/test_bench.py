@@ -145,7 +145,11 @@ def test_every_model_side_by_side_and_the_composite_loso_estimate():
     assert "composite-shaped LOSO ststnet" in "\n".join(bench.format_models(m))
     step = m["input_pipeline"]["models"]["ststnet"]
     assert step["fixed_threads_ms_per_step"] > 0 and step["autotune_ms_per_step"] > 0
-    assert "training step ststnet" in "\n".join(bench.format_models(m))
+    fused = m["fused_update"]["models"]["ststnet"]
+    assert fused["fused_ms_per_step"] == step["fixed_threads_ms_per_step"]  # one measurement
+    assert fused["keras_sgd_ms_per_step"] > 0
+    text = "\n".join(bench.format_models(m))
+    assert "with tf.data's autotuner" in text and "with keras.optimizers.SGD" in text
 
 
 def test_composite_extrapolation_counts_the_start_up_once():

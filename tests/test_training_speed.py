@@ -6,10 +6,11 @@ import tensorflow as tf
 def _fit(steps_per_execution: int):
     import keras
     from tscnn_tf import loso, models
+    from tscnn_tf.optimizer import make_optimizer
     keras.utils.set_random_seed(0)
     entry = models.get("ststnet")
     model = entry.make(3, variant="tiny")
-    model.compile(loso.make_optimizer(loso.TrainConfig()), loss=entry.loss,
+    model.compile(make_optimizer(loso.TrainConfig()), loss=entry.loss,
                   steps_per_execution=steps_per_execution)
     rng = np.random.default_rng(0)
     x = {"flow_raw": rng.normal(0, 0.5, (90, 48, 48, 4)).astype("float32")}

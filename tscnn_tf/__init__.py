@@ -14,9 +14,13 @@ os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
 
 
 def load_model(path):
-    """The Keras model of a `.keras` file or of an export folder (`saved_models/<name>`)."""
+    """The Keras model of a `.keras` file or of an export folder (`saved_models/<name>`), of
+    any registry model: its layers (and a checkpoint's optimiser) are this package's classes."""
     from pathlib import Path
 
     import keras
+
+    import tscnn_tf.models  # noqa: F401  (registers the models' layers)
+    import tscnn_tf.optimizer  # noqa: F401  (and the optimiser of a fold's last.keras)
     path = Path(path)
     return keras.saving.load_model(path / "model.keras" if path.is_dir() else path)

@@ -349,8 +349,9 @@ def matmul_rate(sizes=(2048, 3072), repeat: int = 8) -> dict:
 def bench_training(quick: bool) -> dict:
     import tensorflow as tf
     from tscnn_tf import loso, model as model_lib
+    from tscnn_tf.optimizer import make_optimizer
     model = model_lib.build_tscnn(5, "L+S+T", 3, "full")
-    model.compile(loso.make_optimizer(loso.TrainConfig()), loss="sparse_categorical_crossentropy")
+    model.compile(make_optimizer(loso.TrainConfig()), loss="sparse_categorical_crossentropy")
     batch, steps = 32, 4 if quick else 16
     rng = np.random.default_rng(0)
     x = {"apex_gray": rng.random((batch * steps, 48, 48, 1), np.float32),
@@ -821,9 +822,9 @@ def bench_models(quick: bool, composite_folds: int = 0) -> dict:
             out["composite_loso"] = {"subjects": len(subjects),
                                      "epochs": 1 if quick else budget.epochs,
                                      "folds_timed": composite_folds, "models": {}}
-            out["input_pipeline"] = bench_input_pipeline(
+            out.update(bench_training_step(
                 records, ("ststnet",) if quick else ("offapexnet", "ststnet"), variant,
-                1 if quick else 5)
+                1 if quick else 5))
             for name in COMPOSITE_BASELINES:
                 config = dataclasses.replace(budget, model=name, patience=budget.epochs,
                                              variant=variant)
@@ -839,31 +840,45 @@ def bench_models(quick: bool, composite_folds: int = 0) -> dict:
     return out
 
 
-def bench_input_pipeline(records: Path, names, variant: str, rounds: int) -> dict:
+# The training step as the toolkit runs it, and each speed setting undone in turn.
+STEP_SETTINGS = {"toolkit": {"autotune": False, "fused": True},
+                 "autotune": {"autotune": True, "fused": True},      # tf.data's autotuner on
+                 "keras_sgd": {"autotune": False, "fused": False}}   # keras.optimizers.SGD
+
+
+def bench_training_step(records: Path, names, variant: str, rounds: int) -> dict:
     """Training ms a step of each model on the first fold of `records` through the toolkit's
-    pipeline (x10 expansion, cache, shuffle, batch 32, validation every epoch), with its fixed
-    input threads and with tf.data's autotuner on (TensorFlow's default): one model of the same
-    weights per setting, warmed up by an epoch that fills the cache, then `rounds` rounds of
-    two epochs each, the settings taking turns (the machine's drift hits both); medians."""
+    pipeline (x10 expansion, cache, shuffle, batch 32, validation every epoch) as it trains
+    (fixed input threads, the fused Nesterov update), with tf.data's autotuner on instead
+    (TensorFlow's default) and with Keras's own SGD instead: one model of the same weights per
+    setting, warmed up by an epoch that fills the cache, then `rounds` rounds of two epochs
+    each, the settings taking turns (the machine's drift hits all); medians. Returns the
+    `input_pipeline` and `fused_update` comparisons."""
     import keras
     from tscnn_tf import data, device_check, loso
+    from tscnn_tf.optimizer import make_optimizer
     manifest, files = data.load_manifest(records), data.record_files(records)
     n, subjects = manifest["params"]["blocks"], device_check.subjects_of(records)
     config = loso.TrainConfig()
     val = loso.validation_subjects(subjects[1:], config.val_fraction, config.seed, subjects[0])
     fit = [s for s in subjects[1:] if s not in val]
-    settings = {"fixed_threads": False, "autotune": True}
-    out = {"rounds": rounds, "epochs_a_round": 2, "models": {}}
+    keras_sgd = keras.optimizers.SGD(
+        keras.optimizers.schedules.InverseTimeDecay(config.learning_rate, 1, config.decay),
+        momentum=config.momentum, nesterov=True).get_config()
+    out = {"input_pipeline": {"rounds": rounds, "epochs_a_round": 2, "models": {}},
+           "fused_update": {"rounds": rounds, "epochs_a_round": 2, "models": {}}}
     for name in names:
         plan = loso.plan_model(loso.TrainConfig(model=name, variant=variant), manifest)
         runs = {}
-        for key, autotune in settings.items():
+        for key, setting in STEP_SETTINGS.items():
             train_ds, val_ds = (data.make_dataset(files, n, plan.fields, subset, training=training,
-                                                  seed=config.seed, autotune=autotune)
+                                                  seed=config.seed, autotune=setting["autotune"])
                                 for subset, training in ((fit, True), (val, False)))
             keras.utils.set_random_seed(config.seed)
             model = plan.make(len(manifest["class_names"]), n)
-            model.compile(loso.make_optimizer(config), loss=plan.entry.loss,
+            optimizer = (make_optimizer(config) if setting["fused"]
+                         else keras.optimizers.SGD.from_config(keras_sgd))
+            model.compile(optimizer, loss=plan.entry.loss,
                           steps_per_execution=loso.STEPS_PER_EXECUTION)
             model.fit(train_ds, validation_data=val_ds, epochs=1, verbose=0, shuffle=False)
             runs[key] = (model, train_ds, val_ds, sum(1 for _ in train_ds), [])
@@ -872,9 +887,13 @@ def bench_input_pipeline(records: Path, names, variant: str, rounds: int) -> dic
                 start = time.perf_counter()
                 model.fit(train_ds, validation_data=val_ds, epochs=2, verbose=0, shuffle=False)
                 times.append(1000 * (time.perf_counter() - start) / (2 * steps))
-        row = {f"{key}_ms_per_step": statistics.median(r[4]) for key, r in runs.items()}
-        row["speedup"] = row["autotune_ms_per_step"] / row["fixed_threads_ms_per_step"]
-        out["models"][name] = row
+        ms = {key: statistics.median(r[4]) for key, r in runs.items()}
+        out["input_pipeline"]["models"][name] = {
+            "fixed_threads_ms_per_step": ms["toolkit"], "autotune_ms_per_step": ms["autotune"],
+            "speedup": ms["autotune"] / ms["toolkit"]}
+        out["fused_update"]["models"][name] = {
+            "fused_ms_per_step": ms["toolkit"], "keras_sgd_ms_per_step": ms["keras_sgd"],
+            "speedup": ms["keras_sgd"] / ms["toolkit"]}
     return out
 
 
@@ -919,6 +938,11 @@ def format_models(m: dict) -> list[str]:
         lines.append(f"  training step {name} (composite fold, batch 32): "
                      f"{v['fixed_threads_ms_per_step']:.1f} ms with fixed input threads, "
                      f"{v['autotune_ms_per_step']:.1f} ms with tf.data's autotuner "
+                     f"({v['speedup']:.2f}x)")
+    for name, v in m.get("fused_update", {}).get("models", {}).items():
+        lines.append(f"  training step {name} (composite fold, batch 32): "
+                     f"{v['fused_ms_per_step']:.1f} ms with the fused Nesterov update, "
+                     f"{v['keras_sgd_ms_per_step']:.1f} ms with keras.optimizers.SGD "
                      f"({v['speedup']:.2f}x)")
     c = m.get("composite_loso")
     for name, v in (c or {}).get("models", {}).items():

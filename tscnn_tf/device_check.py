@@ -89,7 +89,8 @@ def samples_per_s(model, loss, inputs: dict, labels: np.ndarray, batch: int, epo
     import keras
     import tensorflow as tf
     from tscnn_tf import loso
-    model.compile(loso.make_optimizer(loso.TrainConfig()), loss=loss)
+    from tscnn_tf.optimizer import make_optimizer
+    model.compile(make_optimizer(loso.TrainConfig()), loss=loss)
     ds = tf.data.Dataset.from_tensor_slices((inputs, labels)).batch(batch).cache()
     times = []
 

@@ -123,17 +123,6 @@ def custom_objects(plan: ModelPlan) -> dict:
     return {loss.__name__: loss} if callable(loss) and hasattr(loss, "__name__") else {}
 
 
-def make_optimizer(config: TrainConfig):
-    import keras
-    if config.decay_mode == "lr":
-        lr = keras.optimizers.schedules.InverseTimeDecay(config.learning_rate, 1, config.decay)
-        return keras.optimizers.SGD(lr, momentum=config.momentum, nesterov=True)
-    if config.decay_mode == "weight":
-        return keras.optimizers.SGD(config.learning_rate, momentum=config.momentum,
-                                    nesterov=True, weight_decay=config.decay)
-    raise ValueError("decay_mode must be 'lr' or 'weight'")
-
-
 class OwnershipLost(TrainingError):
     """This process no longer owns what it was training: another took its claim over, or the
     run folder now belongs to another run (`--overwrite` by another process)."""
@@ -236,7 +225,8 @@ def flow_norm_of(manifest: dict) -> str:
 def fit_model(run_dir: Path, files: list[str], manifest: dict, fit: list[str], val: list[str],
               config: TrainConfig, plan: ModelPlan, owner: Ownership | None = None):
     """Train `plan`'s model on the subjects `fit`, stopping early on the subjects `val`;
-    resumable. Every model gets the same optimiser (`make_optimizer`), stopping and seeds.
+    resumable. Every model gets the same optimiser (`optimizer.make_optimizer`), stopping and
+    seeds.
     With `owner`, stops with `OwnershipLost` at the first epoch end after it is lost, having
     written nothing since; its run fingerprint is kept in state.json.
 
@@ -244,6 +234,7 @@ def fit_model(run_dir: Path, files: list[str], manifest: dict, fit: list[str], v
     """
     import keras
     from tscnn_tf import data
+    from tscnn_tf.optimizer import make_optimizer  # also registers it for `last.keras`
     n = manifest["params"]["blocks"]
     keras.utils.set_random_seed(config.seed)
     if config.mixed_precision:

@@ -70,7 +70,7 @@ def pretrain_s_stream(csv_path, output, config: PretrainConfig = PretrainConfig(
     from tscnn_tf.databases.fer2013 import FER_CLASSES, read_fer2013
     from tscnn_tf.artifacts import check_writable_dir, save_model_atomic, write_json_atomic
     from tscnn_tf.config import TrainConfig
-    from tscnn_tf.loso import make_optimizer
+    from tscnn_tf.optimizer import make_optimizer
 
     output = Path(output)  # checked before the data is read and hours are spent training
     if output.is_dir() or output.suffix != ".keras":
