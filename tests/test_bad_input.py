@@ -290,3 +290,21 @@ def test_predict_reports_a_missing_video_before_loading_the_model(tmp_path):
     line = one_error_line(run_cli("tscnn_tf.predict", f"--model={tmp_path / 'no_model'}",
                                   f"--video={tmp_path / 'missing.mp4'}"))
     assert "no video file" in line
+
+
+def test_a_refused_command_removes_only_the_empty_folders_its_checks_made(tmp_path):
+    """The output checks make missing folders to prove them writable; once the command is
+    refused, those still empty go again (deepest first), and nothing else: a folder that was
+    there before, or that now holds a file, stays."""
+    from tscnn_tf import artifacts
+    artifacts.remove_empty_checked_dirs()  # forget what earlier tests' checks made
+    (tmp_path / "mine").mkdir()
+    artifacts.check_writable_dir(tmp_path / "mine")
+    artifacts.check_writable_dir(tmp_path / "runs" / "a" / "workdir")
+    artifacts.check_writable_dir(tmp_path / "runs" / "b")
+    (tmp_path / "runs" / "b" / "kept.txt").write_text("written before the refusal")
+    removed = artifacts.remove_empty_checked_dirs()
+    assert removed == [tmp_path / "runs" / "a" / "workdir", tmp_path / "runs" / "a"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mine", "runs"]
+    assert [p.name for p in (tmp_path / "runs").iterdir()] == ["b"]
+    assert artifacts.remove_empty_checked_dirs() == []

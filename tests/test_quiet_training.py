@@ -48,3 +48,22 @@ def test_six_folds_of_predictions_raise_no_retracing_warning(caplog, monkeypatch
         six_predictions()
     assert not [r for r in caplog.records if "retracing" in r.getMessage()]
     assert logging.getLogger("tensorflow").level != logging.ERROR  # restored
+
+
+def test_int8_export_prints_no_tflite_interpreter_deprecation(tmp_path):
+    """TensorFlow's int8 calibration runs its own (deprecated) tf.lite.Interpreter and warns
+    that the user should move to ai_edge_litert, which the toolkit already uses."""
+    import warnings
+    import numpy as np
+    from tscnn_tf import exporting, models
+    model = models.get("ststnet").make(3, variant="tiny")
+    exporting.write_saved_model(model, tmp_path / "saved_model")
+    representative = {"flow_raw": np.random.default_rng(0).normal(
+        0, 1, (4, 48, 48, 4)).astype(np.float32)}
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        exporting.write_tflite(tmp_path / "saved_model", tmp_path / "model.tflite", "int8",
+                               representative)
+    assert (tmp_path / "model.tflite").stat().st_size > 0
+    messages = [str(w.message) for w in caught]
+    assert not [m for m in messages if "tf.lite.Interpreter is deprecated" in m], messages

@@ -194,6 +194,25 @@ def test_missing_data_dir_is_a_clear_error(tmp_path):
                           f"--workdir={tmp_path / 'run'}"], capture_output=True, text=True)
     assert cli.returncode == 1 and "error: --data_dir is required" in cli.stderr
     assert "Traceback" not in cli.stderr
+    assert not (tmp_path / "run").exists()  # the refused command leaves no empty --workdir
+
+
+@pytest.mark.parametrize("records", ["empty folder", "no folder"])
+def test_a_records_dir_without_records_is_refused_not_filled(tmp_path, records):
+    """`--records_dir` of no records and no database named: refused before anything is made
+    (it used to render the synthetic database and make its records there, in silence)."""
+    folder = tmp_path / "shared" / "records"
+    if records == "empty folder":
+        folder.mkdir(parents=True)
+    cli = subprocess.run([sys.executable, "-m", "tscnn_tf.train", f"--records_dir={folder}",
+                          f"--workdir={tmp_path / 'runs' / 'mine'}"], capture_output=True,
+                         text=True)
+    assert cli.returncode == 1 and "Traceback" not in cli.stderr, cli.stderr[-2000:]
+    errors = [line for line in cli.stderr.splitlines() if line.startswith("error:")]
+    what = "holds no records (no manifest.json)" if records == "empty folder" else "is not there"
+    assert len(errors) == 1 and f"--records_dir={folder} {what}" in errors[0]
+    assert not (tmp_path / "runs").exists()
+    assert (list(folder.iterdir()) == []) if records == "empty folder" else not folder.exists()
 
 
 def test_unusable_pretrained_s_stream_is_a_clear_error(records_3_subjects, tmp_path):

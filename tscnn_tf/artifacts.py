@@ -88,19 +88,41 @@ def copy_atomic(source, path) -> None:
         shutil.copyfile(source, tmp)
 
 
+_made_by_checks: list[Path] = []  # the folders check_writable_dir made, shallowest first
+
+
 def check_writable_dir(folder) -> Path:
-    """Create `folder` if needed and prove it can be written, before any long work starts."""
+    """Create `folder` if needed and prove it can be written, before any long work starts.
+    The folders it makes are remembered, so a command refused afterwards removes them again
+    while still empty (`remove_empty_checked_dirs`)."""
     folder = Path(folder)
     if folder.exists() and not folder.is_dir():
         raise FileExistsError(f"{folder} is a file, not a folder")
     try:
+        missing = [p for p in (folder, *folder.parents) if not p.exists()]
         folder.mkdir(parents=True, exist_ok=True)
+        _made_by_checks.extend(reversed(missing))
         probe = folder / f"{PARTIAL_PREFIX}write-test-{uuid.uuid4().hex}"
         probe.write_bytes(b"")
         probe.unlink()
     except OSError as e:
         raise PermissionError(f"cannot write in {folder}: {e.strerror or e}") from None
     return folder
+
+
+def remove_empty_checked_dirs() -> list[Path]:
+    """Remove, deepest first, the folders `check_writable_dir` made in this process that are
+    still empty (a refused command leaves no empty --workdir behind); returns those removed.
+    A folder that holds anything is kept."""
+    removed = []
+    while _made_by_checks:
+        folder = _made_by_checks.pop()
+        try:
+            folder.rmdir()
+            removed.append(folder)
+        except OSError:
+            pass
+    return removed
 
 
 SIGNATURE = "serving_default"  # the serving signature of every SavedModel and TFLite export

@@ -166,9 +166,10 @@ def command_name(main) -> str:
 
 
 def reporting_errors(main):
-    """`main` with expected failures as one `error:` line and Ctrl-C as one `interrupted:` line
-    saying what this command keeps (INTERRUPTED): everything the commands write is atomic, and
-    the feature stage and training resume.
+    """`main` with expected failures as one `error:` line (the empty output folders it made
+    removed again) and Ctrl-C as one `interrupted:` line saying what this command keeps
+    (INTERRUPTED): everything the commands write is atomic, and the feature stage and training
+    resume.
     """
     kept = INTERRUPTED.get(command_name(main), "nothing half-written is left")
 
@@ -179,6 +180,8 @@ def reporting_errors(main):
             print(f"interrupted: {kept}", file=sys.stderr)
             sys.exit(130)
         except EXPECTED_ERRORS as e:
+            from tscnn_tf.artifacts import remove_empty_checked_dirs
+            remove_empty_checked_dirs()  # the empty folders made while checking the outputs
             print(f"error: {e}", file=sys.stderr)
             sys.exit(1)
     return wrapped

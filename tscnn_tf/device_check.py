@@ -100,7 +100,7 @@ def samples_per_s(model, loss, inputs: dict, labels: np.ndarray, batch: int, epo
 
         def on_epoch_end(self, epoch, logs=None):
             times.append(time.perf_counter() - self.start)
-    model.fit(ds, epochs=epochs, verbose=0, callbacks=[Timer()])
+    model.fit(ds, epochs=epochs, verbose=0, shuffle=False, callbacks=[Timer()])
     return len(labels) / statistics.median(times[1:] or times)
 
 

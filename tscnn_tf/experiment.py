@@ -54,6 +54,24 @@ def from_records_alone(config: ExperimentConfig, workdir: Path) -> bool:
     return config.data.data_dir is None
 
 
+def refuse_records_dir_without_records(config: ExperimentConfig) -> None:
+    """A `--records_dir` folder of no records (or none at all), with no database named (the
+    default synthetic one, no --db, no --data_dir), is refused before anything is written: the
+    user meant to train from records there, and the synthetic database would otherwise be
+    made into their folder in silence. (A file there is refused by `check_outputs`.)"""
+    folder = config.run.records_dir
+    if (folder is None or (Path(folder) / ef.MANIFEST).is_file()
+            or (Path(folder).exists() and not Path(folder).is_dir())
+            or config.data.db != "synthetic" or config.data.data_dir is not None
+            or "db" in config.run.given):
+        return
+    what = "is not there" if not Path(folder).exists() else "holds no records (no manifest.json)"
+    raise loso.TrainingError(
+        f"--records_dir={folder} {what}: give the folder the feature stage wrote (its "
+        "--output_dir, with manifest.json and the *.tfrecord shards), or name the database "
+        "(--db and --data_dir) to make records there")
+
+
 def read_records_manifest(records_dir: Path) -> dict:
     """The manifest of records to train from alone, or one clear error when it is damaged or
     its shards are not all there."""
@@ -214,6 +232,7 @@ def run(config: ExperimentConfig, workdir) -> dict:
     records and the synthetic database are made once, and the export is made by whichever
     finishes last. `results` is {"pending": ...} while other processes still hold folds."""
     workdir = Path(workdir)
+    refuse_records_dir_without_records(config)
     records_dir = records_dir_of(config, workdir)
     records_only = from_records_alone(config, workdir)
     if records_only:

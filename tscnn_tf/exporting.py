@@ -21,6 +21,7 @@ metadata.json is written last: an export without it is unfinished.
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -100,11 +101,16 @@ def write_tflite(saved_model: Path, path: Path, mode: str = "float32",
 
         converter.representative_dataset = samples
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-        debugger = tf.lite.experimental.QuantizationDebugger(
-            converter=converter, debug_dataset=samples,
-            debug_options=tf.lite.experimental.QuantizationDebugOptions(
-                denylisted_ops=list(INT8_FLOAT_OPS)))
-        content = debugger.get_nondebug_quantized_model()
+        with warnings.catch_warnings():
+            # TensorFlow's calibrator runs its own deprecated tf.lite.Interpreter and says so;
+            # the toolkit runs its models in ai_edge_litert's.
+            warnings.filterwarnings("ignore", message=r"\s*Warning: tf\.lite\.Interpreter is "
+                                    "deprecated")
+            debugger = tf.lite.experimental.QuantizationDebugger(
+                converter=converter, debug_dataset=samples,
+                debug_options=tf.lite.experimental.QuantizationDebugOptions(
+                    denylisted_ops=list(INT8_FLOAT_OPS)))
+            content = debugger.get_nondebug_quantized_model()
     else:
         content = converter.convert()
     with atomic_write(path) as tmp:
