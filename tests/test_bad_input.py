@@ -308,3 +308,16 @@ def test_a_refused_command_removes_only_the_empty_folders_its_checks_made(tmp_pa
     assert sorted(p.name for p in tmp_path.iterdir()) == ["mine", "runs"]
     assert [p.name for p in (tmp_path / "runs").iterdir()] == ["b"]
     assert artifacts.remove_empty_checked_dirs() == []
+
+
+@pytest.mark.parametrize("command", ["tscnn_tf.train", "tscnn_tf.predict", "tscnn_tf.spot",
+                                     "tscnn_tf.export", "tscnn_tf.inspect", "tscnn_tf.bench",
+                                     "tscnn_tf.pretrain_fer2013", "pipelines.extract_features"])
+def test_help_prints_the_flags_and_exits_0(command):
+    """`--help` is a request, not a failure (absl exits 1 after printing it)."""
+    import subprocess
+    import sys
+    done = subprocess.run([sys.executable, "-m", command, "--help"], capture_output=True,
+                          text=True)
+    assert done.returncode == 0, done.stderr[-1500:]
+    assert "--" in done.stdout + done.stderr and "Traceback" not in done.stderr

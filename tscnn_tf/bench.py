@@ -1123,6 +1123,6 @@ def define_flags():
 
 
 if __name__ == "__main__":
-    from absl import app
+    from tscnn_tf import cli
     define_flags()
-    app.run(main)
+    cli.run(main, db_flagfiles=False)

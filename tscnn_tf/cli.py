@@ -187,12 +187,21 @@ def reporting_errors(main):
     return wrapped
 
 
+HELP_FLAGS = ("--help", "-help", "-h", "-?", "--helpshort", "--helpfull", "--helpxml")
+
+
 def run(main, training: bool = False, db_flagfiles: bool = True) -> None:
-    """absl.app.run with the database's flagfile(s) loaded first and errors reported in one line."""
+    """absl.app.run with the database's flagfile(s) loaded first and errors reported in one
+    line; the help flags exit 0 (absl exits 1 after printing the help)."""
     from absl import app
     try:
         argv = with_db_flagfile(sys.argv, training) if db_flagfiles else sys.argv
     except FlagfileError as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(1)
-    app.run(reporting_errors(main), argv=argv)
+    try:
+        app.run(reporting_errors(main), argv=argv)
+    except SystemExit as e:
+        if e.code == 1 and any(a in HELP_FLAGS for a in argv[1:]):
+            sys.exit(0)
+        raise
