@@ -123,6 +123,12 @@ def custom_objects(plan: ModelPlan) -> dict:
     return {loss.__name__: loss} if callable(loss) and hasattr(loss, "__name__") else {}
 
 
+def make_optimizer(config: TrainConfig):
+    """The shared optimiser: the old import path of `tscnn_tf.optimizer.make_optimizer`."""
+    from tscnn_tf.optimizer import make_optimizer as make
+    return make(config)
+
+
 class OwnershipLost(TrainingError):
     """This process no longer owns what it was training: another took its claim over, or the
     run folder now belongs to another run (`--overwrite` by another process)."""
