@@ -150,6 +150,9 @@ def test_every_model_side_by_side_and_the_composite_loso_estimate():
     assert fused["keras_sgd_ms_per_step"] > 0
     text = "\n".join(bench.format_models(m))
     assert "with tf.data's autotuner" in text and "with keras.optimizers.SGD" in text
+    pool = m["sample_pool"]
+    assert pool["first_fold_s"] > pool["next_fold_s"] > 0  # the next fold reads the pool
+    assert "making the x10 sample pool" in text
 
 
 def test_composite_extrapolation_counts_the_start_up_once():

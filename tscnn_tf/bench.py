@@ -826,6 +826,7 @@ def bench_models(quick: bool, composite_folds: int = 0) -> dict:
             out.update(bench_training_step(
                 records, ("ststnet",) if quick else ("offapexnet", "ststnet"), variant,
                 1 if quick else 5))
+            out["sample_pool"] = bench_sample_pool(records)
             for name in COMPOSITE_BASELINES:
                 config = dataclasses.replace(budget, model=name, patience=budget.epochs,
                                              variant=variant)
@@ -901,6 +902,27 @@ def bench_training_step(records: Path, names, variant: str, rounds: int) -> dict
     return out
 
 
+def bench_sample_pool(records: Path, name: str = "offapexnet") -> dict:
+    """Seconds of the first full pass over a fold's training dataset (parse, x10 expansion,
+    the fold's cache): for the first fold of a process, which makes the LOSO-wide pool
+    (`data.sample_pool`; what every fold paid before it), and for the next fold, which filters
+    its subjects out of that pool."""
+    from tscnn_tf import data, device_check, loso
+    manifest, files = data.load_manifest(records), data.record_files(records)
+    n, subjects = manifest["params"]["blocks"], device_check.subjects_of(records)
+    fields = loso.plan_model(loso.TrainConfig(model=name), manifest).fields
+    data._pool.cache_clear()  # as in a new process
+    out = {"model": name}
+    for key, test in (("first_fold_s", subjects[0]), ("next_fold_s", subjects[1])):
+        ds = data.make_dataset(files, n, fields, [s for s in subjects if s != test],
+                               training=True, flow_norm=loso.flow_norm_of(manifest))
+        start = time.perf_counter()
+        for _ in ds:
+            pass
+        out[key] = time.perf_counter() - start
+    return out
+
+
 def extrapolate_loso(fold_s: list[float], folds: int) -> dict:
     """A whole LOSO's minutes from the seconds of its first folds: the first fold, which also
     pays the process's start-up (imports, first traces) that a LOSO pays once, plus the median
@@ -948,6 +970,10 @@ def format_models(m: dict) -> list[str]:
                      f"{v['fused_ms_per_step']:.1f} ms with the fused Nesterov update, "
                      f"{v['keras_sgd_ms_per_step']:.1f} ms with keras.optimizers.SGD "
                      f"({v['speedup']:.2f}x)")
+    if p := m.get("sample_pool"):
+        lines.append(f"  a composite fold's first pass over its training data ({p['model']}): "
+                     f"{p['first_fold_s']:.2f} s making the x10 sample pool (every fold "
+                     f"before it), {p['next_fold_s']:.2f} s for the next fold, from the pool")
     c = m.get("composite_loso")
     for name, v in (c or {}).get("models", {}).items():
         lines.append(f"  composite-shaped LOSO {name}: {v['s_per_fold']:.1f} s a fold "
