@@ -115,6 +115,7 @@ def define_flags():
     from absl import flags
     from tscnn_tf import cli, config
     cli.define_config_flags(config.DataConfig, config.FeatureConfig)
+    flags.adopt_module_key_flags(cli)  # `--help` lists them (they are defined in cli)
     flags.DEFINE_string("output_dir", None, "Where the TFRecords and manifest.json go.",
                         required=True)
 

@@ -35,6 +35,7 @@ def define_flags():
     from tscnn_tf import cli, config
     cli.define_config_flags(config.DataConfig, config.FeatureConfig,
                             run_fields=("num_workers", "overwrite"))
+    flags.adopt_module_key_flags(cli)  # `--help` lists them (they are defined in cli)
     flags.DEFINE_string("output_dir", None, "Where the TFRecords and manifest.json go.")
     flags.DEFINE_integer("samples_per_shard", 64, "Samples per TFRecord shard.")
     flags.DEFINE_bool("dry_run", False, "Only read and validate the database.")

@@ -321,3 +321,8 @@ def test_help_prints_the_flags_and_exits_0(command):
                           text=True)
     assert done.returncode == 0, done.stderr[-1500:]
     assert "--" in done.stdout + done.stderr and "Traceback" not in done.stderr
+    # The flags a command takes from the shared config (defined in tscnn_tf.cli) are listed too.
+    wanted = {"tscnn_tf.train": ("--db:", "--model:", "--records_dir:", "--workdir:"),
+              "pipelines.extract_features": ("--db:", "--data_dir:", "--output_dir:")}
+    for flag in wanted.get(command, ()):
+        assert flag in done.stdout, (flag, done.stdout[-1500:])

@@ -4,6 +4,7 @@ import subprocess
 import sys
 
 import cv2
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -84,6 +85,37 @@ def test_resume_after_an_interrupted_fold(records_3_subjects, tmp_path, monkeypa
     epochs_run.clear()
     loso.train_loso(records_3_subjects, tmp_path, config, folds=["sub02"])
     assert epochs_run == []  # a finished fold is not redone
+    # The resumed fold trained what an uninterrupted one trains: same weights, same predictions.
+    monkeypatch.setattr(loso, "make_checkpoint_callback", real)
+    loso.train_loso(records_3_subjects, tmp_path / "whole", config, folds=["sub02"])
+    for name in ("last.keras", "best.keras"):
+        resumed = keras.saving.load_model(fold / name, compile=False).get_weights()
+        whole = keras.saving.load_model(tmp_path / "whole" / "folds" / "sub02" / name,
+                                        compile=False).get_weights()
+        assert all(np.array_equal(a, b) for a, b in zip(resumed, whole)), name
+    assert ((fold / "predictions.csv").read_text()
+            == (tmp_path / "whole" / "folds" / "sub02" / "predictions.csv").read_text())
+
+
+def test_a_resumed_fold_with_augmentation_and_dropout_trains_the_uninterrupted_weights(
+        tmp_path):
+    """The x10 augmentation reshuffles every epoch and OFF-ApexNet's dropout draws masks: a
+    fold stopped after epoch 2 and resumed ends with the weights of one never stopped."""
+    from tscnn_tf import data, device_check
+    records = device_check.write_records(tmp_path / "records", 3, {"a": 4, "b": 4})
+    manifest, files = data.load_manifest(records), data.record_files(records)
+    config = loso.TrainConfig(model="offapexnet", variant="tiny", epochs=4, patience=9,
+                              batch_size=8, learning_rate=0.05)
+    plan = loso.plan_model(config, manifest)
+    fit, val = ["sub01", "sub03"], ["sub02"]
+    loso.fit_model(tmp_path / "whole", files, manifest, fit, val, config, plan)
+    loso.fit_model(tmp_path / "resumed", files, manifest, fit, val,
+                   loso.TrainConfig(**{**config.__dict__, "epochs": 2}), plan)
+    loso.fit_model(tmp_path / "resumed", files, manifest, fit, val, config, plan)
+    assert json.loads((tmp_path / "resumed" / "state.json").read_text())["epoch"] == 4
+    whole = keras.saving.load_model(tmp_path / "whole" / "last.keras").get_weights()
+    resumed = keras.saving.load_model(tmp_path / "resumed" / "last.keras").get_weights()
+    assert all(np.array_equal(a, b) for a, b in zip(whole, resumed))
 
 
 def test_records_with_other_parameters_are_refused(records_3_subjects, tmp_path):

@@ -194,6 +194,7 @@ def make_checkpoint_callback(fold_dir: Path, patience: int, state: dict, min_del
             else:
                 state["wait"] += 1
             state["epoch"] = epoch + 1
+            state["seed_states"] = [v.numpy().tolist() for v in seed_states(self.model)]
             save_model_atomic(self.model, fold_dir / "last.keras")
             if improved:  # a file copy is 25x faster than serialising the model again
                 copy_atomic(fold_dir / "last.keras", fold_dir / "best.keras")
@@ -202,6 +203,14 @@ def make_checkpoint_callback(fold_dir: Path, patience: int, state: dict, min_del
                 self.model.stop_training = True
 
     return FoldCheckpoint()
+
+
+def seed_states(model) -> list:
+    """The state variables of the model's random seed generators (dropout's masks), which
+    `.keras` files do not keep: `state.json` does, so a resumed fold draws the masks an
+    uninterrupted one would."""
+    weights = {id(w) for w in model.weights}
+    return [v for v in model.variables if id(v) not in weights]
 
 
 def fold_class_warnings(manifest: dict, train: list[str], test: str | None,
@@ -251,6 +260,8 @@ def fit_model(run_dir: Path, files: list[str], manifest: dict, fit: list[str], v
             state = json.loads((run_dir / "state.json").read_text())
             model = keras.saving.load_model(run_dir / "last.keras",
                                             custom_objects=custom_objects(plan))
+            for variable, value in zip(seed_states(model), state.get("seed_states", [])):
+                variable.assign(np.asarray(value, variable.dtype))
             log.info("%s: resuming after epoch %d", run_dir.name, state["epoch"])
         else:
             model = plan.make(len(manifest["class_names"]), n)
@@ -271,6 +282,10 @@ def fit_model(run_dir: Path, files: list[str], manifest: dict, fit: list[str], v
                                  augment_x10=config.augment, batch_size=config.batch_size,
                                  seed=config.seed, flow_norm=flow_norm_of(manifest))
     val_ds = data.make_dataset(files, n, plan.fields, val, batch_size=config.batch_size)
+    for _ in range(state["epoch"]):
+        # Each new iterator reshuffles: a resumed fold skips the orders of the epochs it had
+        # trained, so it goes on with the batches the uninterrupted fold would have seen.
+        iter(train_ds)
     if state["wait"] < config.patience and state["epoch"] < config.epochs:
         with warnings.catch_warnings():
             # Keras says "Your input ran out of data" when a dataset of unknown length ends

@@ -27,6 +27,7 @@ def define_flags():
     from tscnn_tf import cli, config
     cli.define_config_flags(config.DataConfig, config.FeatureConfig, config.TrainConfig,
                             config.ExportConfig, config.RunConfig)
+    flags.adopt_module_key_flags(cli)  # `--help` lists them (they are defined in cli)
     flags.DEFINE_string("workdir", None, "Everything the run writes (default runs/<db>).")
 
 
