@@ -864,9 +864,7 @@ def bench_training_step(records: Path, names, variant: str, rounds: int) -> dict
     config = loso.TrainConfig()
     val = loso.validation_subjects(subjects[1:], config.val_fraction, config.seed, subjects[0])
     fit = [s for s in subjects[1:] if s not in val]
-    keras_sgd = keras.optimizers.SGD(
-        keras.optimizers.schedules.InverseTimeDecay(config.learning_rate, 1, config.decay),
-        momentum=config.momentum, nesterov=True).get_config()
+    keras_sgd = make_optimizer(config).get_config()  # the same settings, for Keras's SGD
     out = {"input_pipeline": {"rounds": rounds, "epochs_a_round": 2, "models": {}},
            "fused_update": {"rounds": rounds, "epochs_a_round": 2, "models": {}}}
     for name in names:

@@ -158,7 +158,7 @@ def sample_pool(files, blocks: int, fields: tuple[str, ...], augment_x10: bool,
     `augment_x10`, and cached in memory on its first full pass.
 
     The work is deterministic and the same for every fold, so a LOSO does it once per process
-    instead of once per fold (on the composite it was ~7 s a fold); each fold then filters its
+    instead of once per fold (on the composite ~6 s a fold: `bench` models.sample_pool); each fold then filters its
     subjects out of the cache. Filtering after the expansion keeps the same samples in the same
     order, so the folds' batches are unchanged (tests/test_training_speed.py). The two most
     recent pools are kept (a fold's training and validation ones); on the composite, x10, the

@@ -4,7 +4,8 @@ done by one fused TensorFlow kernel per variable.
 Keras's SGD computes the same update in five element-wise passes over each weight (two
 multiplies and a subtraction for the momentum, again for the weight, then the add). For a model
 whose step is bound by memory traffic (OFF-ApexNet's fully connected layers hold 2.6 M weights)
-those passes were about a quarter of the training step on 2 CPU cores. TensorFlow's
+those passes took about a quarter of the op time of a step in a profile on 2 CPU cores (the step
+itself: 1.02-1.18x faster fused, `bench` models.fused_update). TensorFlow's
 `ResourceApplyKerasMomentum` does them in one pass:
 
     m <- momentum * m - lr * g;   w <- w + momentum * m - lr * g   (Nesterov)
