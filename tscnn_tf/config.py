@@ -242,6 +242,13 @@ class RunConfig:
                                            "default all.", kind="list")
     num_workers: int | None = option(None, "Feature-stage processes (default: all cores).",
                                      kind="integer")
+    loso_workers: int = option(1, "Training processes sharing the LOSO's folds (and the final "
+                               "model), each with cores/N TensorFlow threads: 2 on 2 cores "
+                               "trains the small models' LOSO ~2x faster (docs/speed.md).")
+    threads: int | None = option(None, "TensorFlow threads per training process (default: all "
+                                 "cores, shared among --loso_workers). A thread count can "
+                                 "change weights in the last bits, as another machine can.",
+                                 kind="integer")
     sweep: str | None = option(None, "Print Table 9 (streams), 7 (blocks) or 8 (lambda), or a "
                                "comparison of models in the form of Tables 2-6 (model), instead "
                                "of one run.", choices=("streams", "blocks", "lambda", "model"))

@@ -224,13 +224,15 @@ def export_once(final: Path, export_dir: Path, records_dir: Path, results: dict,
         return exporting.export_run_model(final, export_dir, records_dir, parity_samples)
 
 
-def run(config: ExperimentConfig, workdir) -> dict:
+def run(config: ExperimentConfig, workdir, on_ready=None) -> dict:
     """Records -> LOSO -> final model -> export (or a sweep). Returns {"results": LOSO results,
     "export": export metadata or None} or {"sweep": rows}.
 
     Several processes may run it on one workdir: they split the folds (and the final model), the
     records and the synthetic database are made once, and the export is made by whichever
-    finishes last. `results` is {"pending": ...} while other processes still hold folds."""
+    finishes last. `results` is {"pending": ...} while other processes still hold folds.
+    `on_ready()` is called once every check has passed and the records exist, before the first
+    fold (`train --loso_workers` starts its other processes there)."""
     workdir = Path(workdir)
     refuse_records_dir_without_records(config)
     records_dir = records_dir_of(config, workdir)
@@ -245,6 +247,8 @@ def run(config: ExperimentConfig, workdir) -> dict:
     if config.run.sweep:
         def point_records(features: FeatureConfig, path: Path) -> dict:
             return manifest if records_only else ensure_records(config, workdir, path, features)
+        if on_ready is not None:
+            on_ready()
         rows = sweep.run_sweep(config.run.sweep, workdir, config, point_records,
                                config.run.sweep_streams, config.run.sweep_values,
                                records_dir=records_dir, check=loso.plan_model)
@@ -256,6 +260,8 @@ def run(config: ExperimentConfig, workdir) -> dict:
         manifest = ensure_records(config, workdir, records_dir)
     loso.plan_model(config.train, manifest, f"the records in {records_dir}")  # before any fold
     experiment = config.to_dict()
+    if on_ready is not None:
+        on_ready()
 
     def folds():
         return loso.train_loso(records_dir, workdir, config.train, config.run.folds,
@@ -274,6 +280,13 @@ def run(config: ExperimentConfig, workdir) -> dict:
                                         config.export.parity_samples)
             out["export_dir"] = str(export_dir)
     return out
+
+
+def unfinished(outcome: dict) -> bool:
+    """Whether `run` returned before every part was done (other processes held some)."""
+    if "sweep" in outcome:
+        return any("pending" in r for r in outcome["sweep"])
+    return "pending" in outcome["results"] or ("final" in outcome and outcome["final"] is None)
 
 
 def report(outcome: dict, config: ExperimentConfig, workdir: Path) -> str:

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tscnn_tf import claims
+from tscnn_tf import claims, workers
 from tscnn_tf.config import TrainConfig, as_json, differences, fingerprint, model_settings
 from tscnn_tf.errors import ToolkitError
 from tscnn_tf.artifacts import (atomic_write, check_writable_dir, copy_atomic, remove,
@@ -278,6 +278,8 @@ def fit_model(run_dir: Path, files: list[str], manifest: dict, fit: list[str], v
                                              **{f"model.{k}": v for k, v in plan.settings.items()}})
     if owner is not None and owner.fingerprint is not None:
         state["fingerprint"] = owner.fingerprint
+    # The thread counts it trained with (a resumed fold may add one): they can move the last bits.
+    state["threads"] = sorted(set(state.get("threads", [])) | {workers.current_threads()})
     train_ds = data.make_dataset(files, n, plan.fields, fit, training=True,
                                  augment_x10=config.augment, batch_size=config.batch_size,
                                  seed=config.seed, flow_norm=flow_norm_of(manifest))
@@ -521,13 +523,17 @@ def aggregate(workdir: Path, class_names: list[str], model: dict | None = None) 
         fold_rows = [{k: v for k, v in row.items() if k != "fingerprint"}
                      for row in read_predictions(workdir / "folds" / name / "predictions.csv")]
         rows += fold_rows
+        state_path = workdir / "folds" / name / "state.json"
         per_fold[fold_rows[0]["fold"]] = {
             "num_samples": len(fold_rows),
-            "accuracy": float(np.mean([r["label"] == r["pred"] for r in fold_rows]))}
+            "accuracy": float(np.mean([r["label"] == r["pred"] for r in fold_rows])),
+            "threads": json.loads(state_path.read_text()).get("threads")
+            if state_path.is_file() else None}
     if not rows:
         raise TrainingError(f"no finished fold in {workdir}")
     results = evaluate([r["label"] for r in rows], [r["pred"] for r in rows], class_names)
     results["per_fold"] = per_fold
+    results["threads"] = sorted({t for v in per_fold.values() for t in v["threads"] or []})
     if model is not None:
         results["model"] = model
     results["fingerprint"], results["config"] = run.get("fingerprint"), run

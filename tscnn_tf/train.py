@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 from pathlib import Path
 
 # Old import paths (`from tscnn_tf.train import train_loso`, ...); new code imports tscnn_tf.loso.
@@ -15,11 +16,26 @@ from tscnn_tf.loso import (TrainConfig, TrainingError, aggregate, format_results
 def main(argv):
     del argv
     from absl import flags
-    from tscnn_tf import cli, experiment
+    from tscnn_tf import cli, experiment, workers
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
     config = cli.experiment_config(flags.FLAGS)
     workdir = Path(flags.FLAGS.workdir or f"runs/{config.data.db}")
-    print(experiment.report(experiment.run(config, workdir), config, workdir))
+    workers.check(config.run.loso_workers, config.run.threads)
+    threads = workers.threads_for(config.run.loso_workers, config.run.threads)
+    workers.limit_threads(threads)
+    others = workers.Workers(sys.argv[1:], config.run.loso_workers - 1, threads, workdir)
+    try:
+        outcome = experiment.run(config, workdir, on_ready=others.start)
+    except BaseException:
+        others.stop()  # their folds resume in a later run
+        raise
+    for line in others.wait():
+        logging.getLogger("tscnn_tf").warning(line)
+    if others.started and experiment.unfinished(outcome):
+        # The others are done now: their results and export (or what one that failed left
+        # unfinished, trained here).
+        outcome = experiment.run(config, workdir)
+    print(experiment.report(outcome, config, workdir))
 
 
 def define_flags():
