@@ -153,6 +153,15 @@ def test_every_model_side_by_side_and_the_composite_loso_estimate():
     pool = m["sample_pool"]
     assert pool["first_fold_s"] > pool["next_fold_s"] > 0  # the next fold reads the pool
     assert "making the x10 sample pool" in text
+    stem = m["stem"]["models"]["ststnet"]
+    assert stem["stem_ms_per_step"] == step["fixed_threads_ms_per_step"]
+    assert stem["whole_model_ms_per_step"] > 0 and "computed once per sample" in text
+    w = m["loso_workers"]
+    assert (w["folds_timed"], w["subjects"], set(w["models"])) == (1, 68, {"ststnet"})
+    row = w["models"]["ststnet"]
+    assert row["one_process_s"] > 0 and row["two_processes_s"] > 0
+    assert row["two_processes_minutes"] == pytest.approx(row["two_processes_s"] * 68 / 60)
+    assert "with --loso_workers=2" in text
 
 
 def test_composite_extrapolation_counts_the_start_up_once():

@@ -1,5 +1,8 @@
 """Speed settings of the training loop change no result."""
+import json
+
 import numpy as np
+import pytest
 import tensorflow as tf
 
 
@@ -100,3 +103,61 @@ def test_records_made_again_in_place_get_a_new_pool(tmp_path):
     assert second is not first
     after = [e["flow_raw"].numpy() for e in second]
     assert not np.array_equal(before[0], after[0])
+
+
+def test_the_weight_free_front_is_split_off_where_training_begins():
+    """`models.stem.split`: the flow models' derived inputs (u, v, strain, resize, min-max)
+    become the stem; the core holds every variable of the model, in its order; a model whose
+    first layers have weights (TSCNN) or depend on training (dropout, noise) keeps them."""
+    import keras
+    from tscnn_tf import models
+    from tscnn_tf.models.stem import split
+    ststnet = models.get("ststnet").make(3, variant="tiny")
+    stem, core = split(ststnet)
+    assert tuple(stem.output.shape) == (None, 28, 28, 3)
+    assert [l.name for l in stem.layers][-1] == "flow_minmax"
+    assert not stem.variables and core.variables == ststnet.variables
+    x = {"flow_raw": np.random.default_rng(0).normal(0, 1, (4, 48, 48, 4)).astype("float32")}
+    np.testing.assert_array_equal(core(stem(x)), ststnet(x))
+    stem, core = split(models.get("offapexnet").make(3, variant="tiny"))
+    assert [tuple(t.shape) for t in stem.outputs] == [(None, 28, 28, 1)] * 2  # u and v streams
+    assert split(models.get("tscnn").make(3, variant="tiny"))[0] is None
+
+    def user_model(first):
+        x = keras.Input((8, 8, 1), name="flow")
+        y = keras.layers.Conv2D(2, 3)(first(keras.layers.Rescaling(2.0)(x)))
+        return keras.Model({"flow": x}, keras.layers.Dense(3)(keras.layers.Flatten()(y)))
+    stem, _ = split(user_model(keras.layers.Rescaling(0.5)))
+    assert [type(l).__name__ for l in stem.layers[1:]] == ["Rescaling", "Rescaling"]
+    for random_layer in (keras.layers.Dropout(0.5), keras.layers.GaussianNoise(0.1)):
+        stem, _ = split(user_model(random_layer))
+        assert [type(l).__name__ for l in stem.layers[1:]] == ["Rescaling"]  # not past it
+
+
+@pytest.mark.parametrize("name", ["ststnet", "offapexnet", "htnet"])
+def test_training_the_core_on_precomputed_inputs_gives_the_whole_models_weights(
+        tmp_path, monkeypatch, name):
+    """A fold trained as the toolkit trains it (the stem once per sample, the core in the
+    steps) ends with the weights, to the bit, of the whole model trained on the record fields;
+    the checkpoints are whole models that take `flow_raw`."""
+    import keras
+    from tscnn_tf import data, device_check, loso
+    from tscnn_tf.models import stem
+    records = device_check.write_records(tmp_path / "records", 3, {"a": 4, "b": 4})
+    manifest, files = data.load_manifest(records), data.record_files(records)
+    config = loso.TrainConfig(model=name, variant="tiny", epochs=2, patience=9, batch_size=8,
+                              learning_rate=0.05)
+    plan = loso.plan_model(config, manifest)
+    split = loso.fit_model(tmp_path / "split", files, manifest, ["sub01", "sub03"], ["sub02"],
+                           config, plan)
+    assert [t.name for t in split.inputs] == ["flow_raw"]
+    monkeypatch.setattr(stem, "split", lambda model: (None, model))
+    whole = loso.fit_model(tmp_path / "whole", files, manifest, ["sub01", "sub03"], ["sub02"],
+                           config, plan)
+    for a, b in zip(split.get_weights(), whole.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    for path in ("split", "whole"):
+        assert json.loads((tmp_path / path / "state.json").read_text())["epoch"] == 2
+    last = [keras.saving.load_model(tmp_path / p / "last.keras") for p in ("split", "whole")]
+    for a, b in zip(*(m.optimizer.variables for m in last)):  # momentum, iterations
+        np.testing.assert_array_equal(a, b)

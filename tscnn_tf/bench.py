@@ -26,6 +26,8 @@ from __future__ import annotations
 import os
 import platform
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 import warnings
@@ -839,25 +841,61 @@ def bench_models(quick: bool, composite_folds: int = 0) -> dict:
                     times.append(time.perf_counter() - start)
                 out["composite_loso"]["models"][name] = {
                     "fold_s": times, **extrapolate_loso(times, len(subjects))}
+            out["loso_workers"] = bench_loso_workers(
+                records, Path(tmp), variant, out["composite_loso"]["epochs"],
+                1 if quick else 2 * composite_folds, quick,
+                ("ststnet",) if quick else ("ststnet", "offapexnet"))
+    return out
+
+
+def bench_loso_workers(records: Path, tmp: Path, variant: str, epochs: int, folds: int,
+                       quick: bool, names=("ststnet", "offapexnet")) -> dict:
+    """Wall time of `python -m tscnn_tf.train` from the records alone on their first `folds`
+    folds (`epochs` each, no early stop), in one process with TensorFlow's threads and with
+    `--loso_workers=2` (two processes of cores/2 threads sharing the folds): start-up, folds
+    and aggregation, as a user runs it. Extrapolated to every fold as wall x folds_all / folds,
+    an upper bound (each timed fold carries a share of the start-up)."""
+    from tscnn_tf import device_check
+    subjects = len(device_check.subjects_of(records))
+    out = {"folds_timed": folds, "subjects": subjects, "epochs": epochs, "models": {}}
+    for name in names:
+        row = {}
+        for key, count in (("one_process", 1), ("two_processes", 2)):
+            command = [sys.executable, "-m", "tscnn_tf.train", f"--records_dir={records}",
+                       f"--workdir={tmp / f'workers-{name}-{count}'}", f"--model={name}",
+                       f"--variant={variant}", f"--epochs={epochs}", f"--patience={epochs}",
+                       "--folds=" + ",".join(str(k) for k in range(folds)),
+                       f"--loso_workers={count}", *(["--noaugment"] if quick else [])]
+            start = time.perf_counter()
+            run = subprocess.run(command, capture_output=True, text=True)
+            if run.returncode:
+                raise RuntimeError(f"{' '.join(command)} failed: {run.stderr[-2000:]}")
+            row[f"{key}_s"] = time.perf_counter() - start
+            row[f"{key}_minutes"] = row[f"{key}_s"] * subjects / folds / 60
+        row["speedup"] = row["one_process_s"] / row["two_processes_s"]
+        out["models"][name] = row
     return out
 
 
 # The training step as the toolkit runs it, and each speed setting undone in turn.
-STEP_SETTINGS = {"toolkit": {"autotune": False, "fused": True},
-                 "autotune": {"autotune": True, "fused": True},      # tf.data's autotuner on
-                 "keras_sgd": {"autotune": False, "fused": False}}   # keras.optimizers.SGD
+STEP_SETTINGS = {"toolkit": {"autotune": False, "fused": True, "stem": True},
+                 "autotune": {"autotune": True, "fused": True, "stem": True},  # tf.data's tuner
+                 "keras_sgd": {"autotune": False, "fused": False, "stem": True},  # Keras's SGD
+                 "whole_model": {"autotune": False, "fused": True, "stem": False}}  # no stem
 
 
 def bench_training_step(records: Path, names, variant: str, rounds: int) -> dict:
     """Training ms a step of each model on the first fold of `records` through the toolkit's
     pipeline (x10 expansion, cache, shuffle, batch 32, validation every epoch) as it trains
     (fixed input threads, the fused Nesterov update), with tf.data's autotuner on instead
-    (TensorFlow's default) and with Keras's own SGD instead: one model of the same weights per
-    setting, warmed up by an epoch that fills the cache, then `rounds` rounds of two epochs
-    each, the settings taking turns (the machine's drift hits all); medians. Returns the
-    `input_pipeline` and `fused_update` comparisons."""
+    (TensorFlow's default), with Keras's own SGD instead, and with the whole model trained
+    (its weight-free front computed in every step, not once per sample: `models.stem`): one
+    model of the same weights per setting, warmed up by an epoch that fills the cache, then
+    `rounds` rounds of two epochs each, the settings taking turns (the machine's drift hits
+    all); medians. Returns the `input_pipeline`, `fused_update` and `stem` comparisons."""
     import keras
     from tscnn_tf import data, device_check, loso
+    from tscnn_tf.models.stem import split as split_stem
     from tscnn_tf.optimizer import make_optimizer
     manifest, files = data.load_manifest(records), data.record_files(records)
     n, subjects = manifest["params"]["blocks"], device_check.subjects_of(records)
@@ -865,20 +903,22 @@ def bench_training_step(records: Path, names, variant: str, rounds: int) -> dict
     val = loso.validation_subjects(subjects[1:], config.val_fraction, config.seed, subjects[0])
     fit = [s for s in subjects[1:] if s not in val]
     keras_sgd = make_optimizer(config).get_config()  # the same settings, for Keras's SGD
-    out = {"input_pipeline": {"rounds": rounds, "epochs_a_round": 2, "models": {}},
-           "fused_update": {"rounds": rounds, "epochs_a_round": 2, "models": {}}}
+    out = {key: {"rounds": rounds, "epochs_a_round": 2, "models": {}}
+           for key in ("input_pipeline", "fused_update", "stem")}
     for name in names:
         plan = loso.plan_model(loso.TrainConfig(model=name, variant=variant), manifest)
         runs = {}
         for key, setting in STEP_SETTINGS.items():
-            train_ds, val_ds = (data.make_dataset(files, n, plan.fields, subset, training=training,
-                                                  seed=config.seed, autotune=setting["autotune"])
-                                for subset, training in ((fit, True), (val, False)))
             keras.utils.set_random_seed(config.seed)
             model = plan.make(len(manifest["class_names"]), n)
+            stem, model = split_stem(model) if setting["stem"] else (None, model)
+            train_ds, val_ds = (data.make_dataset(files, n, plan.fields, subset, training=training,
+                                                  seed=config.seed, autotune=setting["autotune"],
+                                                  stem=stem)
+                                for subset, training in ((fit, True), (val, False)))
             optimizer = (make_optimizer(config) if setting["fused"]
                          else keras.optimizers.SGD.from_config(keras_sgd))
-            model.compile(optimizer, loss=plan.entry.loss,
+            model.compile(optimizer, loss=plan.entry.loss, metrics=["accuracy"],
                           steps_per_execution=loso.STEPS_PER_EXECUTION)
             model.fit(train_ds, validation_data=val_ds, epochs=1, verbose=0, shuffle=False)
             runs[key] = (model, train_ds, val_ds, sum(1 for _ in train_ds), [])
@@ -897,6 +937,9 @@ def bench_training_step(records: Path, names, variant: str, rounds: int) -> dict
         out["fused_update"]["models"][name] = {
             "fused_ms_per_step": ms["toolkit"], "keras_sgd_ms_per_step": ms["keras_sgd"],
             "speedup": ms["keras_sgd"] / ms["toolkit"]}
+        out["stem"]["models"][name] = {
+            "stem_ms_per_step": ms["toolkit"], "whole_model_ms_per_step": ms["whole_model"],
+            "speedup": ms["whole_model"] / ms["toolkit"]}
     return out
 
 
@@ -968,6 +1011,11 @@ def format_models(m: dict) -> list[str]:
                      f"{v['fused_ms_per_step']:.1f} ms with the fused Nesterov update, "
                      f"{v['keras_sgd_ms_per_step']:.1f} ms with keras.optimizers.SGD "
                      f"({v['speedup']:.2f}x)")
+    for name, v in m.get("stem", {}).get("models", {}).items():
+        lines.append(f"  training step {name} (composite fold, batch 32): "
+                     f"{v['stem_ms_per_step']:.1f} ms with its weight-free front computed "
+                     f"once per sample, {v['whole_model_ms_per_step']:.1f} ms in every step "
+                     f"({v['speedup']:.2f}x)")
     if p := m.get("sample_pool"):
         lines.append(f"  a composite fold's first pass over its training data ({p['model']}): "
                      f"{p['first_fold_s']:.2f} s making the x10 sample pool (every fold "
@@ -978,6 +1026,13 @@ def format_models(m: dict) -> list[str]:
                      f"({c['epochs']} epochs; first {v['fold_s'][0]:.1f} s), "
                      f"{v['full_loso_minutes']:.1f} min for all {c['subjects']} folds "
                      f"(from {c['folds_timed']})")
+    w = m.get("loso_workers")
+    for name, v in (w or {}).get("models", {}).items():
+        lines.append(f"  composite-shaped LOSO {name}, `train` on the first {w['folds_timed']} "
+                     f"folds: {v['one_process_s']:.0f} s in one process, "
+                     f"{v['two_processes_s']:.0f} s with --loso_workers=2 "
+                     f"({v['speedup']:.2f}x); all {w['subjects']} folds at most "
+                     f"{v['one_process_minutes']:.1f} and {v['two_processes_minutes']:.1f} min")
     return lines
 
 

@@ -182,7 +182,7 @@ def make_dataset(files: list[str], blocks: int, fields, subjects=None,
                  training: bool = False, augment_x10: bool = True, batch_size: int = 32,
                  shuffle_buffer: int = 4096, seed: int = 0, repeat: bool = False,
                  keep_meta: bool = False, flow_norm: str = "channel",
-                 autotune: bool = False) -> tf.data.Dataset:
+                 autotune: bool = False, stem=None) -> tf.data.Dataset:
     """Batches of ({input name: tensor}, label) from the records of `subjects` (all if None).
 
     `fields`: the record fields the model reads (its input names), or TSCNN stream letters;
@@ -191,6 +191,8 @@ def make_dataset(files: list[str], blocks: int, fields, subjects=None,
     augmented flow is renormalised the same way. A model reading no image field (lbptop) is not
     expanded x10: its features cannot be flipped or rotated. autotune=True keeps tf.data's
     autotuning on (TensorFlow's default; `bench` times it beside the fixed threads used here).
+    `stem`: a model's weight-free front (`models.stem.split`), run once on each sample before
+    the fold's cache; the batches then hold its outputs instead of the fields.
     """
     fields = field_names(fields)
     augment_x10 = training and augment_x10 and any(f in IMAGE_FIELDS for f in fields)
@@ -200,6 +202,8 @@ def make_dataset(files: list[str], blocks: int, fields, subjects=None,
         ds = ds.filter(lambda e: tf.reduce_any(tf.equal(e["subject"], wanted)))
     if not keep_meta:
         ds = ds.map(lambda e: to_model_inputs(e, fields), num_parallel_calls=tf.data.AUTOTUNE)
+        if stem is not None:  # once per sample, not in every epoch's steps
+            ds = ds.batch(256).map(lambda x, y: (stem(x, training=False), y)).unbatch()
     # The fold's own cache: later epochs only shuffle and batch (filtering the pool each epoch
     # cost more than the shuffle).
     ds = ds.cache()

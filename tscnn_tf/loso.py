@@ -170,8 +170,10 @@ class Ownership:
 
 
 def make_checkpoint_callback(fold_dir: Path, patience: int, state: dict, min_delta: float = 0.0,
-                             owner: Ownership | None = None):
-    """Early stopping on validation loss whose state survives an interruption.
+                             owner: Ownership | None = None, saved=None):
+    """Early stopping on validation loss whose state survives an interruption. `saved`: the
+    model written to last.keras and best.keras (default the one trained; the whole model when
+    only its core is trained, `models.stem`).
 
     An epoch counts as an improvement when the validation loss falls below the best so far by
     more than `min_delta`; training stops after `patience` epochs without one. With `owner`,
@@ -194,8 +196,9 @@ def make_checkpoint_callback(fold_dir: Path, patience: int, state: dict, min_del
             else:
                 state["wait"] += 1
             state["epoch"] = epoch + 1
-            state["seed_states"] = [v.numpy().tolist() for v in seed_states(self.model)]
-            save_model_atomic(self.model, fold_dir / "last.keras")
+            model = saved or self.model
+            state["seed_states"] = [v.numpy().tolist() for v in seed_states(model)]
+            save_model_atomic(model, fold_dir / "last.keras")
             if improved:  # a file copy is 25x faster than serialising the model again
                 copy_atomic(fold_dir / "last.keras", fold_dir / "best.keras")
             write_json_atomic(fold_dir / "state.json", state)
@@ -249,6 +252,7 @@ def fit_model(run_dir: Path, files: list[str], manifest: dict, fit: list[str], v
     """
     import keras
     from tscnn_tf import data
+    from tscnn_tf.models.stem import split as split_stem
     from tscnn_tf.optimizer import make_optimizer  # also registers it for `last.keras`
     n = manifest["params"]["blocks"]
     keras.utils.set_random_seed(config.seed)
@@ -276,14 +280,21 @@ def fit_model(run_dir: Path, files: list[str], manifest: dict, fit: list[str], v
                           steps_per_execution=STEPS_PER_EXECUTION)
             write_hparams(run_dir / "logs", {**dataclasses.asdict(config), **manifest["params"],
                                              **{f"model.{k}": v for k, v in plan.settings.items()}})
+        # Training fits the part after the weight-free front, which the pipeline computes once
+        # per sample; `model` (the same layers) is what is saved, resumed and exported.
+        stem, trainer = split_stem(model)
+        if trainer is not model:
+            trainer.compile(model.optimizer, loss=model.loss, metrics=["accuracy"],
+                            steps_per_execution=STEPS_PER_EXECUTION)
     if owner is not None and owner.fingerprint is not None:
         state["fingerprint"] = owner.fingerprint
     # The thread counts it trained with (a resumed fold may add one): they can move the last bits.
     state["threads"] = sorted(set(state.get("threads", [])) | {workers.current_threads()})
     train_ds = data.make_dataset(files, n, plan.fields, fit, training=True,
                                  augment_x10=config.augment, batch_size=config.batch_size,
-                                 seed=config.seed, flow_norm=flow_norm_of(manifest))
-    val_ds = data.make_dataset(files, n, plan.fields, val, batch_size=config.batch_size)
+                                 seed=config.seed, flow_norm=flow_norm_of(manifest), stem=stem)
+    val_ds = data.make_dataset(files, n, plan.fields, val, batch_size=config.batch_size,
+                               stem=stem)
     for _ in range(state["epoch"]):
         # Each new iterator reshuffles: a resumed fold skips the orders of the epochs it had
         # trained, so it goes on with the batches the uninterrupted fold would have seen.
@@ -294,11 +305,11 @@ def fit_model(run_dir: Path, files: list[str], manifest: dict, fit: list[str], v
             # inside a call of several steps: that is every epoch's normal end here. (The
             # pipeline shuffles: Keras would ignore shuffle=True for a dataset, with a warning.)
             warnings.filterwarnings("ignore", message="Your input ran out of data")
-            model.fit(train_ds, validation_data=val_ds, epochs=config.epochs, shuffle=False,
-                      initial_epoch=state["epoch"], verbose=keras_verbosity(),
-                      callbacks=[make_checkpoint_callback(run_dir, config.patience, state,
-                                                          config.min_delta, owner),
-                                 keras.callbacks.TensorBoard(str(run_dir / "logs"))])
+            trainer.fit(train_ds, validation_data=val_ds, epochs=config.epochs, shuffle=False,
+                        initial_epoch=state["epoch"], verbose=keras_verbosity(),
+                        callbacks=[make_checkpoint_callback(run_dir, config.patience, state,
+                                                            config.min_delta, owner, model),
+                                   keras.callbacks.TensorBoard(str(run_dir / "logs"))])
     return keras.saving.load_model(run_dir / "best.keras", compile=False)
 
 
