@@ -227,6 +227,10 @@ def test_output_dir_that_is_a_file_or_cannot_be_written(tiny_synthetic, tmp_path
         ef.extract_features("synthetic", tiny_synthetic, a_file / "sub", FAST,
                             {"seed": 1, "num_subjects": 2, "clips_per_class": 1}, num_workers=1)
     assert processed == []  # refused before the first clip, not after the last
+    line = one_error_line(run_cli("tscnn_tf.train", f"--records_dir={a_file}",
+                                  f"--workdir={tmp_path / 'run'}"))
+    assert line == f"error: --records_dir {a_file} is a file, not a folder"  # names the flag
+    assert not (tmp_path / "run").exists()
 
 
 def test_summary_json_in_a_missing_folder_names_that_path(tiny_synthetic, tmp_path):

@@ -99,8 +99,9 @@ def test_the_edge_section_times_every_stage_of_both_flows():
     and the int8 TSCNN, per stage and end to end, for the default flow and the edge flow; the
     table says whether the target was met and, if not, the slowest stage. No timing asserted."""
     report = bench.run(quick=True, sections=("edge",))
-    assert set(report) == {"machine", "packages", "settings", "edge"}
+    assert set(report) == {"machine", "packages", "code", "settings", "edge"}
     assert report["packages"]["tscnn-tf"] and report["settings"]["sections"] == ["edge"]
+    assert report["code"] is None or len(report["code"]["commit"]) == 40  # None: installed
     edge = report["edge"]
     assert edge["flow"] == {"default": "tvl1", "edge": flow.EDGE_FLOW}
     assert set(edge["stages"]) == set(edge["clip_to_label_ms"]) == {"tvl1", flow.EDGE_FLOW}

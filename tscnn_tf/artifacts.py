@@ -91,13 +91,15 @@ def copy_atomic(source, path) -> None:
 _made_by_checks: list[Path] = []  # the folders check_writable_dir made, shallowest first
 
 
-def check_writable_dir(folder) -> Path:
+def check_writable_dir(folder, flag: str | None = None) -> Path:
     """Create `folder` if needed and prove it can be written, before any long work starts.
     The folders it makes are remembered, so a command refused afterwards removes them again
-    while still empty (`remove_empty_checked_dirs`)."""
+    while still empty (`remove_empty_checked_dirs`). `flag` (e.g. "--records_dir") is named in
+    the error."""
     folder = Path(folder)
+    named = f"{flag} {folder}" if flag else str(folder)
     if folder.exists() and not folder.is_dir():
-        raise FileExistsError(f"{folder} is a file, not a folder")
+        raise FileExistsError(f"{named} is a file, not a folder")
     try:
         missing = [p for p in (folder, *folder.parents) if not p.exists()]
         folder.mkdir(parents=True, exist_ok=True)
@@ -106,7 +108,7 @@ def check_writable_dir(folder) -> Path:
         probe.write_bytes(b"")
         probe.unlink()
     except OSError as e:
-        raise PermissionError(f"cannot write in {folder}: {e.strerror or e}") from None
+        raise PermissionError(f"cannot write in {named}: {e.strerror or e}") from None
     return folder
 
 

@@ -59,6 +59,24 @@ def machine() -> dict:
             "python": platform.python_version(), "platform": platform.platform()}
 
 
+def source_commit() -> dict | None:
+    """The git commit of the toolkit's source tree (and whether files differ from it) when run
+    from a checkout; None for an installed package, whose version `packages` gives."""
+    folder = Path(__file__).resolve().parent.parent
+    try:
+        commit = subprocess.run(["git", "-C", str(folder), "rev-parse", "--show-toplevel",
+                                 "HEAD"], capture_output=True, text=True, timeout=10)
+        status = subprocess.run(["git", "-C", str(folder), "status", "--porcelain",
+                                 "--untracked-files=no"], capture_output=True, text=True,
+                                timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    lines = commit.stdout.split()
+    if commit.returncode or status.returncode or len(lines) != 2 or Path(lines[0]) != folder:
+        return None  # not a checkout of the toolkit (a package inside some other repository)
+    return {"commit": lines[1], "modified": bool(status.stdout.strip())}
+
+
 def synthetic_clips(root: Path, subjects: int = 4):
     from tscnn_tf.databases import read_synthetic
     return read_synthetic(root, seed=7, num_subjects=subjects, clips_per_class=1).samples
@@ -1132,7 +1150,7 @@ def run(quick: bool = False, flow_loso: bool = False, sections=SECTIONS, model_l
     if unknown := set(sections) - set(SECTIONS):
         raise ValueError(f"unknown bench section(s) {sorted(unknown)}; choose from {SECTIONS}")
     from tscnn_tf.artifacts import package_versions
-    report = {"machine": machine(), "packages": package_versions(),
+    report = {"machine": machine(), "packages": package_versions(), "code": source_commit(),
               "settings": {"quick": quick, "sections": list(sections), "flow_loso": flow_loso,
                            "model_loso": model_loso, "composite_folds": composite_folds}}
     steps = {"features": lambda: bench_features(quick),

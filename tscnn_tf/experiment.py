@@ -182,7 +182,7 @@ def check_outputs(config: ExperimentConfig, workdir: Path, records_only: bool = 
     folder(s), the sweep's run folders and the export folder (a file, under a file, unwritable,
     or a folder of other files is refused here, not after hours of training). Records trained
     from alone are only read."""
-    check_writable_dir(workdir)
+    check_writable_dir(workdir, "--workdir")
     if (export_dir := export_dir_of(config)) is not None:
         exporting.check_export_dir(export_dir)
     if config.run.sweep != "model":  # a model sweep checks each of its models below
@@ -203,7 +203,8 @@ def check_outputs(config: ExperimentConfig, workdir: Path, records_only: bool = 
                 loso.check_model_settings(dataclasses.replace(config.train, model=value))
             check_writable_dir(sweep.point_dir(config.run.sweep, workdir, features, value))
     elif not records_only:
-        check_writable_dir(records_dir_of(config, workdir))
+        check_writable_dir(records_dir_of(config, workdir),
+                           "--records_dir" if config.run.records_dir else None)
 
 
 def export_once(final: Path, export_dir: Path, records_dir: Path, results: dict,
