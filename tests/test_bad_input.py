@@ -215,6 +215,17 @@ def test_memory_holds_face_crops_not_full_frames(tmp_path):
 
 # Clear errors ------------------------------------------------------------------------------
 
+@pytest.mark.parametrize("command, integer", [("tscnn_tf.train", "epochs"),
+                                              ("tscnn_tf.predict", "onset"),
+                                              ("pipelines.extract_features", "blocks")])
+def test_an_unknown_flag_or_a_bad_flag_value_is_one_error_line(command, integer, tmp_path):
+    line = one_error_line(run_cli(command, "--no_such_flag=3", cwd=tmp_path))
+    assert line == "error: Unknown command line flag 'no_such_flag' (--helpfull lists the flags)"
+    line = one_error_line(run_cli(command, f"--{integer}=three", cwd=tmp_path))
+    assert line.startswith(f"error: flag --{integer}=three: ")
+    assert not list(tmp_path.iterdir())  # nothing made
+
+
 def test_output_dir_that_is_a_file_or_cannot_be_written(tiny_synthetic, tmp_path, monkeypatch):
     a_file = tmp_path / "records"
     a_file.write_text("not a folder")

@@ -187,6 +187,17 @@ def reporting_errors(main):
     return wrapped
 
 
+def parse_flags(argv: list[str]) -> list[str]:
+    """absl's flag parsing with a bad flag (unknown, or a value of the wrong kind) reported
+    like every other refusal: one `error:` line, exit code 1."""
+    try:
+        return flags.FLAGS(argv)
+    except flags.Error as e:
+        message = " ".join(str(e).split())
+        print(f"error: {message} (--helpfull lists the flags)", file=sys.stderr)
+        sys.exit(1)
+
+
 HELP_FLAGS = ("--help", "-help", "-h", "-?", "--helpshort", "--helpfull", "--helpxml")
 
 
@@ -200,7 +211,7 @@ def run(main, training: bool = False, db_flagfiles: bool = True) -> None:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(1)
     try:
-        app.run(reporting_errors(main), argv=argv)
+        app.run(reporting_errors(main), argv=argv, flags_parser=parse_flags)
     except SystemExit as e:
         if e.code == 1 and any(a in HELP_FLAGS for a in argv[1:]):
             sys.exit(0)
