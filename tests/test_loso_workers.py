@@ -1,7 +1,10 @@
 """`train --loso_workers=N`: one command, N processes sharing the folds (tscnn_tf.workers)."""
 import json
+import re
 import subprocess
 import sys
+import time
+from pathlib import Path
 
 import pytest
 
@@ -64,3 +67,40 @@ def test_the_cores_are_shared_among_the_workers():
     argv = workers.worker_argv(["--db=smic", "--overwrite"], 1)
     assert argv[1:3] == ["-m", "tscnn_tf.train"]
     assert argv[-3:] == ["--loso_workers=1", "--nooverwrite", "--threads=1"]  # the last wins
+
+
+def test_a_killed_worker_is_not_alive_before_it_is_reaped():
+    """A claim's holder that was killed but not yet waited for (a zombie) is gone: the first
+    process takes its fold over at once instead of after its own work."""
+    from tscnn_tf import claims
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    assert claims.pid_alive(child.pid)
+    child.kill()
+    deadline = time.monotonic() + 60  # the kernel's, not the code's, speed
+    while claims.pid_alive(child.pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not claims.pid_alive(child.pid)
+    child.wait()  # reaped only now
+
+
+def test_the_extra_processes_stop_when_the_first_one_is_killed(tmp_path):
+    """SIGKILL of the command's own process (a scheduler's pre-emption) stops its workers too:
+    none trains on alone; the next run resumes every fold."""
+    command = train_command(tmp_path) + ["--loso_workers=2", "--epochs=200", "--patience=200"]
+    first = subprocess.Popen(command, cwd=ROOT, stderr=subprocess.PIPE, text=True)
+    pid = None
+    for line in first.stderr:
+        if match := re.search(r"worker-1\.log \(pid (\d+)\)", line):
+            pid = int(match.group(1))
+            break
+    assert pid is not None
+    log = tmp_path / "run" / workers.LOG_DIR / "worker-1.log"
+    deadline = time.monotonic() + 600
+    while "Epoch 2/" not in log.read_text() and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert "Epoch 2/" in log.read_text()
+    first.kill()
+    first.wait()
+    while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not Path(f"/proc/{pid}").exists()

@@ -320,3 +320,21 @@ def test_lbptop_imports_no_tensorflow():
     code = "import sys, tscnn_tf.lbptop; print('tensorflow' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           check=True).stdout.strip() == "False"
+
+
+@pytest.mark.parametrize("name", ["ststnet", "offapexnet", "htnet"])
+def test_predict_and_spot_load_a_flow_models_keras_file_in_a_new_process(name, tmp_path):
+    """An exported `model.keras` of a flow model holds the package's layers: the loader of
+    `predict` and `spot --model` (`predicting.load_model`) registers them first, as a new
+    process of those commands must (it crashed with "Could not locate class
+    'SelectChannels'")."""
+    import subprocess
+    import sys
+    models.get(name).make(3, variant="tiny").save(tmp_path / "model.keras")
+    code = ("import sys; from tscnn_tf.predicting import load_model; "
+            "m = load_model(sys.argv[1], {'class_names': list('abc')}); "
+            "print(m.kind, sorted(m.input_shapes))")
+    out = subprocess.run([sys.executable, "-c", code, str(tmp_path / "model.keras")],
+                         capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split("\n")[0] == "keras ['flow_raw']"

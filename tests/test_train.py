@@ -220,7 +220,7 @@ def test_missing_data_dir_is_a_clear_error(tmp_path):
     with pytest.raises(loso.TrainingError, match="--data_dir is required"):
         experiment.ensure_records(custom, tmp_path, tmp_path / "records")
     nowhere = ExperimentConfig(data=DataConfig(db="custom", data_dir=str(tmp_path / "nowhere")))
-    with pytest.raises(loso.TrainingError, match="does not exist"):
+    with pytest.raises(loso.TrainingError, match="does not exist$"):  # no records: no hint
         experiment.ensure_records(nowhere, tmp_path, tmp_path / "records")
     cli = subprocess.run([sys.executable, "-m", "tscnn_tf.train", "--db=custom",
                           f"--workdir={tmp_path / 'run'}"], capture_output=True, text=True)

@@ -1,5 +1,6 @@
 """Speed settings of the training loop change no result."""
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -54,14 +55,14 @@ def test_fixed_input_threads_give_the_same_batches(tmp_path):
             np.testing.assert_array_equal(xf[name], xt[name])
 
 
-
 def per_fold_pipeline(files, fields, subjects, seed):
     """The training pipeline as it was before the LOSO-wide pool: each fold parsed, filtered,
-    expanded x10 and cached its own subjects."""
+    expanded x10 and cached its own subjects (in sample-id order, as since)."""
     from tscnn_tf import data
     spec = data.parse_spec(3, fields)
     wanted = tf.constant(sorted(subjects))
-    ds = tf.data.TFRecordDataset(files).map(lambda s: tf.io.parse_single_example(s, spec))
+    ds = data.in_sample_order(
+        tf.data.TFRecordDataset(files).map(lambda s: tf.io.parse_single_example(s, spec)))
     ds = ds.filter(lambda e: tf.reduce_any(tf.equal(e["subject"], wanted)))
     ds = ds.flat_map(lambda e: data.expand_x10(e, 3)).map(lambda e: data.to_model_inputs(e, fields))
     return ds.cache().shuffle(4096, seed=seed, reshuffle_each_iteration=True).repeat().batch(8)
@@ -161,3 +162,29 @@ def test_training_the_core_on_precomputed_inputs_gives_the_whole_models_weights(
     last = [keras.saving.load_model(tmp_path / p / "last.keras") for p in ("split", "whole")]
     for a, b in zip(*(m.optimizer.variables for m in last)):  # momentum, iterations
         np.testing.assert_array_equal(a, b)
+
+
+def test_the_same_records_in_another_order_give_the_same_batches(tmp_path):
+    """The feature stage writes records in the order its workers finish them, so two
+    extractions of one database can hold them in other orders: the pool sorts them by sample
+    id, and a fold's batches (so its weights) depend on the records' content alone."""
+    import shutil
+    from tscnn_tf import data, device_check
+    records = device_check.write_records(tmp_path / "records", 3, {"a": 5, "b": 4})
+    [shard] = data.record_files(records)
+    serialized = [r.numpy() for r in tf.data.TFRecordDataset(shard)]
+    other = tmp_path / "other"
+    other.mkdir()
+    shutil.copy(records / "manifest.json", other / "manifest.json")
+    with tf.io.TFRecordWriter(str(other / Path(shard).name)) as writer:
+        for k in np.random.default_rng(3).permutation(len(serialized)):
+            writer.write(serialized[k])
+    assert [r.numpy() for r in tf.data.TFRecordDataset(data.record_files(other))] != serialized
+
+    def batches(folder):
+        ds = data.make_dataset(data.record_files(folder), 3, ("flow_raw",), ["sub01", "sub02"],
+                               training=True, batch_size=8, seed=4, keep_meta=True)
+        return [(b["sample_id"].numpy().tolist(), b["flow_raw"].numpy()) for b in ds]
+    for (ids, x), (other_ids, other_x) in zip(batches(records), batches(other), strict=True):
+        assert ids == other_ids
+        np.testing.assert_array_equal(x, other_x)

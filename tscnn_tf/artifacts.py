@@ -196,7 +196,7 @@ def load_keras_file(path: Path):
                                 f"{remedy}")
     try:
         return keras.saving.load_model(path, compile=False)
-    except (OSError, ValueError) as e:
+    except (OSError, ValueError, TypeError) as e:  # TypeError: a class Keras cannot locate
         raise ArtifactError(f"unreadable Keras model {path}: {e}") from e
 
 

@@ -81,13 +81,20 @@ def read_claim(path) -> dict | None:
 
 
 def pid_alive(pid: int) -> bool:
+    """Whether process `pid` (of this host and PID namespace) still runs: a zombie, dead but
+    not yet reaped by its parent (an extra process of `--loso_workers` killed while the first
+    one trains), does not."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    try:  # Linux: field 3 of /proc/<pid>/stat is the state, after the name in parentheses
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return True
+    return state not in ("Z", "X")
 
 
 def is_stale(path: Path, holder: dict | None, stale_after: float) -> bool:

@@ -243,8 +243,9 @@ class RunConfig:
     num_workers: int | None = option(None, "Feature-stage processes (default: all cores).",
                                      kind="integer")
     loso_workers: int = option(1, "Training processes sharing the LOSO's folds (and the final "
-                               "model), each with cores/N TensorFlow threads: 2 on 2 cores "
-                               "trains the small models' LOSO ~2x faster (docs/speed.md).")
+                               "model), each with cores/N TensorFlow threads: on 2 cores, 2 "
+                               "trained STSTNet's and OFF-ApexNet's composite LOSO 1.6-1.7x "
+                               "faster (docs/speed.md).")
     threads: int | None = option(None, "TensorFlow threads per training process (default: all "
                                  "cores, shared among --loso_workers). A thread count can "
                                  "change weights in the last bits, as another machine can.",

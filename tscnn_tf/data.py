@@ -171,11 +171,24 @@ def sample_pool(files, blocks: int, fields: tuple[str, ...], augment_x10: bool,
 def _pool(versions, blocks, fields, augment_x10, flow_norm) -> tf.data.Dataset:
     spec = parse_spec(blocks, fields)
     ds = tf.data.TFRecordDataset([v[0] for v in versions])
-    ds = ds.map(lambda s: tf.io.parse_single_example(s, spec),
-                num_parallel_calls=tf.data.AUTOTUNE)
+    ds = in_sample_order(ds.map(lambda s: tf.io.parse_single_example(s, spec),
+                                num_parallel_calls=tf.data.AUTOTUNE))
     if augment_x10:
         ds = ds.flat_map(lambda e: expand_x10(e, blocks, flow_norm))
     return ds.cache()
+
+
+def in_sample_order(parsed: tf.data.Dataset) -> tf.data.Dataset:
+    """Parsed records sorted by sample id. The feature stage writes records in the order its
+    worker processes finish them (Beam in any order), so the same records can lie in other
+    orders in two extractions; sorted, a fold's batches, and so its weights, depend on the
+    records' content alone."""
+    examples = list(parsed)
+    if not examples:
+        return parsed
+    order = sorted(range(len(examples)), key=lambda i: examples[i]["sample_id"].numpy())
+    return tf.data.Dataset.from_tensor_slices(
+        {k: tf.stack([examples[i][k] for i in order]) for k in examples[0]})
 
 
 def make_dataset(files: list[str], blocks: int, fields, subjects=None,

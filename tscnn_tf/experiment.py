@@ -143,8 +143,9 @@ def ensure_records(config: ExperimentConfig, workdir: Path, records_dir: Path,
     features = features or config.features
     data_dir = data_dir_of(config, workdir)
     if config.data.db != "synthetic" and not data_dir.is_dir():
-        raise loso.TrainingError(f"--data_dir {data_dir} does not exist (leave --data_dir out "
-                                  f"to train from the records in {records_dir} alone)")
+        hint = (f" (leave --data_dir out to train from the records in {records_dir} alone)"
+                if (records_dir / ef.MANIFEST).is_file() else "")
+        raise loso.TrainingError(f"--data_dir {data_dir} does not exist{hint}")
     return ef.extract_features(config.data.db, data_dir, records_dir, features,
                                config.data.reader_options(), config.run.num_workers,
                                overwrite=config.run.overwrite,

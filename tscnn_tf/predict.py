@@ -17,7 +17,8 @@ import numpy as np
 
 # The library's names, as before the entry was split from it (a contract for users' imports).
 from tscnn_tf.predicting import *  # noqa: F401,F403
-from tscnn_tf.predicting import Model, check_model_inputs, clip_sample, format_result, predict_clip
+from tscnn_tf.predicting import (Model, check_model_inputs, clip_sample, format_result,  # noqa: F401
+                                 load_model, predict_clip)
 
 def main(argv):
     del argv
@@ -29,7 +30,7 @@ def main(argv):
     if FLAGS.dump_features:
         check_output_file(FLAGS.dump_features, "--dump_features", (".npz",))
     sample = clip_sample(FLAGS.video, FLAGS.frames, FLAGS.onset, FLAGS.offset)  # before the model
-    out = predict_clip(check_model_inputs(Model(FLAGS.model)), sample)
+    out = predict_clip(check_model_inputs(load_model(FLAGS.model)), sample)
     result, features = out["result"], out["features"]
     for warning in result["warnings"]:
         print(f"warning: {warning}", file=sys.stderr)

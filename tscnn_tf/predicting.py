@@ -28,6 +28,13 @@ LONG_CLIP_FRAMES = 400   # the same without a frame rate (2 s at 200 fps)
 Model = ExportedModel  # the name earlier releases documented
 
 
+def load_model(path, metadata: dict | None = None) -> ExportedModel:
+    """An exported model (folder, `.keras` or `.tflite`) of any registry model: a `.keras`
+    file of the flow models holds this package's layers, registered here first."""
+    import tscnn_tf.models.layers  # noqa: F401
+    return ExportedModel(path, metadata)
+
+
 def check_model_inputs(model: Model) -> Model:
     """Refuse, before any clip is read, a model whose inputs the clip path cannot make."""
     model.require(clip_fields(), "the clip path of predict and spot")

@@ -210,7 +210,7 @@ def command_database(options: SpotOptions, config: spotting.SpotConfig) -> None:
     """Every output checked, then the database read and summarised; with `dry_run` the summary
     (to `summary_json`), otherwise every video spotted and scored: spotting_results.json and
     spotting_intervals.csv in `output_dir` (default runs/spot/<db>)."""
-    from tscnn_tf.artifacts import ExportedModel
+    from tscnn_tf.predicting import load_model
     db = options.db
     unused = [f"--{name}" for name in ("output", "visualize", "video", "frames", "camera")
               if getattr(options, name) is not None]
@@ -243,7 +243,7 @@ def command_database(options: SpotOptions, config: spotting.SpotConfig) -> None:
             write_json_atomic(options.summary_json, summary)
         return
     videos = list(database.videos.values())
-    model = ExportedModel(options.model) if options.model else None
+    model = load_model(options.model) if options.model else None
 
     def warn(record):
         for warning in record["warnings"]:
@@ -262,13 +262,13 @@ def command_source(options: SpotOptions, config: spotting.SpotConfig) -> None:
     `output` (CSV), the signal to `visualize` (PNG). A video or folder without a face raises
     SpotError after its output (a camera goes on)."""
     from tscnn_tf import video
-    from tscnn_tf.artifacts import ExportedModel
+    from tscnn_tf.predicting import load_model
     if options.output:
         check_output_file(options.output, "--output")
     if options.visualize:
         check_output_file(options.visualize, "--visualize", IMAGE_SUFFIXES)
     stream = video.Stream(options.video, options.frames, options.camera, options.fps)
-    model = ExportedModel(options.model) if options.model else None
+    model = load_model(options.model) if options.model else None
 
     def show(interval):  # as soon as an interval is decided (a camera never ends)
         if not options.json:

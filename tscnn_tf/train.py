@@ -20,6 +20,7 @@ def main(argv):
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
     config = cli.experiment_config(flags.FLAGS)
     workdir = Path(flags.FLAGS.workdir or f"runs/{config.data.db}")
+    workers.follow_parent()  # when started by --loso_workers: stop when that process does
     workers.check(config.run.loso_workers, config.run.threads)
     threads = workers.threads_for(config.run.loso_workers, config.run.threads)
     workers.limit_threads(threads)

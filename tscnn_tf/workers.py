@@ -15,10 +15,13 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
+from tscnn_tf import claims
 from tscnn_tf.errors import ToolkitError
 
 log = logging.getLogger("tscnn_tf")
@@ -78,6 +81,26 @@ def worker_argv(argv: list[str], threads: int | None) -> list[str]:
     return [sys.executable, "-m", "tscnn_tf.train", *argv, *extra]
 
 
+PARENT_ENV = "TSCNN_TF_LOSO_PARENT"  # the pid of the process that started an extra one
+
+
+def follow_parent() -> None:
+    """In an extra process: have the kernel send it SIGTERM when the process that started it
+    dies (a plain `kill`, a scheduler's pre-emption, SIGKILL), so none trains on alone; its
+    folds resume in the next run (Linux; elsewhere only an error or Ctrl-C of the first
+    process stops the others)."""
+    parent = os.environ.pop(PARENT_ENV, None)
+    if parent is None:
+        return
+    try:
+        import ctypes
+        ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != int(parent):  # it died before the line above
+        raise SystemExit(143)
+
+
 class Workers:
     """The extra `train` processes of a LOSO: `start()` once the records exist, `wait()` at the
     end (their failures, one line each), `stop()` when this process leaves by an error or
@@ -94,13 +117,17 @@ class Workers:
         self.folder.mkdir(parents=True, exist_ok=True)
         for k in range(1, self.count + 1):
             path = self.folder / f"worker-{k}.log"
-            with open(path, "w") as out:
+            with open(path, "a") as out:  # a run resumed later adds to what the last one wrote
+                out.write(f"==== {time.strftime('%Y-%m-%d %H:%M:%S')} started by "
+                          f"{claims.HOST}:{os.getpid()}\n")
+                out.flush()
                 process = subprocess.Popen(worker_argv(self.argv, self.threads), stdout=out,
-                                           stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+                                           stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                           env={**os.environ, PARENT_ENV: str(os.getpid())})
             self.started.append((process, path))
         log.info("%d more LOSO process(es) started (%s TensorFlow thread(s) each), sharing the "
                  "folds; their output: %s", self.count, self.threads or "default",
-                 ", ".join(str(p) for _, p in self.started))
+                 ", ".join(f"{p} (pid {w.pid})" for w, p in self.started))
 
     def stop(self) -> None:
         for process, _ in self.started:
@@ -113,7 +140,8 @@ class Workers:
         for process, path in self.started:
             if process.wait():
                 lines = [l for l in path.read_text(errors="replace").splitlines() if l.strip()]
-                out.append(f"LOSO process {process.pid} ended with exit status "
-                           f"{process.returncode} ({lines[-1] if lines else 'no output'}; its "
-                           f"log: {path})")
+                how = (f"was killed by signal {-process.returncode}" if process.returncode < 0
+                       else f"ended with exit status {process.returncode}")
+                last = lines[-1] if lines else "no output"
+                out.append(f"LOSO process {process.pid} {how} ({last}; its log: {path})")
         return out
