@@ -154,8 +154,9 @@ def file_versions(files) -> tuple[tuple, ...]:
 
 def sample_pool(files, blocks: int, fields: tuple[str, ...], augment_x10: bool,
                 flow_norm: str = "channel") -> tf.data.Dataset:
-    """Every record of `files` parsed (`fields` and the bookkeeping keys), ×10 expanded when
-    `augment_x10`, and cached in memory on its first full pass.
+    """Every record of `files` parsed (`fields` and the bookkeeping keys) into memory in
+    sample-id order (`in_sample_order`), and when `augment_x10` ×10 expanded and cached on its
+    first full pass.
 
     The work is deterministic and the same for every fold, so a LOSO does it once per process
     instead of once per fold (on the composite ~6 s a fold: `bench` models.sample_pool); each fold then filters its
@@ -173,9 +174,9 @@ def _pool(versions, blocks, fields, augment_x10, flow_norm) -> tf.data.Dataset:
     ds = tf.data.TFRecordDataset([v[0] for v in versions])
     ds = in_sample_order(ds.map(lambda s: tf.io.parse_single_example(s, spec),
                                 num_parallel_calls=tf.data.AUTOTUNE))
-    if augment_x10:
-        ds = ds.flat_map(lambda e: expand_x10(e, blocks, flow_norm))
-    return ds.cache()
+    if not augment_x10:
+        return ds  # in memory already (in_sample_order's tensors): a cache would copy them
+    return ds.flat_map(lambda e: expand_x10(e, blocks, flow_norm)).cache()
 
 
 def in_sample_order(parsed: tf.data.Dataset) -> tf.data.Dataset:
