@@ -79,11 +79,15 @@ def test_a_cut_video_says_how_many_frames_were_read_and_declared(recording, tmp_
 
 def test_a_corrupt_frame_keeps_every_frame_number(recording, tmp_path):
     """A frame that cannot be read is skipped with a warning and counted; the frames after it
-    keep their numbers, so the intervals are those of the intact video."""
+    keep their numbers: the intervals are those of the same frames without it, past it one
+    number later than their position in the stream."""
     folder = write_folder(tmp_path / "frames", recording["frames"])
     (folder / "img20.png").write_bytes(b"not a png")
     out = spot.spot_source(video.Stream(frames=folder, fps=FPS), spotting.SpotConfig())
-    assert positions(out["intervals"]) == positions(recording["reference"]["intervals"])
+    kept = [frame for i, frame in enumerate(recording["frames"]) if i != 20]
+    plain = spotting.spot_stream(enumerate(kept), FPS, spotting.SpotConfig())
+    numbered = [tuple(p + (p >= 20) for p in interval) for interval in positions(plain["intervals"])]
+    assert plain["intervals"] and positions(out["intervals"]) == numbered
     assert (out["frames_read"], out["frames_declared"], out["frames_unreadable"]) == (149, 150, 1)
     assert any("unreadable frame 20" in w and "img20.png" in w for w in out["warnings"])
 

@@ -67,10 +67,13 @@ def test_a_lost_face_decides_the_peaks_of_the_segment_it_ends():
             return None if gray[0, 0] == 0 else self.points
 
     frames = list(burst_stream(300, {90}))
+    other = np.random.default_rng(1).integers(1, 255, (120, 160), dtype=np.uint8)
+    other[0, 0] = 0
     for i in range(110, 300):
-        frames[i][1][0, 0] = 0  # no face from frame 110 on
+        frames[i] = (i, other)  # from frame 110 on another scene: nothing to follow, no face
     out = spotting.spot_stream(iter(frames), 100, spotting.SpotConfig(redetect_s=0.01),
                                landmarker=LosesFace())
+    assert out["restarts"]["count"] == 1  # hidden for more than max_gap_s (1 s)
     assert any("face lost at frame 110" in w for w in out["warnings"])
     assert [(i["apex"], i["type"]) for i in out["intervals"]] == [(90, "micro")]
 
@@ -92,7 +95,9 @@ def test_no_interval_longer_than_micro_max_s_is_typed_micro():
         assert interval["type"] == ("micro" if 25 / 100 <= micro_max_s else "macro")
 
 
-def test_a_head_move_that_restarts_the_signals_is_reported():
+def test_a_detection_far_from_the_followed_face_re_anchors_it_with_a_restart():
+    """The frames stand still but the detector finds the face 30 px away at its 3rd call: the
+    tracker followed something else; the face is re-anchored there, one restart, reported."""
     class MovingFace(FixedFace):
         calls = 0
 
@@ -103,8 +108,9 @@ def test_a_head_move_that_restarts_the_signals_is_reported():
     frames = burst_stream(300, set())
     out = spotting.spot_stream(frames, 100, spotting.SpotConfig(redetect_s=1.0),
                                landmarker=MovingFace())
-    assert out["frames"] == 300 and len(out["warnings"]) == 1
-    assert "re-align the face 1 time(s) (at frame 200)" in out["warnings"][0]
+    assert out["frames"] == 300 and out["restarts"]["count"] == 1
+    assert out["restarts"]["events"][0]["frame"] == 200
+    assert any("re-anchored" in w for w in out["warnings"])
 
 
 def test_a_peak_before_the_warm_up_waits_for_it_instead_of_being_dropped():

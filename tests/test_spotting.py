@@ -82,14 +82,23 @@ def test_memory_and_reporting_delay_are_bounded():
     assert spotter.faces.maxlen < 1000  # seconds of crops, never the whole stream
 
 
-def test_a_lost_face_ends_a_segment_with_a_warning_not_the_run():
+def test_a_face_hidden_for_a_moment_is_a_gap_and_a_long_loss_a_restart_not_the_end():
+    """Detections every 0.1 s at 100 fps (a face without texture is known by detection only):
+    lost for detections 5-8 (0.4 s) is a gap, the signals go on; lost for 5-20 (1.6 s, over
+    max_gap_s) restarts them with a warning, and the run goes on."""
     config = spotting.SpotConfig(redetect_s=0.1)
-    landmarker = FixedFace(lost=set(range(5, 9)))  # detections 5-8: no face
-    frames = ((i, np.full((120, 160), 100, np.uint8)) for i in range(200))
-    out = spotting.spot_stream(frames, 100, config, landmarker=landmarker)
-    assert out["frames"] == 200
-    assert any("face lost" in w for w in out["warnings"])
-    assert any("found again" in w for w in out["warnings"])
+    frames = [(i, np.full((120, 160), 100, np.uint8)) for i in range(300)]
+    short = spotting.spot_stream(iter(frames), 100, config,
+                                 landmarker=FixedFace(lost=set(range(5, 9))))
+    assert short["frames"] == 300 and short["restarts"]["count"] == 0
+    assert short["restarts"]["gaps"] == 1
+    assert any("hidden 1 time(s)" in w for w in short["warnings"])
+    long = spotting.spot_stream(iter(frames), 100, config,
+                                landmarker=FixedFace(lost=set(range(5, 21))))
+    assert long["frames"] == 300 and long["restarts"]["count"] == 1
+    assert "face lost at frame" in long["restarts"]["events"][0]["reason"]
+    assert any("face lost" in w for w in long["warnings"])
+    assert any("found again" in w for w in long["warnings"])
 
 
 def test_spot_command_json_contract_csv_and_plot(long_videos, tmp_path):

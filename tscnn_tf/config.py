@@ -182,6 +182,11 @@ class TrainConfig:
     fold_by: str = option("subject", "Leave one subject out, or one database out (the "
                           "composite: the subject prefix casme2_, smic_, samm_).",
                           choices=("subject", "database"))
+    task: str = option("recognition", "recognition: a clip model on --db's clips; spotting: "
+                       "the learned spotter on a long-video database (synthetic_long, "
+                       "casme_sq, samm_lv, casme3), leave-one-subject-out, exported for "
+                       "`spot --spotter` (docs/spotting.md).",
+                       choices=("recognition", "spotting"))
 
     def __post_init__(self):
         model_settings(self)  # a malformed k=v is refused when the config is made
@@ -196,8 +201,9 @@ class TrainConfig:
         return out
 
 
-MODEL_FIELDS = ("model", "model_settings", "fold_by")
-TRAIN_DEFAULTS = {"model": "tscnn", "model_settings": None, "fold_by": "subject"}
+MODEL_FIELDS = ("model", "model_settings", "fold_by", "task")
+TRAIN_DEFAULTS = {"model": "tscnn", "model_settings": None, "fold_by": "subject",
+                  "task": "recognition"}
 
 
 def model_settings(train: TrainConfig) -> dict:
@@ -271,8 +277,34 @@ class RunConfig:
     given: tuple[str, ...] = ()
 
 
+@dataclasses.dataclass(frozen=True)
+class SpottingConfig:
+    """The learned spotter (`train --task=spotting`): its features, model and training, and the
+    synthetic long videos it trains on without a database. --epochs, --patience, --batch_size
+    and --learning_rate override the spot_ ones when given."""
+
+    spot_rate: float = option(20.0, "Samples a second the learned spotter reads the face at "
+                              "(any input at least this fast is resampled to it).")
+    spot_micro_s: float = option(0.1, "The micro time scale of its motion features, seconds.")
+    spot_macro_s: float = option(0.5, "The macro time scale of its motion features, seconds.")
+    spot_epochs: int = option(60, "Most epochs a spotting fold trains.")
+    spot_patience: int = option(8, "Epochs without a better validation loss before a spotting "
+                                "fold stops.")
+    spot_batch_size: int = option(16, "Windows a batch (spotting).")
+    spot_learning_rate: float = option(2e-3, "Adam's learning rate (spotting).")
+    spot_window_s: float = option(12.0, "Length of the training windows, seconds.")
+    spot_width: int = option(32, "Channels of the temporal model.")
+    spot_dropout: float = option(0.1, "Dropout in its residual blocks.")
+    synthetic_long_subjects: int = option(12, "synthetic_long: subjects (one video each).")
+    synthetic_long_seconds: float = option(40.0, "synthetic_long: seconds a video.")
+    synthetic_long_fps: float = option(50.0, "synthetic_long: frames a second.")
+    synthetic_long_style: str = option("realistic", "synthetic_long: realistic (talking, head "
+                                       "turns, hands, lighting drift, compression) or plain "
+                                       "(the first renderer).", choices=("realistic", "plain"))
+
+
 SECTIONS = {"data": DataConfig, "features": FeatureConfig, "train": TrainConfig,
-            "export": ExportConfig, "run": RunConfig}
+            "export": ExportConfig, "run": RunConfig, "spotting": SpottingConfig}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -284,6 +316,7 @@ class ExperimentConfig:
     train: TrainConfig = TrainConfig()
     export: ExportConfig = ExportConfig()
     run: RunConfig = RunConfig()
+    spotting: SpottingConfig = SpottingConfig()
 
     def identity(self) -> dict:
         """Everything a result depends on (all sections but `run`; `data_dir` is where the data

@@ -290,7 +290,7 @@ def command_source(options: SpotOptions, config: spotting.SpotConfig) -> None:
                                                                 out["fps"]))
     if options.json:
         print(json.dumps({k: out[k] for k in ("frames", "fps", "intervals", "frames_per_s",
-                                              "warnings", *COUNT_KEYS)}))
+                                              "warnings", *COUNT_KEYS, "restarts")}))
     else:
         print(f"{len(out['intervals'])} interval(s) in {out['frames']} frames, "
               f"{out['frames_per_s'] or 0:.0f} frames/s")

@@ -1,9 +1,12 @@
 """Spotting micro- and macro-expressions in a frame stream (a long video or a camera).
 
-Frames are processed as they arrive and never held whole: the face is detected once, followed,
-and detected again every `redetect_s` seconds (a frame without a face ends a segment with a
-warning); each frame becomes an aligned face crop (the feature stage's geometry, eq. 1-2)
-kept in a bounded ring buffer. Two signals are computed per frame, at two time scales k (a
+Frames are processed as they arrive and never held whole: the face is detected once and
+followed in every frame (`tracking.FaceTracker`: its rigid motion tracked on the stable parts
+of the face, checked by a detection every `redetect_s` seconds), so head moves never restart
+the signals; a face hidden for a moment (a hand, a turn) is a gap in which the face is taken
+as last seen, and only a longer loss or a change of frame size restarts them (`restarts`).
+Each frame becomes an aligned face crop (the feature stage's geometry, eq. 1-2) kept in a
+bounded ring buffer. Two signals are computed per frame, at two time scales k (a
 frame against the frames k before and after; k from an expected half-duration times fps):
 
 - `lbp`: eq. 3's LBP feature difference of the frame's block histograms against the mean of
@@ -19,7 +22,7 @@ the stronger relative contrast decides its type. The eye blocks (EYE_BLOCKS) are
 both signals (blinks). `lbp` is the default: it measured best (README).
 
 An apex needs its interval [t-k, t+k] inside its segment (the frames between a face found
-and lost, a head move or the stream's end). At a segment's ends the frame beyond it is taken
+and lost for longer than `max_gap_s`, or the stream's end). At a segment's ends the frame beyond it is taken
 as its first or last frame, and when the segment ends its last peaks are decided then, so a
 recording shorter than `window_s` (one smile filmed on a phone) is judged on all of itself.
 An interval is reported a bounded number of frames after its offset (3 k + k of the macro
@@ -39,9 +42,11 @@ import numpy as np
 
 from tscnn_tf import apex as apex_lib
 from tscnn_tf import face as face_lib
+from tscnn_tf.tracking import FaceTracker, TrackConfig
 
 log = logging.getLogger("tscnn_tf")
 SIGNALS = ("lbp", "motion", "combined")
+VERSION = 2  # 2: the face followed frame by frame (tracking.py); results of 1 differ
 # The eyes in the 6x6 grid: the inner eye corners lie on the line between block rows 1 and 2
 # (the grid's top is 2y'1 - y'3, two block heights above them) and at the outer edges of
 # columns 1 and 4 (x'1, x'2, two block widths apart); each eye spans rows 1-2 and the two
@@ -61,7 +66,8 @@ class SpotConfig:
     apex_lambda: int = 12        # λ: how many of the (non-eye) blocks count
     signal_size: int = 72        # side of the crop the signals are computed on
     face_size: int = 144         # side of the stored face crops (the feature stage's)
-    redetect_s: float = 2.0      # seconds between face detections
+    redetect_s: float = 2.0      # seconds between the detections that check the tracking
+    max_gap_s: float = 1.0       # a face hidden this long or less is a gap, not a restart
     micro_max_s: float = 0.5     # the longest micro-expression
     ignore_eyes: bool = True     # leave the eye row out of the signals (blinks)
     min_gap_s: float = 0.1       # spotted intervals closer than this are merged
@@ -236,15 +242,15 @@ class Spotter:
         self.faces = collections.deque(maxlen=int(4 * max(self.k_micro, self.k_macro, 1)
                                                   + 2 * fps + 1))
         self.flow = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST)
+        self.tracker = FaceTracker(fps, self.landmarker, TrackConfig(
+            face_size=config.face_size, redetect_s=config.redetect_s,
+            max_gap_s=config.max_gap_s), frame_of=lambda i: self.frame_of(i))
         self.geometry = None
-        self.last_detection = -10 ** 9
         self.warnings: list[str] = []
         # The signal of each scale at each centre frame, as compact arrays (16 bytes a frame).
         self.trace = {kind: (array.array("d"), array.array("d")) for kind in ("micro", "macro")}
         self.keep_trace = keep_trace
         self.seen = 0
-        self.realigned: list[int] = []  # frames where a head move restarted the signals
-        self.shape = None  # the frame size of the current segment
         self.frame_of = lambda i: i  # stream position -> the input's frame number (warnings)
         self.pending: list[dict] = []
         self._reset_segment()
@@ -262,40 +268,6 @@ class Spotter:
         # that frame and the "fall" of the frame k before it): one flow per frame and scale.
         self.moves = {scale.kind: collections.deque(maxlen=scale.k + 1) for scale in self.scales}
 
-    # -- face ----------------------------------------------------------------------------
-    def _follow_face(self, index: int, gray: np.ndarray) -> bool:
-        """Detect the face when due; False while there is none."""
-        due = index - self.last_detection >= self.config.redetect_s * self.fps
-        if self.geometry is not None and not due:
-            return True
-        self.last_detection = index
-        points = detect_face(self.landmarker, gray)
-        if points is None:
-            if self.geometry is not None:
-                self.warnings.append(f"face lost at frame {self.frame_of(index)}: "
-                                     "the segment ends there")
-                self.geometry = None
-                self._reset_segment()
-            return False
-        try:
-            geometry = face_lib.face_geometry(points, self.config.face_size)
-        except face_lib.FaceNotFound:
-            return self.geometry is not None
-        if self.geometry is None:
-            if self.seen:
-                self.warnings.append(f"face found again at frame {self.frame_of(index)}: "
-                                     "a new segment starts")
-            self.geometry = geometry
-            return True
-        eye = np.linalg.norm(points[42] - points[39])
-        five = list(face_lib.FIVE_POINTS)
-        moved = np.mean(np.linalg.norm(points[five] - self.geometry.landmarks[five], axis=1)) / max(eye, 1)
-        if moved > 0.25:  # the head moved enough to shift the crop: follow it, restart signals
-            self.geometry = geometry
-            self.realigned.append(index)
-            self._reset_segment()
-        return True
-
     # -- signals -------------------------------------------------------------------------
     def _motion(self, earlier: np.ndarray, now: np.ndarray) -> np.ndarray:
         """Per-block flow magnitude from `earlier` to `now`, global (median) motion removed."""
@@ -310,25 +282,36 @@ class Spotter:
         mean = (before + after) / 2
         return float(apex_lib.feature_difference(hist[self.mask], mean[self.mask], self.lam))
 
+    @property
+    def restarts(self) -> list[dict]:
+        """Each restart of the signals: {frame, reason}."""
+        return self.tracker.restarts
+
     def push(self, index: int, gray: np.ndarray) -> list[dict]:
         """Process one frame; returns the intervals decided at this frame."""
-        if self.shape is not None and gray.shape != self.shape:  # like a lost face
-            self.warnings.append(
-                f"frame size changed from {self.shape[1]}x{self.shape[0]} to {gray.shape[1]}x"
-                f"{gray.shape[0]} at frame {self.frame_of(index)}: the segment ends there")
-            self.geometry = None  # the face is searched for again in the new frames
-            self._reset_segment()
-        self.shape = gray.shape
-        if not self._follow_face(index, gray):
-            return self._emit(index, final=False)
-        crop = face_lib.warp_to_face(gray, self.geometry)
+        geometry = self.tracker.update(index, gray)
+        if self.tracker.restarted:  # the face found anew: a new segment
+            if self.small:
+                self._reset_segment()
+            if self.seen:
+                self.warnings.append(f"face found again at frame {self.frame_of(index)}: "
+                                     "a new segment starts")
+        if geometry is None:
+            if self.tracker.hidden_since is None or not self.small:
+                if self.small:  # lost for good: the segment ends
+                    self._reset_segment()
+                return self._emit(index, final=False)
+            crop = self.faces[-1][1]  # a gap: the face taken as last seen
+        else:
+            self.geometry = geometry
+            crop = face_lib.warp_to_face(gray, geometry)
+            self.seen += 1
         self.faces.append((index, crop))
         small = cv2.resize(crop, (self.config.signal_size,) * 2, interpolation=cv2.INTER_AREA)
         if not self.small:
             for scale in self.scales:
                 scale.first = index
         self.small.append((index, small, apex_lib.block_histograms(small)))
-        self.seen += 1
         for scale in self.scales:
             moves = self.moves[scale.kind]
             if len(self.small) > scale.k and self.config.signal != "lbp":
@@ -384,13 +367,7 @@ class Spotter:
     def finish(self) -> list[dict]:
         """The intervals still pending at the end of the stream, the last peaks decided."""
         self._reset_segment()
-        if self.realigned:
-            frame_of = getattr(self, "frame_of", int)
-            self.warnings.append(
-                f"the head moved enough to re-align the face {len(self.realigned)} time(s) (at "
-                f"frame {', '.join(str(frame_of(i)) for i in self.realigned[:10])}"
-                f"{', ...' if len(self.realigned) > 10 else ''}): the signals restart there, so "
-                "an expression across a restart can be missed or split")
+        self.warnings += restart_warnings(self.tracker)
         return self._emit(None, final=True)
 
     def _type(self, interval: dict) -> str:
@@ -446,6 +423,24 @@ class Spotter:
 PUBLIC_KEYS = ("onset", "apex", "offset", "score", "type")
 
 
+def restart_warnings(tracker) -> list[str]:
+    """The warnings of a followed stream: each restart of the signals, and the gaps."""
+    out = [f"the signals restart: {r['reason']}" for r in tracker.restarts]
+    if tracker.gaps:
+        listed = ", ".join(f"{g['frame']} ({g['frames']})" for g in tracker.gaps[:10])
+        out.append(f"the face was hidden {len(tracker.gaps)} time(s) for a moment (at frame "
+                   f"(frames): {listed}{', ...' if len(tracker.gaps) > 10 else ''}): gaps, the "
+                   "signals go on with the face as last seen")
+    return out
+
+
+def restarts_record(tracker) -> dict:
+    """The JSON's `restarts`: how many times the signals restarted, and each one's frame and
+    reason; `gaps`, how many times the face was hidden for a moment without a restart."""
+    return {"count": len(tracker.restarts), "events": list(tracker.restarts),
+            "gaps": len(tracker.gaps)}
+
+
 def spot_stream(frames, fps: float, config: SpotConfig = SpotConfig(), recognise=None,
                 landmarker=None, on_interval=None, keep_trace: bool = False,
                 frame_of=None) -> dict:
@@ -485,7 +480,7 @@ def spot_stream(frames, fps: float, config: SpotConfig = SpotConfig(), recognise
     return {"frames": count, "fps": fps, "intervals": intervals,
             "frames_per_s": count / elapsed if elapsed > 0 else None,
             "warnings": list(spotter.warnings), "trace": spotter.trace,
-            "frames_with_face": spotter.seen,
+            "frames_with_face": spotter.seen, "restarts": restarts_record(spotter.tracker),
             "config": dataclasses.asdict(config)}
 
 

@@ -1,0 +1,257 @@
+"""Following a face through a frame stream, frame by frame, for spotting.
+
+The face is detected once (dlib's detector and 5-point model: the eye corners and the base of
+the nose, all that eq. 1-2 and the grid need). From then on its rigid motion is followed in
+every frame: points on the parts of the face that expressions barely move (the nose ridge and
+the bridge between the eyes, the upper forehead, the sides of the face at the nose's height)
+are tracked with pyramidal Lucas-Kanade, checked forwards and backwards, and a similarity
+transform (translation, rotation, scale) fitted to them with RANSAC moves the landmarks. So
+the aligned crop (`face.warp_to_face`) follows the head in every frame and head moves never
+restart anything.
+
+Every `redetect_s` the detector runs again. A small disagreement (tracking drift, landmark
+jitter) is taken out gradually over `correct_s`, slower than any expression, so the crop never
+jumps; a large one (the tracker followed something else) re-anchors the face there, a restart.
+A face hidden for at most `max_gap_s` (a hand, a turn, a blink of the tracker) is a gap: the
+same segment goes on when it is found again. Longer, or a change of frame size, restarts.
+`restarts` lists each restart with its frame and reason.
+"""
+from __future__ import annotations
+
+import dataclasses
+
+import cv2
+import numpy as np
+
+from tscnn_tf import face as face_lib
+
+# Stable parts of the face in the aligned crop, as (x0, y0, x1, y1) fractions of its side. The
+# crop covers the 6x6 grid: the inner eye corners at y = 1/3, the base of the nose at y = 2/3,
+# the corners at x = 1/3 and 2/3 (face.face_geometry).
+STABLE_REGIONS = ((0.40, 0.28, 0.60, 0.66),   # nose ridge and the bridge between the eyes
+                  (0.15, 0.00, 0.85, 0.07),   # upper forehead
+                  (0.00, 0.42, 0.10, 0.66),   # sides of the face at the nose's height
+                  (0.90, 0.42, 1.00, 0.66))
+ANCHORS = list(face_lib.FIVE_POINTS)
+
+
+@dataclasses.dataclass(frozen=True)
+class TrackConfig:
+    """Settings of the face follower."""
+
+    face_size: int = 144        # side of the aligned crop (the feature stage's)
+    redetect_s: float = 2.0     # seconds between detections that check the tracking
+    correct_s: float = 0.5      # a drift found at a detection is taken out over this long
+    max_gap_s: float = 1.0      # a face hidden this long or less is a gap, not a restart
+    search_s: float = 0.1       # while no face is followed, a detection this often
+    points: int = 40            # points tracked on the stable regions
+    track_eye_px: float = 32.0  # frames are tracked scaled so the inner eye corners lie this far
+    min_points: int = 8         # fewer inliers: the face is hidden this frame
+    reanchor: float = 0.35      # a detection this far (eye distances) from the tracking re-anchors
+
+
+def _region_mask(geometry: face_lib.FaceGeometry, shape) -> np.ndarray:
+    """The stable regions of the crop, in frame pixels (uint8 mask)."""
+    size = geometry.face_size
+    inverse = cv2.invertAffineTransform(geometry.affine)
+    crop = np.zeros((size, size), np.uint8)
+    for x0, y0, x1, y1 in STABLE_REGIONS:
+        crop[int(y0 * size):int(y1 * size), int(x0 * size):int(x1 * size)] = 255
+    return cv2.warpAffine(crop, inverse, (shape[1], shape[0]), flags=cv2.INTER_NEAREST)
+
+
+class FaceTracker:
+    """`update(index, gray)` -> the face's geometry in that frame (None while no face is
+    followed). `restarts` ({frame, reason}) and `gaps` ({frame, frames}) say what happened."""
+
+    def __init__(self, fps: float, landmarker=None, config: TrackConfig = TrackConfig(),
+                 frame_of=None):
+        self.fps, self.config = fps, config
+        self.landmarker = landmarker or face_lib.make_landmarker("dlib5", "detect")
+        self.frame_of = frame_of or (lambda i: i)
+        self.points = None         # (n, 1, 2) float32, tracked in the previous frame
+        self.landmarks = None      # (68, 2): the anchors followed (NaN elsewhere for dlib5)
+        self.correction = None     # (offset per frame, frames left) towards a detection
+        self.previous = None       # the previous frame (grey)
+        self.last_detection = -10 ** 9
+        self.hidden_since = None   # first frame of the current gap
+        self.hidden = False        # the face followed so far is not seen in this frame
+        self.restarts: list[dict] = []
+        self.gaps: list[dict] = []
+        self.segment_started = False  # a face has been followed since the last restart
+        self.shape = None
+        self.scale = 1.0           # the tracking frames' scale (set when a face is anchored)
+        self.small = None          # this frame at that scale
+
+    # -- public ---------------------------------------------------------------------------
+    def update(self, index: int, gray: np.ndarray):
+        """The geometry of the face in this frame, or None (no face yet, or hidden: a gap).
+        `self.restarted` is True when this frame starts a new segment (after a restart)."""
+        self.restarted = False
+        if self.shape is not None and gray.shape != self.shape:
+            self._restart(index, f"frame size changed from {self.shape[1]}x{self.shape[0]} to "
+                          f"{gray.shape[1]}x{gray.shape[0]} at frame {self.frame_of(index)}")
+            self.landmarks = self.points = None
+            self.segment_started = self.hidden = False
+        self.shape = gray.shape
+        self.small = cv2.resize(gray, None, fx=self.scale, fy=self.scale,
+                                interpolation=cv2.INTER_LINEAR) if self.scale < 1 else gray
+        if self.landmarks is None:
+            geometry = self._search(index, gray)
+        else:
+            geometry = self._track(index, gray)
+        self.previous = self.small
+        if geometry is None:
+            if self.hidden_since is None and self.segment_started:
+                self.hidden_since = index
+            if (self.hidden_since is not None and self.segment_started
+                    and index - self.hidden_since + 1 > self.config.max_gap_s * self.fps):
+                self._restart(self.hidden_since, f"face lost at frame "
+                          f"{self.frame_of(self.hidden_since)} for more than "
+                          f"{self.config.max_gap_s:g} s")
+                self.segment_started = False
+                self.landmarks = self.points = None
+                self.hidden = False
+            return None
+        if self.hidden_since is not None:
+            self.gaps.append({"frame": self.frame_of(self.hidden_since),
+                              "frames": index - self.hidden_since})
+            self.hidden_since = None
+        if not self.segment_started:
+            self.segment_started = True
+            self.restarted = True
+        return geometry
+
+    # -- internals ------------------------------------------------------------------------
+    def _restart(self, index: int, reason: str) -> None:
+        if self.segment_started:
+            self.restarts.append({"frame": int(self.frame_of(index)), "reason": reason})
+        self.hidden_since = None
+
+    def _detect(self, gray):
+        from tscnn_tf.spotting import detect_face
+        return detect_face(self.landmarker, gray)
+
+    def _search(self, index: int, gray):
+        """No face followed: detect (at most every `search_s`)."""
+        if index - self.last_detection < self.config.search_s * self.fps:
+            return None
+        self.last_detection = index
+        points = self._detect(gray)
+        if points is None:
+            return None
+        return self._anchor(points, gray)
+
+    def _anchor(self, points: np.ndarray, gray):
+        try:
+            geometry = face_lib.face_geometry(points, self.config.face_size)
+        except face_lib.FaceNotFound:
+            return None
+        self.landmarks = np.asarray(points, np.float64)
+        self.correction = None
+        self.hidden = False
+        eye = float(np.linalg.norm(self.landmarks[42] - self.landmarks[39]))
+        scale = min(1.0, self.config.track_eye_px / max(eye, 1.0))
+        if scale != self.scale:
+            self.scale = scale
+            self.small = cv2.resize(gray, None, fx=scale, fy=scale,
+                                    interpolation=cv2.INTER_LINEAR) if scale < 1 else gray
+        self._seed_points(geometry, gray)
+        return geometry
+
+    def _seed_points(self, geometry, gray) -> None:
+        mask = _region_mask(geometry, gray.shape)
+        if self.scale < 1:
+            mask = cv2.resize(mask, self.small.shape[::-1], interpolation=cv2.INTER_NEAREST)
+        found = cv2.goodFeaturesToTrack(self.small, self.config.points, 0.005,
+                                        max(2.0, self.config.track_eye_px / 10), mask=mask,
+                                        blockSize=5)
+        # Points are kept in the tracking frames' pixels.
+        self.points = found.astype(np.float32) if found is not None else None
+
+    def _track(self, index: int, gray):
+        """The face followed into this frame (None: hidden here)."""
+        due = index - self.last_detection >= self.config.redetect_s * self.fps
+        if self.hidden:  # looking for it again, at most every `search_s`
+            if index - self.last_detection < self.config.search_s * self.fps:
+                return None
+            self.last_detection = index
+            detected = self._detect(gray)
+            if detected is None:
+                return None
+            self.hidden = False
+            return self._check_detection(index, detected, gray, always=True)
+        trackable = self.points is not None and len(self.points) >= self.config.min_points
+        if trackable:
+            moved = self._rigid_motion(self.previous, self.small)
+            if moved is None:  # the tracked parts vanished (a hand, a turn): hidden
+                self.hidden, self.points = True, None
+                return None
+            matrix, inliers = moved
+            matrix = matrix.copy()
+            matrix[:, 2] /= self.scale  # the similarity in the full frame's pixels
+            self.landmarks = self.landmarks @ matrix[:, :2].T + matrix[:, 2]
+            self.points = inliers
+        if self.correction is not None:
+            step, left = self.correction
+            self.landmarks = self.landmarks + step
+            self.correction = (step, left - 1) if left > 1 else None
+        if due:
+            self.last_detection = index
+            detected = self._detect(gray)
+            if detected is not None:
+                return self._check_detection(index, detected, gray)
+            if not trackable:  # a face without texture to track is only known by detection
+                self.hidden = True
+                return None
+        geometry = self._geometry()
+        if geometry is not None and trackable and len(self.points) < self.config.points // 2:
+            self._seed_points(geometry, gray)  # points lost at the image edge or to a hand
+        return geometry
+
+    def _geometry(self):
+        try:
+            return face_lib.face_geometry(self.landmarks, self.config.face_size)
+        except face_lib.FaceNotFound:
+            return None
+
+    def _check_detection(self, index: int, detected: np.ndarray, gray, always: bool = False):
+        """A detection while following: close to the tracking, a gradual correction towards
+        it; far (or the tracking lost), the face re-anchored there."""
+        eye = max(float(np.linalg.norm(detected[42] - detected[39])), 1.0)
+        offset = detected[ANCHORS] - self.landmarks[ANCHORS]
+        distance = float(np.mean(np.linalg.norm(offset, axis=1))) / eye
+        if distance > self.config.reanchor:
+            self._restart(index, f"the face was found {distance:.2f} eye distances away from "
+                          f"where it was followed at frame {self.frame_of(index)} (re-anchored "
+                          "there)")
+            self.segment_started = False
+            return self._anchor(detected, gray)
+        frames = max(1, int(round(self.config.correct_s * self.fps)))
+        full = np.zeros_like(self.landmarks)
+        full[ANCHORS] = offset
+        # The whole correction is a rigid shift of the anchors' mean offset plus their shape
+        # change; both taken out in equal steps.
+        self.correction = (full / frames, frames)
+        geometry = self._geometry()
+        if geometry is not None and (always or self.points is None
+                                     or len(self.points) < self.config.points // 2):
+            self._seed_points(geometry, gray)
+        return geometry
+
+    def _rigid_motion(self, previous, gray):
+        """(2x3 similarity previous -> gray, the inlier points in gray), or None."""
+        params = dict(winSize=(11, 11), maxLevel=2,
+                      criteria=(cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 20, 0.03))
+        forward, status, _ = cv2.calcOpticalFlowPyrLK(previous, gray, self.points, None, **params)
+        back, status_back, _ = cv2.calcOpticalFlowPyrLK(gray, previous, forward, None, **params)
+        good = (status.ravel() == 1) & (status_back.ravel() == 1) & (
+            np.linalg.norm((back - self.points).reshape(-1, 2), axis=1) < 0.25)
+        if good.sum() < self.config.min_points:
+            return None
+        src, dst = self.points[good].reshape(-1, 2), forward[good].reshape(-1, 2)
+        matrix, inliers = cv2.estimateAffinePartial2D(src, dst, method=cv2.RANSAC,
+                                                      ransacReprojThreshold=0.5)
+        if matrix is None or inliers is None or inliers.sum() < self.config.min_points:
+            return None
+        return matrix, dst[inliers.ravel() == 1].reshape(-1, 1, 2).astype(np.float32)
