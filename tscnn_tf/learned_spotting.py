@@ -8,9 +8,9 @@ to apex (or from offset back to apex), capped at 1. So the target is at least 0.
 middle two thirds of the interval, and 1 around the apex.
 
 **Intervals.** A run of samples whose (3-sample mean) score is at least the type's threshold
-is an expression: its apex is the run's highest score, and since a run above 0.5 of the target
+is an expression, and since a run above 0.5 of the target
 covers two thirds of the interval, the interval is the run widened by a quarter of its length
-on each side. A micro and a macro interval that overlap keep the one with the higher peak.
+on each side; its apex is the middle of the run's top (the samples within 0.02 of its peak). A micro and a macro interval that overlap keep the one with the higher peak.
 
 **Thresholds** are the ones that give the best F1 (MEGC protocol) on the validation subjects,
 never on a test subject; without any expression of a type there, 0.5.
@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from tscnn_tf.errors import ToolkitError
-from tscnn_tf.models.spotter import OUTPUTS, forward_numpy
+from tscnn_tf.spotter_model import OUTPUTS, forward_numpy
 from tscnn_tf.spot_features import NUM_FEATURES, FeatureSettings, MotionFeatures, feature_names
 
 THRESHOLDS = tuple(np.round(np.arange(0.15, 0.91, 0.05), 2))
@@ -75,7 +75,9 @@ def decode(scores: np.ndarray, frames: np.ndarray, thresholds: dict[str, float],
             widen = length / 4
             first = max(0.0, start - widen)
             last = min(len(frames) - 1.0, stop - 1 + widen)
-            peak = start + int(np.argmax(scores[start:stop, c]))
+            run = scores[start:stop, c]
+            top = np.flatnonzero(run >= run.max() - 0.02)  # the plateau near the apex
+            peak = start + int(round(top.mean()))
             found.append({"onset": _frame_at(frames, first), "apex": int(frames[peak]),
                           "offset": min(_frame_at(frames, last), last_frame),
                           "score": float(scores[peak, c]), "type": kind})
@@ -216,6 +218,15 @@ class LearnedSpotter:
     def tracker(self):
         return self.features.tracker
 
+    @property
+    def geometry(self):
+        """The face's geometry in the latest frame it was followed in (for recognition)."""
+        return self.features.geometry
+
+    def crops(self, onset: int, offset: int):
+        """The 144-px face crops of onset..offset still held (`keep_crops`)."""
+        return self.features.crops_between(onset, offset)
+
     def push(self, index: int, gray) -> list[dict]:
         for _, frame, row in self.features.push(index, gray):
             self.rows.append(row)
@@ -254,3 +265,42 @@ class LearnedSpotter:
         self.trace[0].extend(frames[keep].tolist())
         self.trace[1].extend(scores[keep, 0].tolist())
         self.trace[2].extend(scores[keep, 1].tolist())
+
+
+def learned_spot_stream(frames, fps: float, export: SpotterExport, recognise=None,
+                        landmarker=None, on_interval=None, keep_trace: bool = False,
+                        frame_of=None) -> dict:
+    """`spotting.spot_stream` with the learned spotter: every interval of a frame stream, in
+    its positions or `frame_of(position)`, with the same keys (and `restarts`)."""
+    import time
+    from tscnn_tf.spotting import PUBLIC_KEYS, restart_warnings, restarts_record
+    start = time.perf_counter()
+    frame_of = frame_of or (lambda i: i)
+    keep = int(20 * fps) if recognise is not None else 0  # the frames an interval can need
+    spotter = LearnedSpotter(export, fps, landmarker, frame_of, keep_crops=keep)
+    intervals: list[dict] = []
+
+    def decided(found):
+        for interval in found:
+            out = {k: interval[k] for k in PUBLIC_KEYS}
+            out.update({k: int(frame_of(out[k])) for k in ("onset", "apex", "offset")})
+            if recognise is not None:
+                out.update(recognise(spotter, interval))
+            intervals.append(out)
+            if on_interval is not None:
+                on_interval(out)
+
+    count = 0
+    for count, (_, gray) in enumerate(frames, start=1):
+        decided(spotter.push(count - 1, gray))
+    decided(spotter.finish())
+    elapsed = time.perf_counter() - start
+    tracker = spotter.tracker
+    trace = {"micro": (spotter.trace[0], spotter.trace[1]),
+             "macro": (spotter.trace[0], spotter.trace[2])} if keep_trace else {}
+    return {"frames": count, "fps": fps, "intervals": intervals,
+            "frames_per_s": count / elapsed if elapsed > 0 else None,
+            "warnings": restart_warnings(tracker), "trace": trace,
+            "frames_with_face": spotter.features.seen, "restarts": restarts_record(tracker),
+            "config": {"spotter": str(export.path), "fingerprint": export.metadata.get(
+                "fingerprint"), "thresholds": export.thresholds}}

@@ -45,6 +45,8 @@ def define_flags():
     flags.DEFINE_float("fps", None, "Frame rate, when the input has none.")
     flags.DEFINE_string("model", None, "An export (folder, .keras or .tflite): recognise each "
                         "spotted interval.")
+    flags.DEFINE_string("spotter", None, "A learned spotter's export (train --task=spotting "
+                        "--export_dir=E): spot with it instead of the LBP spotter.")
     flags.DEFINE_bool("json", SpotOptions.json, "Print one JSON object as the last line.")
     flags.DEFINE_string("output", None, "Write the intervals to this CSV.")
     flags.DEFINE_string("visualize", None, "Draw the spotting signal and intervals to this PNG.")
@@ -69,6 +71,9 @@ def define_flags():
                          "synthetic_long: number of videos.")
     flags.DEFINE_float("synthetic_seconds", SpotOptions.synthetic_seconds,
                        "synthetic_long: seconds per video (at --fps, default 100).")
+    flags.DEFINE_enum("synthetic_style", SpotOptions.synthetic_style, ["plain", "realistic"],
+                      "synthetic_long: plain (the first renderer) or realistic (talking, head "
+                      "turns, hands, lighting drift, compression).")
 
 
 if __name__ == "__main__":

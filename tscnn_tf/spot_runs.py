@@ -24,6 +24,7 @@ from tscnn_tf.artifacts import (IMAGE_SUFFIXES, atomic_write, check_output_file,
 from tscnn_tf.config import DataConfig
 from tscnn_tf.databases.long_videos import LONG_DATABASES
 from tscnn_tf.errors import ToolkitError
+from tscnn_tf.learned_spotting import load_spotter
 
 COUNT_KEYS = ("frames_read", "frames_declared", "frames_unreadable", "frames_with_face")
 
@@ -39,17 +40,26 @@ def check_fps(fps: float | None) -> None:
 
 
 def spot_source(stream, config: spotting.SpotConfig, model=None, on_interval=None,
-                keep_trace: bool = False, numbers: list[int] | None = None) -> dict:
-    """Spot (and recognise, with a model) one stream (`video.Stream`). Intervals and warnings
-    are in the input's own frame indices (`Stream.index_of`: a skipped frame keeps its index),
-    or in `numbers[index]` (a frame folder's file-name numbers); the stream's counts
-    (COUNT_KEYS) and warnings are added, and a warning when no face was found."""
+                keep_trace: bool = False, numbers: list[int] | None = None,
+                spotter=None) -> dict:
+    """Spot (and recognise, with a model) one stream (`video.Stream`) with the LBP spotter, or
+    with `spotter` (a `learned_spotting.SpotterExport`). Intervals and warnings are in the
+    input's own frame indices (`Stream.index_of`: a skipped frame keeps its index), or in
+    `numbers[index]` (a frame folder's file-name numbers); the stream's counts (COUNT_KEYS) and
+    warnings are added, and a warning when no face was found."""
     def frame_of(position):
         index = stream.index_of(position)
         return index if numbers is None else numbers[index]
-    out = spotting.spot_stream(stream, stream.fps, config,
-                               make_recogniser(model) if model is not None else None,
-                               on_interval=on_interval, keep_trace=keep_trace, frame_of=frame_of)
+    recognise = make_recogniser(model) if model is not None else None
+    if spotter is not None:
+        from tscnn_tf.learned_spotting import learned_spot_stream
+        out = learned_spot_stream(stream, stream.fps, spotter, recognise,
+                                  on_interval=on_interval, keep_trace=keep_trace,
+                                  frame_of=frame_of)
+    else:
+        out = spotting.spot_stream(stream, stream.fps, config, recognise,
+                                   on_interval=on_interval, keep_trace=keep_trace,
+                                   frame_of=frame_of)
     out.update(stream.counts())
     out["warnings"] = [*stream.warnings, *out["warnings"]]
     if out["frames"] and not out["frames_with_face"]:
@@ -79,7 +89,7 @@ def read_long_database(db: str, data_dir, options: dict | None = None):
     return readers[db](data_dir, **(options or {}))
 
 
-def spot_video(item, config: spotting.SpotConfig, model=None) -> dict:
+def spot_video(item, config: spotting.SpotConfig, model=None, spotter=None) -> dict:
     """Spot one video of a long-video database in the frame numbers its ground truth uses. A
     video that cannot be opened spots nothing, with a warning (its intervals count as missed)."""
     from tscnn_tf import video
@@ -91,11 +101,11 @@ def spot_video(item, config: spotting.SpotConfig, model=None) -> dict:
         return {"intervals": [], "frames": 0, "frames_per_s": None,
                 **dict.fromkeys(COUNT_KEYS, 0), "frames_declared": None,
                 "warnings": [f"{e}: nothing spotted, its intervals count as missed"]}
-    return spot_source(stream, config, model, numbers=frame_numbers(item))
+    return spot_source(stream, config, model, numbers=frame_numbers(item), spotter=spotter)
 
 
 def evaluate_database(videos, config: spotting.SpotConfig, model=None,
-                      apex_tolerance_s: float = 0.05, on_video=None) -> dict:
+                      apex_tolerance_s: float = 0.05, on_video=None, spotter=None) -> dict:
     """Spot every video; MEGC scores (IoU ≥ 0.5, pooled), apex hits (±apex_tolerance_s) and,
     with a model, STRS. Returns the results (with each video's counts and warnings under
     `videos`) and one row per spotted or missed interval; `on_video(record)` sees each video's
@@ -104,10 +114,14 @@ def evaluate_database(videos, config: spotting.SpotConfig, model=None,
     from tscnn_tf import metrics
     if not videos:
         raise SpotError("no video to spot: the database has none left (see --dry_run)")
+    if spotter is not None:
+        from tscnn_tf.spot_features import check_rate
+        for item in videos:
+            check_rate(item.fps, spotter.settings, f"video {item.name}")
     per_video, rows, speeds, records = [], [], [], []
     hits = [0, 0, 0]
     for item in videos:
-        out = spot_video(item, config, model)
+        out = spot_video(item, config, model, spotter)
         record = {"video": item.name, **{k: out[k] for k in COUNT_KEYS},
                   "num_intervals": len(out["intervals"]), "warnings": out["warnings"]}
         records.append(record)
@@ -129,6 +143,8 @@ def evaluate_database(videos, config: spotting.SpotConfig, model=None,
                         "frame with a face (see the warnings above); no results written")
     scores = metrics.spotting_scores(per_video)
     results = {"num_videos": len(videos), "config": dataclasses.asdict(config),
+               "spotter": "lbp" if spotter is None else {
+                   "export": str(spotter.path), "fingerprint": spotter.metadata.get("fingerprint")},
                **{k: scores[k] for k in ("micro", "macro", "overall")},
                "apex_hits": {"tolerance_s": apex_tolerance_s, **metrics.prf(*hits)},
                "frames_per_s": float(np.mean(speeds)) if speeds else None,
@@ -176,6 +192,7 @@ class SpotOptions:
     camera: int | None = None
     fps: float | None = None
     model: str | None = None
+    spotter: str | None = None
     json: bool = False
     output: str | None = None
     visualize: str | None = None
@@ -191,6 +208,7 @@ class SpotOptions:
     synthetic_seed: int = 0
     synthetic_videos: int = 4
     synthetic_seconds: float = 12.0
+    synthetic_style: str = "plain"
 
 
 def command(options: SpotOptions) -> None:
@@ -221,11 +239,13 @@ def command_database(options: SpotOptions, config: spotting.SpotConfig) -> None:
                         f"spotting_intervals.csv into --output_dir; it does not use "
                         f"{', '.join(unused)}")
     synthetic = {"seed": options.synthetic_seed, "num_videos": options.synthetic_videos,
-                 "seconds": options.synthetic_seconds, "fps": options.fps or 100.0}
+                 "seconds": options.synthetic_seconds, "fps": options.fps or 100.0,
+                 "style": options.synthetic_style}
     if db != "synthetic_long" and not options.data_dir:
         raise ValueError(f"--data_dir is required for --db={db}")
     if options.dry_run and options.summary_json:  # every output is checked before any work
         check_output_file(options.summary_json, "--summary_json")
+    spotter = load_spotter(options.spotter) if options.spotter else None
     if not options.dry_run:
         out_dir = check_writable_dir(options.output_dir or f"runs/spot/{db}")
         for name in ("spotting_results.json", "spotting_intervals.csv"):
@@ -248,7 +268,7 @@ def command_database(options: SpotOptions, config: spotting.SpotConfig) -> None:
     def warn(record):
         for warning in record["warnings"]:
             print(f"warning: {record['video']}: {warning}", file=sys.stderr, flush=True)
-    evaluated = evaluate_database(videos, config, model, on_video=warn)
+    evaluated = evaluate_database(videos, config, model, on_video=warn, spotter=spotter)
     write_json_atomic(out_dir / "spotting_results.json", evaluated["results"])
     write_intervals_csv(out_dir / "spotting_intervals.csv", evaluated["rows"])
     print(format_scores(evaluated["results"]))
@@ -263,6 +283,7 @@ def command_source(options: SpotOptions, config: spotting.SpotConfig) -> None:
     SpotError after its output (a camera goes on)."""
     from tscnn_tf import video
     from tscnn_tf.predicting import load_model
+    spotter = load_spotter(options.spotter) if options.spotter else None
     if options.output:
         check_output_file(options.output, "--output")
     if options.visualize:
@@ -277,7 +298,7 @@ def command_source(options: SpotOptions, config: spotting.SpotConfig) -> None:
                   f"  offset {interval['offset']:>7}  score {interval['score']:.2f}{label}",
                   flush=True)
     out = spot_source(stream, config, model, on_interval=show,
-                      keep_trace=bool(options.visualize))
+                      keep_trace=bool(options.visualize), spotter=spotter)
     for warning in out["warnings"]:
         print(f"warning: {warning}", file=sys.stderr)
     if options.output:

@@ -8,7 +8,7 @@
    `W/features/` by the video's size and time and the feature settings;
 3. the LBP spotter (`spotting.Spotter`, the project's training-free spotter) on each video,
    cached under `W/baseline/`: the baseline every learned figure stands beside;
-4. one fold per subject: the temporal model (`models.spotter`) trained on the other subjects
+4. one fold per subject: the temporal model (`spotter_model`) trained on the other subjects
    but a held-out validation share of them, stopped early on the validation subjects' loss,
    its thresholds chosen on the validation subjects (never on the test subject), then the
    test subject's videos spotted; `W/folds/<subject>/result.json`. Folds are claimed
@@ -40,7 +40,7 @@ from tscnn_tf.config import ExperimentConfig, as_json, fingerprint
 from tscnn_tf.errors import ToolkitError
 from tscnn_tf.learned_spotting import (FILES, choose_thresholds, decode, file_sha256, targets,
                                        truth_dict)
-from tscnn_tf.models.spotter import OUTPUTS
+from tscnn_tf.spotter_model import OUTPUTS
 from tscnn_tf.spot_features import (NUM_FEATURES, FeatureSettings, feature_names,
                                     video_features)
 
@@ -174,6 +174,7 @@ def baseline_of(item, cache: Path) -> list[dict]:
     out = spot_video(item, spotting.SpotConfig())
     intervals = [{k: i[k] for k in ("onset", "apex", "offset", "score", "type")}
                  for i in out["intervals"]]
+    cache.mkdir(parents=True, exist_ok=True)
     write_json_atomic(path, intervals)
     return intervals
 
@@ -217,16 +218,19 @@ def fit_spotter(train: list[dict], val: list[dict], settings: SpotTrainSettings)
     """(model, epochs trained, best validation loss): trained on `train` (each {"x", "y"}),
     stopped on `val`'s loss (the best weights kept)."""
     import keras
-    from tscnn_tf.models.spotter import build_spotter
+    from tscnn_tf.spotter_model import build_spotter
     rng = np.random.default_rng(settings.seed)
+    everything = np.concatenate([i["x"] for i in train])  # the training subjects' statistics
     model = build_spotter(NUM_FEATURES, settings.width, dropout=settings.dropout,
-                          seed=settings.seed)
-    model.get_layer("standardise").adapt(np.concatenate([i["x"] for i in train]))
+                          seed=settings.seed, mean=everything.mean(axis=0),
+                          # A feature (nearly) constant in training (`visible`) must not blow
+                          # up where it differs later: standard deviations of at least 0.1.
+                          variance=np.maximum(everything.var(axis=0), 0.01))
     model.compile(optimizer=keras.optimizers.Adam(settings.learning_rate),
                   loss="binary_crossentropy")
     length = max(16, int(round(settings.window_s * settings.features.rate)))
     total = sum(len(i["x"]) for i in train)
-    count = max(settings.batch_size, 2 * total // length)
+    count = max(settings.batch_size, 8 * total // length)  # each sample ~8 times an epoch
     val_x, val_y, val_w = tiles(val, length) if val else (None, None, None)
     best, best_weights, waited, epochs = np.inf, model.get_weights(), 0, 0
     for epoch in range(settings.epochs):
@@ -261,7 +265,7 @@ def train_fold(data: dict, train_subjects: list[str], settings: SpotTrainSetting
                test: str = "") -> dict:
     """A spotter trained on `train_subjects` (a validation share held out): its weights,
     thresholds, epochs and validation subjects."""
-    from tscnn_tf.models.spotter import weights_of
+    from tscnn_tf.spotter_model import weights_of
     val_subjects = split_validation(train_subjects, settings.val_fraction, settings.seed, test)
     fit = [v for s in train_subjects if s not in val_subjects for v in data[s]]
     val = [v for s in val_subjects for v in data[s]]
@@ -270,7 +274,7 @@ def train_fold(data: dict, train_subjects: list[str], settings: SpotTrainSetting
                             "hold no expression: nothing to learn from")
     model, epochs, val_loss = fit_spotter(fit, val, settings)
     weights = weights_of(model)
-    from tscnn_tf.models.spotter import forward_numpy
+    from tscnn_tf.spotter_model import forward_numpy
     thresholds = choose_thresholds(val, [forward_numpy(weights, v["x"]) for v in val]) \
         if val else {k: 0.5 for k in OUTPUTS}
     return {"model": model, "weights": weights, "thresholds": thresholds, "epochs": epochs,
@@ -387,7 +391,7 @@ def run_folds(workdir: Path, data: dict, folds: list[str], subjects: list[str],
             trained = train_fold(data, [s for s in subjects if s != test], settings, test)
             videos = []
             for v in data[test]:
-                from tscnn_tf.models.spotter import forward_numpy
+                from tscnn_tf.spotter_model import forward_numpy
                 scores = forward_numpy(trained["weights"], v["x"])
                 spotted = decode(scores, v["frames"], trained["thresholds"]) if len(v["x"]) else []
                 if model is not None:
@@ -565,7 +569,7 @@ def write_tflite(model, path: Path) -> str | None:
 
 def check_parity(model, weights: dict, data: dict) -> dict:
     """The numpy forward pass against Keras on one training video (max |Δ score|)."""
-    from tscnn_tf.models.spotter import forward_numpy
+    from tscnn_tf.spotter_model import forward_numpy
     video = next(v for videos in data.values() for v in videos if len(v["x"]))
     x = video["x"][:400]
     keras_scores = np.asarray(model(x[None], training=False))[0]

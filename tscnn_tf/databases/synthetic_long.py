@@ -6,8 +6,15 @@ recording also holds: blinks, slow head turns, a macro-expression, sensor noise.
     <data_dir>/intervals.csv            video, onset, apex, offset, type, label (0-based frames)
     <data_dir>/synthetic_long.json      settings; marks the folder as the renderer's own
 
-Blinks and head turns are distractors, not ground truth. Micro-expressions last 0.2-0.45 s,
-the macro-expression 1-2 s with a larger movement.
+Two styles. `plain` (the first renderer): micro-expressions of 0.2-0.45 s, one macro-expression
+of 1-2 s, blinks, slow head drift, sensor noise. `realistic` adds what real recordings hold and
+no spotter default was chosen on: expressions as mixtures of Action Units in the proportions of
+the real sheets (`ACTION_UNITS`), micro-expressions of 0.2-0.5 s at real amplitudes (1.5-3 px
+peaks scaled from a 260-px face), macro-expressions of 0.6-4 s, subjects that differ in how
+strongly they move, talking (the jaw and lips opening at 3-5 Hz), head translation and rotation
+of several degrees with quick turns, blinks at any time (also during expressions), a hand
+passing over the face, lighting drift, and JPEG compression at quality 60-80. Blinks, talking,
+head moves and hands are distractors, not ground truth.
 """
 from __future__ import annotations
 
@@ -24,7 +31,8 @@ from tscnn_tf.databases.synthetic import (CLASS_NAMES, FOLD_DEPTH, FRAME_SIZE, U
                                           mark_finished, movement, rendering)
 
 MARKER = "synthetic_long.json"
-VERSION = 1
+VERSION = 2  # 2: the `style` setting (realistic, plain); a folder of 1 is rendered again
+STYLES = ("realistic", "plain")
 MICRO_S = (0.2, 0.45)
 MACRO_S = (1.0, 2.0)
 BLINK_S = (0.1, 0.16)
@@ -134,12 +142,214 @@ def render_short_recording(path: Path, rng: np.random.Generator, seconds: float 
     return Interval(onset, apex, onset + length - 1, "macro", label)
 
 
+# Action Units per class, from the CASME II and SAMM rows of the MEGC2019 composite (share of
+# the class's samples): negative is a mixture, often two AUs at once.
+ACTION_UNITS = {
+    "negative": {"AU4": 0.43, "AU7": 0.41, "AU17": 0.16, "AU10": 0.12, "AU15": 0.09},
+    "positive": {"AU12": 0.93, "AU6": 0.09, "AU14": 0.07, "AU15": 0.07},
+    "surprise": {"AU1+2": 0.8, "AU5": 0.28, "AU26": 0.07},
+}
+CLASS_SHARES = (250 / 442, 109 / 442, 83 / 442)  # negative, positive, surprise in the composite
+REFERENCE_FACE_PX = 260.0  # the face width the real amplitudes were measured on
+
+
+def au_movement(au: str, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Control points and unit vectors of one Action Unit (frame coordinates)."""
+    if au == "AU4":   # brow lowerer: inner brows down and together
+        return movement("negative", points)
+    if au == "AU1+2":  # brows up
+        return movement("surprise", points)
+    if au == "AU12":  # lip corners up and out
+        return movement("positive", points)
+    mid_x = points[[39, 42], 0].mean()
+    table = {
+        "AU7": ([40, 41, 46, 47], (0.0, -1.0)),        # lower lids up
+        "AU17": ([57, 58, 56, 8, 7, 9], (0.0, -1.0)),  # chin raiser
+        "AU10": ([50, 52, 31, 35], (0.0, -1.0)),       # upper lip raiser
+        "AU15": ([48, 54], (0.2, 1.0)),                # lip corners down (x: outwards)
+        "AU6": ([1, 15, 2, 14], (-0.3, -1.0)),         # cheeks up (x: inwards)
+        "AU14": ([48, 54], (0.9, 0.0)),                # dimpler: lip corners back
+        "AU5": ([37, 38, 43, 44], (0.0, -1.0)),        # upper lids up
+        "AU26": ([56, 57, 58, 7, 8, 9], (0.0, 1.0)),   # jaw drop
+    }
+    idx, (dx, dy) = table[au]
+    vec = np.array([[dx * np.sign(points[i, 0] - mid_x), dy] for i in idx], float)
+    return points[idx], vec / np.linalg.norm(vec, axis=1, keepdims=True)
+
+
+def expression_field(subject: Subject, label: str, rng) -> np.ndarray:
+    """A displacement field per px of amplitude: the class's Action Units drawn with their
+    shares (the most common one when none is drawn)."""
+    shares = ACTION_UNITS[label]
+    aus = [au for au, p in shares.items() if rng.random() < p] or [max(shares, key=shares.get)]
+    eye = np.linalg.norm(subject.points[42] - subject.points[39])
+    return np.sum([displacement_field(*au_movement(au, subject.points), 0.35 * eye)
+                   * rng.uniform(0.6, 1.0) for au in aus], axis=0)
+
+
+def plan_realistic(rng, frames: int, fps: float, seconds: float) -> list[dict]:
+    """Labelled events (micro, macro) and distractors (talk, hand, turn) on one timeline, at
+    least 0.6 s apart; blinks at any time (also during expressions)."""
+    per_10s = {"micro": rng.uniform(1.2, 2.2), "macro": rng.uniform(0.4, 0.8),
+               "talk": rng.uniform(0.5, 1.0), "hand": rng.uniform(0.2, 0.5),
+               "turn": rng.uniform(0.5, 1.0)}
+    wanted = [k for k, rate in per_10s.items()
+              for _ in range(max(1, int(round(rate * seconds / 10))))]
+    rng.shuffle(wanted)
+    durations = {"micro": (0.2, 0.5), "macro": (0.6, 4.0), "talk": (1.0, 3.0),
+                 "hand": (0.5, 1.2), "turn": (0.3, 0.8)}
+    lengths = [max(3, int(rng.uniform(*durations[k]) * fps)) for k in wanted]
+    gap, start = int(0.6 * fps), int(0.8 * fps)
+    free = max(frames - start - gap * len(wanted) - sum(lengths) - int(0.5 * fps), 0)
+    cuts = np.diff(np.concatenate([[0], np.sort(rng.integers(0, free + 1, len(wanted)))]))
+    events = []
+    for kind, length, cut in zip(wanted, lengths, cuts):
+        start += int(cut)
+        if start + length >= frames:
+            break
+        events.append({"kind": kind, "onset": start, "length": length})
+        start += length + gap
+    t = 0.5 + rng.exponential(3.5)
+    while t < seconds - 0.3:  # blinks every 3-4 s on average
+        events.append({"kind": "blink", "onset": int(t * fps),
+                       "length": max(2, int(rng.uniform(0.1, 0.2) * fps))})
+        t += 0.4 + rng.exponential(3.5)
+    return events
+
+
+def broad_profile(length: int, apex: int) -> np.ndarray:
+    """A macro-expression's rise and fall: raised-cosine ramps to 1 at `apex` and back."""
+    k = np.arange(length, dtype=np.float64)
+    rise = np.sin(np.pi / 2 * k / max(apex, 1)) ** 2
+    fall = np.cos(np.pi / 2 * (k - apex) / max(length - 1 - apex, 1)) ** 2
+    return np.where(k <= apex, rise, fall)
+
+
+def prepare_event(e: dict, subject: Subject, rng, fps: float, px: float, strength: float):
+    """The event's field, amplitude and profile (and its ground truth, for an expression)."""
+    eye = np.linalg.norm(subject.points[42] - subject.points[39])
+    kind, length = e["kind"], e["length"]
+    if kind in ("micro", "macro"):
+        e["label"] = str(rng.choice(CLASS_NAMES, p=CLASS_SHARES))
+        e["field"] = expression_field(subject, e["label"], rng)
+        e["amplitude"] = strength * px * (rng.uniform(1.5, 3.0) if kind == "micro"
+                                          else rng.uniform(4.0, 9.0))
+        e["folds"] = fold_map(fold_segments(e["label"], subject.points), 0.04 * eye)
+        apex = int(rng.integers(round(0.3 * (length - 1)), round(0.6 * (length - 1)) + 1))
+        e["profile"] = (intensity_profile(length, apex) if kind == "micro"
+                        else broad_profile(length, apex))
+        return Interval(e["onset"], e["onset"] + apex, e["onset"] + length - 1, kind, e["label"])
+    if kind == "blink":
+        e["field"] = displacement_field(subject.points[UPPER_LIDS],
+                                        np.tile([0.0, 1.0], (len(UPPER_LIDS), 1)), 0.2 * eye)
+        e["amplitude"] = rng.uniform(3.0, 4.5)
+        e["profile"] = np.sin(np.pi * np.arange(length) / (length - 1)) ** 2
+    elif kind == "talk":  # the jaw and lips opening and closing at 3-5 Hz
+        lips = subject.points[[61, 62, 63, 65, 66, 67]]
+        e["field"] = (displacement_field(*au_movement("AU26", subject.points), 0.4 * eye)
+                      + displacement_field(lips, np.tile([0.0, 0.5], (6, 1)), 0.2 * eye))
+        e["amplitude"] = px * rng.uniform(2.0, 5.0)
+        t = np.arange(length) / fps
+        ramp = np.minimum(1, np.minimum(t, t[::-1]) * 4)
+        e["profile"] = np.abs(np.sin(np.pi * rng.uniform(3.0, 5.0) * t)) * ramp
+    elif kind == "turn":  # a quick move of the head that stays: roll (deg), dx, dy (px)
+        e["turn"] = np.array([rng.uniform(-6, 6), rng.uniform(-10, 10) * px,
+                              rng.uniform(-5, 5) * px])
+        e["profile"] = 0.5 - 0.5 * np.cos(np.pi * np.arange(length) / max(length - 1, 1))
+    elif kind == "hand":
+        e["hand"] = hand_sprite(rng, eye)
+        e["path"] = (rng.uniform(-1, 1), rng.uniform(0.1, 1.0))  # from which side, how low
+    return None
+
+
+def render_realistic_video(path: Path, rng: np.random.Generator, seconds: float, fps: float
+                           ) -> list[Interval]:
+    """Write one long video of the realistic style to `path`; return its ground truth."""
+    subject = Subject(rng)
+    frames = int(seconds * fps)
+    px = (subject.points[16, 0] - subject.points[0, 0]) / REFERENCE_FACE_PX  # real px -> ours
+    strength = rng.uniform(0.7, 1.3)  # how strongly this subject moves
+    events = plan_realistic(rng, frames, fps, seconds)
+    truth = [iv for e in events if (iv := prepare_event(e, subject, rng, fps, px, strength))]
+    t = np.arange(frames) / fps  # slow head motion and lighting drift over the whole video
+    drift = np.stack([6.0 * px * np.sin(2 * np.pi * t / rng.uniform(8, 15) + rng.uniform(0, 6)),
+                      4.0 * px * np.sin(2 * np.pi * t / rng.uniform(9, 16) + rng.uniform(0, 6))], 1)
+    roll = 3.0 * np.sin(2 * np.pi * t / rng.uniform(10, 20) + rng.uniform(0, 6))
+    light = 1 + 0.12 * np.sin(2 * np.pi * t / rng.uniform(15, 40) + rng.uniform(0, 6))
+    quality = int(rng.integers(60, 81))
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), fps, (FRAME_SIZE,) * 2)
+    zero = np.zeros((FRAME_SIZE, FRAME_SIZE, 2), np.float32)
+    turned = np.zeros(3)  # where the quick turns so far left the head
+    center = subject.points[[36, 45, 48, 54]].mean(axis=0)
+    for i in range(frames):
+        displacement, shading, pose, hands = zero, 0.0, turned.copy(), []
+        for e in events:
+            k = i - e["onset"]
+            if not 0 <= k < e["length"]:
+                continue
+            if e["kind"] == "turn":
+                pose = turned + e["turn"] * e["profile"][k]
+                if k == e["length"] - 1:
+                    turned = turned + e["turn"]
+            elif e["kind"] == "hand":
+                hands.append((e, k / max(e["length"] - 1, 1)))
+            else:
+                p = e["profile"][k] * e["amplitude"]
+                displacement = displacement + e["field"] * p
+                if "folds" in e:
+                    shading = shading + e["folds"] * FOLD_DEPTH * p / (3.0 * px * strength)
+        image = subject.render(displacement, shading, drift[i] + pose[1:], rng).astype(np.float32)
+        matrix = cv2.getRotationMatrix2D((float(center[0]), float(center[1])),
+                                         float(roll[i] + pose[0]), 1.0)
+        image = cv2.warpAffine(image, matrix, (FRAME_SIZE,) * 2, flags=cv2.INTER_LINEAR,
+                               borderMode=cv2.BORDER_REFLECT)
+        for e, progress in hands:
+            draw_hand(image, e, progress, subject.points)
+        image = np.clip(image * light[i], 0, 255).astype(np.uint8)
+        _, jpeg = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, quality])
+        image = cv2.imdecode(jpeg, cv2.IMREAD_GRAYSCALE)
+        writer.write(cv2.cvtColor(image, cv2.COLOR_GRAY2BGR))
+    writer.release()
+    return sorted(truth, key=lambda iv: iv.onset)
+
+
+def hand_sprite(rng, eye: float) -> tuple[np.ndarray, np.ndarray]:
+    """(grey texture, alpha) of a hand: a soft ellipse of skin with a little texture."""
+    h, w = int(2.6 * eye), int(1.6 * eye)
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    radius = np.sqrt(((xx - w / 2) / (w / 2)) ** 2 + ((yy - h / 2) / (h / 2)) ** 2)
+    alpha = np.clip(1.5 - 1.5 * radius, 0, 1)
+    texture = rng.uniform(110, 190) + cv2.GaussianBlur(
+        rng.normal(0, 14, (h, w)).astype(np.float32), (0, 0), 2.0)
+    return texture, alpha
+
+
+def draw_hand(image: np.ndarray, event: dict, progress: float, points: np.ndarray) -> None:
+    """The hand over the face, moved across it from one side to the other as it goes."""
+    texture, alpha = event["hand"]
+    side, height = event["path"]
+    left, right = points[0, 0] - texture.shape[1], points[16, 0]
+    x = left + (right - left) * (progress if side > 0 else 1 - progress)
+    y = points[27, 1] + height * (points[8, 1] - points[27, 1]) - texture.shape[0] / 2
+    x0, y0 = int(round(x)), int(round(y))
+    ys = slice(max(y0, 0), min(y0 + texture.shape[0], FRAME_SIZE))
+    xs = slice(max(x0, 0), min(x0 + texture.shape[1], FRAME_SIZE))
+    if ys.start >= ys.stop or xs.start >= xs.stop:
+        return
+    part = (slice(ys.start - y0, ys.stop - y0), slice(xs.start - x0, xs.stop - x0))
+    a = alpha[part]
+    image[ys, xs] = image[ys, xs] * (1 - a) + texture[part] * a
+
+
 def generate(data_dir, seed: int = 0, num_videos: int = 2, seconds: float = 12.0,
-             fps: float = 100.0) -> Path:
-    """Render the synthetic long-video database into `data_dir` (absent, empty or its own)."""
+             fps: float = 100.0, style: str = "plain") -> Path:
+    """Render the synthetic long-video database into `data_dir` (absent, empty or its own): one
+    subject a video, in `style` (realistic or plain)."""
+    if style not in STYLES:
+        raise ValueError(f"synthetic_long style must be one of {STYLES}, got {style!r}")
     data_dir = Path(data_dir)
     settings = {"version": VERSION, "seed": seed, "num_videos": num_videos, "seconds": seconds,
-                "fps": fps}
+                "fps": fps, "style": style}
     with rendering(data_dir):  # of several processes asked for this folder, one renders
         if claim_render_folder(data_dir, MARKER, settings, "synthetic long-video"):
             return data_dir
@@ -147,8 +357,9 @@ def generate(data_dir, seed: int = 0, num_videos: int = 2, seconds: float = 12.0
         rows = []
         for v, video_seed in enumerate(np.random.SeedSequence(seed).spawn(num_videos), start=1):
             name = f"sub{v:02d}_long"
-            truth = render_long_video(data_dir / f"{name}.avi", np.random.default_rng(video_seed),
-                                      seconds, fps)
+            render = render_realistic_video if style == "realistic" else render_long_video
+            truth = render(data_dir / f"{name}.avi", np.random.default_rng(video_seed),
+                           seconds, fps)
             rows += [[name, iv.onset, iv.apex, iv.offset, iv.type, iv.label] for iv in truth]
         with open(data_dir / "intervals.csv", "w", newline="") as f:
             writer = csv.writer(f)
@@ -159,9 +370,9 @@ def generate(data_dir, seed: int = 0, num_videos: int = 2, seconds: float = 12.0
 
 
 def read_synthetic_long(data_dir, seed: int = 0, num_videos: int = 2, seconds: float = 12.0,
-                        fps: float = 100.0) -> list[LongVideo]:
+                        fps: float = 100.0, style: str = "plain") -> list[LongVideo]:
     """Render (if needed) and read the synthetic long videos with their ground truth."""
-    data_dir = generate(data_dir, seed, num_videos, seconds, fps)
+    data_dir = generate(data_dir, seed, num_videos, seconds, fps, style)
     videos: dict[str, LongVideo] = {}
     for path in sorted(data_dir.glob("*.avi")):
         videos[path.stem] = LongVideo(path.stem, path.stem.split("_")[0], str(path), fps, [])

@@ -6,7 +6,8 @@ it, as the MEGC protocol allows): the features standardised with the training su
 statistics, a 1x1 projection, residual blocks of dilated convolutions (dilations 1, 2, 4, 8,
 16: 63 samples of context, about 3 s at 20 samples a second, enough for a macro-expression),
 and two sigmoid scores. Kept to layers a numpy forward pass can run (`forward_numpy`), so
-spotting a stream needs no TensorFlow.
+spotting a stream needs no TensorFlow. (Outside `tscnn_tf.models`, whose registry of clip
+models imports Keras: `spot --spotter` must start without it.)
 """
 from __future__ import annotations
 
@@ -27,12 +28,16 @@ def apply_residual_block(x, width: int, dilation: int, dropout: float, name: str
 
 
 def build_spotter(num_features: int, width: int = 32, dilations=(1, 2, 4, 8, 16),
-                  dropout: float = 0.1, seed: int = 0):
-    """keras.Model: (batch, time, num_features) -> (batch, time, 2) scores (micro, macro)."""
+                  dropout: float = 0.1, seed: int = 0, mean=None, variance=None):
+    """keras.Model: (batch, time, num_features) -> (batch, time, 2) scores (micro, macro).
+    `mean` and `variance` (per feature) standardise the input: the training data's."""
     import keras
     keras.utils.set_random_seed(seed)
+    mean = np.zeros(num_features) if mean is None else np.asarray(mean)
+    variance = np.ones(num_features) if variance is None else np.asarray(variance)
     inputs = keras.Input((None, num_features), name="features")
-    x = keras.layers.Normalization(axis=-1, name="standardise")(inputs)
+    x = keras.layers.Normalization(axis=-1, mean=mean.tolist(), variance=variance.tolist(),
+                                   name="standardise")(inputs)
     x = keras.layers.Conv1D(width, 1, activation="relu", name="project")(x)
     for d in dilations:
         x = apply_residual_block(x, width, d, dropout, name=f"block{d}")
@@ -70,8 +75,8 @@ def _conv(x: np.ndarray, kernel: np.ndarray, bias: np.ndarray, dilation: int = 1
 def forward_numpy(weights: dict[str, np.ndarray], features: np.ndarray,
                   dilations=(1, 2, 4, 8, 16)) -> np.ndarray:
     """The model's scores (time, 2) for one sequence (time, features), in numpy (float32)."""
-    x = (features - weights["standardise/mean"]) / np.sqrt(
-        np.maximum(weights["standardise/variance"], 1e-7))
+    x = (features - weights["standardise/mean"]) / np.maximum(
+        np.sqrt(weights["standardise/variance"]), 1e-7)  # as keras.layers.Normalization
     x = np.maximum(_conv(x.astype(np.float32), weights["project/kernel"],
                          weights["project/bias"]), 0)
     for d in dilations:
@@ -80,4 +85,4 @@ def forward_numpy(weights: dict[str, np.ndarray], features: np.ndarray,
         x = x + _conv(y, weights[f"block{d}_mix/kernel"], weights[f"block{d}_mix/bias"])
     x = np.maximum(x, 0)
     logits = _conv(x, weights["scores/kernel"], weights["scores/bias"])
-    return 1.0 / (1.0 + np.exp(-logits))
+    return np.exp(-np.logaddexp(0.0, -logits))  # the sigmoid, without overflow
