@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from tscnn_tf import spotting, video
+from tscnn_tf.face import FIVE_POINTS
 from tscnn_tf.databases import synthetic, synthetic_long
 
 
@@ -95,9 +96,9 @@ def test_no_interval_longer_than_micro_max_s_is_typed_micro():
         assert interval["type"] == ("micro" if 25 / 100 <= micro_max_s else "macro")
 
 
-def test_a_detection_far_from_the_followed_face_re_anchors_it_with_a_restart():
+def test_a_detection_far_from_the_followed_face_corrects_it_without_a_restart():
     """The frames stand still but the detector finds the face 30 px away at its 3rd call: the
-    tracker followed something else; the face is re-anchored there, one restart, reported."""
+    followed face is moved there gradually, counted, and nothing restarts."""
     class MovingFace(FixedFace):
         calls = 0
 
@@ -105,12 +106,15 @@ def test_a_detection_far_from_the_followed_face_re_anchors_it_with_a_restart():
             self.calls += 1
             return self.points + (0.0 if self.calls < 3 else 30.0)  # moved at the 3rd detection
 
-    frames = burst_stream(300, set())
-    out = spotting.spot_stream(frames, 100, spotting.SpotConfig(redetect_s=1.0),
-                               landmarker=MovingFace())
-    assert out["frames"] == 300 and out["restarts"]["count"] == 1
-    assert out["restarts"]["events"][0]["frame"] == 200
-    assert any("re-anchored" in w for w in out["warnings"])
+    spotter = spotting.Spotter(100, spotting.SpotConfig(redetect_s=1.0), MovingFace(),
+                               keep_trace=False)
+    for i, frame in burst_stream(300, set()):
+        spotter.push(i, frame)
+    spotter.finish()
+    assert spotter.restarts == [] and spotter.warnings == []
+    assert [c["frame"] for c in spotter.tracker.corrections] == [200]
+    moved = spotter.tracker.landmarks[list(FIVE_POINTS)] - spotter.landmarker.points[list(FIVE_POINTS)]
+    assert np.allclose(moved, 30.0, atol=0.5)
 
 
 def test_a_peak_before_the_warm_up_waits_for_it_instead_of_being_dropped():

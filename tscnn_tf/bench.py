@@ -23,6 +23,7 @@ detection widths (`bench_edge`). Spotting: frames per second and recognition per
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 import platform
 import statistics
@@ -720,6 +721,50 @@ def bench_spotting(quick: bool = False) -> dict:
             "intervals": len(plain["intervals"]), "apex_hits": hits}
 
 
+def bench_learned_spotting(quick: bool = False) -> dict:
+    """The learned spotter (`spot --spotter`: the face followed frame by frame, region motion
+    at 20 samples a second, the temporal model in numpy) beside the LBP spotter on one 640 x 360
+    MJPG stream at 30 fps (the synthetic renderer's face placed on the frame), start-up (the
+    landmark model) included; decoding alone too. Best of 3 runs each. The spotter's weights
+    are random (speed does not depend on them)."""
+    from tscnn_tf import spotting, video
+    from tscnn_tf.databases import synthetic_long
+    from tscnn_tf.learned_spotting import SpotterExport, learned_spot_stream
+    from tscnn_tf.spot_features import NUM_FEATURES, FeatureSettings, feature_names
+    from tscnn_tf.spotter_model import build_spotter, weights_of
+    seconds_long = 20 if quick else 40
+    settings = FeatureSettings()
+    export = SpotterExport(Path("bench"), {
+        "task": "spotting", "features": dataclasses.asdict(settings),
+        "thresholds": {"micro": 0.5, "macro": 0.5}, "feature_names": feature_names(),
+        "model": {"dilations": [1, 2, 4, 8, 16]}}, weights_of(build_spotter(NUM_FEATURES)))
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "long.avi"
+        synthetic_long.render_long_video(path, np.random.default_rng(3), seconds_long, 30.0,
+                                         frame_size=(640, 360))
+        best = {"decode": 0.0, "lbp": 0.0, "learned": 0.0}
+        restarts = {}
+        for _ in range(3):
+            start = time.perf_counter()
+            count = sum(1 for _ in video.Stream(video=path))
+            best["decode"] = max(best["decode"], count / (time.perf_counter() - start))
+            stream = video.Stream(video=path)
+            out = spotting.spot_stream(stream, stream.fps)
+            best["lbp"] = max(best["lbp"], out["frames_per_s"])
+            restarts["lbp"] = out["restarts"]["count"]
+            stream = video.Stream(video=path)
+            out = learned_spot_stream(stream, stream.fps, export)
+            best["learned"] = max(best["learned"], out["frames_per_s"])
+            restarts["learned"] = out["restarts"]["count"]
+    return {"frame_size": [640, 360], "fps": 30.0, "frames": count,
+            "decode_frames_per_s": best["decode"], "lbp_frames_per_s": best["lbp"],
+            "learned_frames_per_s": best["learned"], "restarts": restarts,
+            "target_frames_per_s": LEARNED_SPOT_TARGET}
+
+
+LEARNED_SPOT_TARGET = 500.0
+
+
 def bench_face_box(crops: int = 40) -> dict:
     """The frame-box fallback on tight synthetic face crops (224 x 224, eyebrows at the top
     edge): where the detector works on the frame, the normalised mean error (NME, by the
@@ -1054,7 +1099,8 @@ def format_models(m: dict) -> list[str]:
     return lines
 
 
-SECTIONS = ("features", "training", "inference", "face_box", "spotting", "edge", "models")
+SECTIONS = ("features", "training", "inference", "face_box", "spotting", "learned_spotting",
+            "edge", "models")
 
 
 def format_table(report: dict) -> str:
@@ -1109,6 +1155,16 @@ def format_inference(i: dict) -> list[str]:
 
 def format_rest(report: dict) -> list[str]:
     lines = []
+    if "learned_spotting" in report:
+        s = report["learned_spotting"]
+        lines += ["", f"learned spotter beside the LBP spotter ({s['frames']} frames of "
+                      f"{s['frame_size'][0]}x{s['frame_size'][1]} MJPG at {s['fps']:g} fps, "
+                      "start-up included, best of 3)",
+                  f"  decoding alone          {s['decode_frames_per_s']:8.0f} frames/s",
+                  f"  LBP spotter             {s['lbp_frames_per_s']:8.0f} frames/s",
+                  f"  learned spotter         {s['learned_frames_per_s']:8.0f} frames/s   "
+                  f"(target ≥ {s['target_frames_per_s']:.0f})",
+                  f"  restarts                {s['restarts']}"]
     if "spotting" in report:
         s = report["spotting"]
         lines += ["", f"spotting ({s['frames']} frames of {s['frame_size'][0]}x"
@@ -1156,7 +1212,9 @@ def run(quick: bool = False, flow_loso: bool = False, sections=SECTIONS, model_l
     steps = {"features": lambda: bench_features(quick),
              "training": lambda: bench_training(quick), "inference": bench_inference,
              "face_box": lambda: bench_face_box(12 if quick else 40),
-             "spotting": lambda: bench_spotting(quick), "edge": lambda: bench_edge(quick),
+             "spotting": lambda: bench_spotting(quick),
+             "learned_spotting": lambda: bench_learned_spotting(quick),
+             "edge": lambda: bench_edge(quick),
              "models": lambda: bench_models(quick, composite_folds=composite_folds)}
     for name, step in steps.items():
         if name in sections:

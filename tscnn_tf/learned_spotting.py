@@ -29,6 +29,9 @@ from tscnn_tf.spotter_model import OUTPUTS, forward_numpy
 from tscnn_tf.spot_features import NUM_FEATURES, FeatureSettings, MotionFeatures, feature_names
 
 THRESHOLDS = tuple(np.round(np.arange(0.15, 0.91, 0.05), 2))
+# The shortest run of samples above the threshold that is an expression, as a share of the
+# shortest expression of its type (0.2 s micro, 0.6 s macro): a run covers two thirds of it.
+MIN_RUN = {"micro": 0.2 * 2 / 3 * 0.75, "macro": 0.6 * 2 / 3 * 0.75}  # seconds
 FILES = ("spotter.keras", "spotter.npz", "spotter.tflite", "metadata.json")
 
 
@@ -62,8 +65,9 @@ def smooth(scores: np.ndarray) -> np.ndarray:
 
 
 def decode(scores: np.ndarray, frames: np.ndarray, thresholds: dict[str, float],
-           last_frame: int | None = None) -> list[dict]:
-    """Intervals {onset, apex, offset, score, type} (input frames) from per-sample scores."""
+           last_frame: int | None = None, rate: float = 20.0) -> list[dict]:
+    """Intervals {onset, apex, offset, score, type} (input frames) from per-sample scores
+    (`rate` samples a second): runs shorter than MIN_RUN are not expressions."""
     scores = smooth(scores)
     last_frame = int(frames[-1]) if last_frame is None and len(frames) else last_frame
     found = []
@@ -72,6 +76,8 @@ def decode(scores: np.ndarray, frames: np.ndarray, thresholds: dict[str, float],
         edges = np.flatnonzero(np.diff(np.concatenate([[0], above.astype(np.int8), [0]])))
         for start, stop in zip(edges[::2], edges[1::2]):  # samples start..stop-1
             length = stop - start
+            if length < MIN_RUN[kind] * rate:
+                continue
             widen = length / 4
             first = max(0.0, start - widen)
             last = min(len(frames) - 1.0, stop - 1 + widen)
@@ -97,7 +103,8 @@ def _frame_at(frames: np.ndarray, position: float) -> int:
     return int(round(frames[low] + (position - low) * (frames[high] - frames[low])))
 
 
-def choose_thresholds(videos: list[dict], scores: list[np.ndarray]) -> dict[str, float]:
+def choose_thresholds(videos: list[dict], scores: list[np.ndarray],
+                      rate: float = 20.0) -> dict[str, float]:
     """Per type, the threshold of the best F1 on these (validation) videos, each {"truth":
     [Interval...], "frames": array}; 0.5 where they hold no expression of that type."""
     from tscnn_tf import metrics
@@ -110,8 +117,9 @@ def choose_thresholds(videos: list[dict], scores: list[np.ndarray]) -> dict[str,
         for threshold in THRESHOLDS:
             per_video = []
             for v, s in zip(videos, scores):
-                spotted = [i for i in decode(s, v["frames"], {k: (threshold if k == kind else 2.0)
-                                                              for k in OUTPUTS}) if i["type"] == kind]
+                only = {k: (threshold if k == kind else 2.0) for k in OUTPUTS}
+                spotted = [i for i in decode(s, v["frames"], only, rate=rate)
+                           if i["type"] == kind]
                 per_video.append({"truth": [truth_dict(iv) for iv in v["truth"] if iv.type == kind],
                                   "spotted": spotted})
             f1 = metrics.spotting_scores(per_video)[kind]["f1"]
@@ -246,7 +254,8 @@ class LearnedSpotter:
         frames = np.asarray(self.frames)
         scores = self.export.scores(np.asarray(self.rows))
         self._keep_trace(frames, scores, final)
-        intervals = decode(scores, frames, self.export.thresholds)
+        intervals = decode(scores, frames, self.export.thresholds,
+                           rate=self.export.settings.rate)
         limit = frames[-1] if final else frames[len(frames) - 1 - self.guard]
         out = [i for i in intervals if i["onset"] > self.done_until and
                (final or i["offset"] < limit)]

@@ -83,6 +83,17 @@ def feature_names() -> list[str]:
 NUM_FEATURES = len(feature_names())
 
 
+def mirror_index() -> tuple[np.ndarray, np.ndarray]:
+    """(order, sign) that mirror a feature row left to right: features[:, order] * sign swaps
+    the left and right regions and turns every dx round (training's mirror augmentation)."""
+    names = feature_names()
+    swapped = [n.replace("_left", "_LEFT").replace("_right", "_left").replace("_LEFT", "_right")
+               for n in names]
+    order = np.array([names.index(n) for n in swapped])
+    sign = np.array([-1.0 if n.endswith("_dx") else 1.0 for n in names], np.float32)
+    return order, sign
+
+
 def region_weights(size: int = CROP) -> np.ndarray:
     """(regions, size*size) row-normalised masks: a crop's flattened values -> region means."""
     out = np.zeros((len(REGIONS), size, size), np.float32)
@@ -144,6 +155,7 @@ class MotionFeatures:
         features = np.zeros(NUM_FEATURES, np.float32)
         if geometry is None:
             self.steps.append(np.zeros((len(REGIONS), 2), np.float32))
+            self.previous = None  # no flow across a gap: the face may have moved meanwhile
             return features  # a gap: visible 0
         small = face_lib.FaceGeometry(geometry.landmarks, geometry.R, geometry.center,
                                       geometry.origin, geometry.block_size,

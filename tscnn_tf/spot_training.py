@@ -45,7 +45,7 @@ from tscnn_tf.spot_features import (NUM_FEATURES, FeatureSettings, feature_names
                                     video_features)
 
 log = logging.getLogger("tscnn_tf")
-FEATURES_VERSION = 1
+FEATURES_VERSION = 2  # bumped whenever the features or the face following change
 RUN_FILES = ("folds", "results.json", "final")
 
 
@@ -131,6 +131,11 @@ def video_key(item) -> dict:
     return {"path": str(path.resolve()), "size": size, "mtime": mtime, "fps": item.fps}
 
 
+def safe_name(name: str) -> str:
+    """A video's name as one file name (CAS(ME)² names are `s15/15_0101disgustingteeth`)."""
+    return "".join(c if c.isalnum() or c in "._-" else "_" for c in name)
+
+
 def _stream(item):
     from tscnn_tf import video
     from tscnn_tf.databases.long_videos import frame_numbers
@@ -145,7 +150,7 @@ def features_of(item, settings: FeatureSettings, cache: Path) -> dict:
     restarts, gaps."""
     key = fingerprint({"video": video_key(item), "features": dataclasses.asdict(settings),
                        "version": FEATURES_VERSION, "names": feature_names()})
-    path = cache / f"{item.name}-{key}.npz"
+    path = cache / f"{safe_name(item.name)}-{key}.npz"
     if path.is_file():
         with np.load(path, allow_pickle=False) as data:
             return {"features": data["features"], "frames": data["frames"],
@@ -168,7 +173,7 @@ def baseline_of(item, cache: Path) -> list[dict]:
     from tscnn_tf.spot_runs import spot_video
     key = fingerprint({"video": video_key(item), "config": dataclasses.asdict(
         spotting.SpotConfig()), "version": spotting.VERSION})
-    path = cache / f"{item.name}-{key}.json"
+    path = cache / f"{safe_name(item.name)}-{key}.json"
     if path.is_file():
         return json.loads(path.read_text())
     out = spot_video(item, spotting.SpotConfig())
@@ -182,7 +187,11 @@ def baseline_of(item, cache: Path) -> list[dict]:
 # -- one fold -------------------------------------------------------------------------------
 def windows(items: list[dict], length: int, count: int, rng) -> tuple:
     """`count` random windows of `length` samples (x, y, weight); short videos padded (weight
-    0). Frames inside an expression weigh more (they are rare): 1 + 4 x target."""
+    0). Frames inside an expression weigh more (they are rare): 1 + 4 x target. Half the
+    windows are mirrored left to right, and each window's motion is scaled by 0.7-1.4 (faces
+    and subjects differ in how strongly they move)."""
+    from tscnn_tf.spot_features import mirror_index
+    order, sign = mirror_index()
     x = np.zeros((count, length, NUM_FEATURES), np.float32)
     y = np.zeros((count, length, len(OUTPUTS)), np.float32)
     w = np.zeros((count, length), np.float32)
@@ -193,9 +202,16 @@ def windows(items: list[dict], length: int, count: int, rng) -> tuple:
         start = int(rng.integers(0, max(len(item["x"]) - length, 0) + 1))
         part = slice(start, start + length)
         size = len(item["x"][part])
-        x[n, :size], y[n, :size] = item["x"][part], item["y"][part]
+        window = item["x"][part]
+        if rng.random() < 0.5:
+            window = window[:, order] * sign
+        x[n, :size] = window * np.where(MOTION, rng.uniform(0.7, 1.4), 1.0)
+        y[n, :size] = item["y"][part]
         w[n, :size] = 1 + 4 * item["y"][part].max(axis=1)
     return x, y, w
+
+
+MOTION = np.array([n != "visible" for n in feature_names()])
 
 
 def tiles(items: list[dict], length: int) -> tuple:
@@ -275,7 +291,8 @@ def train_fold(data: dict, train_subjects: list[str], settings: SpotTrainSetting
     model, epochs, val_loss = fit_spotter(fit, val, settings)
     weights = weights_of(model)
     from tscnn_tf.spotter_model import forward_numpy
-    thresholds = choose_thresholds(val, [forward_numpy(weights, v["x"]) for v in val]) \
+    thresholds = choose_thresholds(val, [forward_numpy(weights, v["x"]) for v in val],
+                                   settings.features.rate) \
         if val else {k: 0.5 for k in OUTPUTS}
     return {"model": model, "weights": weights, "thresholds": thresholds, "epochs": epochs,
             "val_loss": val_loss, "val_subjects": val_subjects}
@@ -393,7 +410,8 @@ def run_folds(workdir: Path, data: dict, folds: list[str], subjects: list[str],
             for v in data[test]:
                 from tscnn_tf.spotter_model import forward_numpy
                 scores = forward_numpy(trained["weights"], v["x"])
-                spotted = decode(scores, v["frames"], trained["thresholds"]) if len(v["x"]) else []
+                spotted = decode(scores, v["frames"], trained["thresholds"],
+                                 rate=settings.features.rate) if len(v["x"]) else []
                 if model is not None:
                     spotted = recognise(v["item"], spotted, model)
                 videos.append({"video": v["name"], "truth": [truth_dict(iv) for iv in v["truth"]],

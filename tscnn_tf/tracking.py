@@ -9,11 +9,12 @@ transform (translation, rotation, scale) fitted to them with RANSAC moves the la
 the aligned crop (`face.warp_to_face`) follows the head in every frame and head moves never
 restart anything.
 
-Every `redetect_s` the detector runs again. A small disagreement (tracking drift, landmark
-jitter) is taken out gradually over `correct_s`, slower than any expression, so the crop never
-jumps; a large one (the tracker followed something else) re-anchors the face there, a restart.
-A face hidden for at most `max_gap_s` (a hand, a turn, a blink of the tracker) is a gap: the
-same segment goes on when it is found again. Longer, or a change of frame size, restarts.
+Every `redetect_s` the detector runs again. Its disagreement with the followed face (tracking
+drift, landmark jitter) is taken out gradually over `correct_s`, slower than any expression, so
+the crop never jumps and nothing restarts. Where the tracked points stop moving together (a
+hand over the face, a turn), the face is hidden: for at most `max_gap_s` that is a gap, and the
+same segment goes on where a detection finds it again. Longer, or a change of frame size,
+restarts.
 `restarts` lists each restart with its frame and reason.
 """
 from __future__ import annotations
@@ -45,9 +46,10 @@ class TrackConfig:
     max_gap_s: float = 1.0      # a face hidden this long or less is a gap, not a restart
     search_s: float = 0.1       # while no face is followed, a detection this often
     points: int = 40            # points tracked on the stable regions
-    track_eye_px: float = 32.0  # frames are tracked scaled so the inner eye corners lie this far
+    track_eye_px: float = 20.0  # tracked at 1/2, 1/4 ... of the frame while the eyes stay this far
     min_points: int = 8         # fewer inliers: the face is hidden this frame
-    reanchor: float = 0.35      # a detection this far (eye distances) from the tracking re-anchors
+    reanchor: float = 0.35      # a detection this far (eye distances) is counted in `corrections`
+    min_inliers: float = 0.6    # share of the tracked points the motion must fit (else hidden)
 
 
 def _region_mask(geometry: face_lib.FaceGeometry, shape) -> np.ndarray:
@@ -78,6 +80,7 @@ class FaceTracker:
         self.hidden = False        # the face followed so far is not seen in this frame
         self.restarts: list[dict] = []
         self.gaps: list[dict] = []
+        self.corrections: list[dict] = []  # detections far from the followed face
         self.segment_started = False  # a face has been followed since the last restart
         self.shape = None
         self.scale = 1.0           # the tracking frames' scale (set when a face is anchored)
@@ -95,7 +98,7 @@ class FaceTracker:
             self.segment_started = self.hidden = False
         self.shape = gray.shape
         self.small = cv2.resize(gray, None, fx=self.scale, fy=self.scale,
-                                interpolation=cv2.INTER_LINEAR) if self.scale < 1 else gray
+                                interpolation=cv2.INTER_AREA) if self.scale < 1 else gray
         if self.landmarks is None:
             geometry = self._search(index, gray)
         else:
@@ -151,11 +154,13 @@ class FaceTracker:
         self.correction = None
         self.hidden = False
         eye = float(np.linalg.norm(self.landmarks[42] - self.landmarks[39]))
-        scale = min(1.0, self.config.track_eye_px / max(eye, 1.0))
+        scale = 1.0
+        while eye * scale / 2 >= self.config.track_eye_px and scale > 1 / 8:
+            scale /= 2  # halving is the fast path of cv2.resize (INTER_AREA)
         if scale != self.scale:
             self.scale = scale
             self.small = cv2.resize(gray, None, fx=scale, fy=scale,
-                                    interpolation=cv2.INTER_LINEAR) if scale < 1 else gray
+                                    interpolation=cv2.INTER_AREA) if scale < 1 else gray
         self._seed_points(geometry, gray)
         return geometry
 
@@ -216,23 +221,24 @@ class FaceTracker:
             return None
 
     def _check_detection(self, index: int, detected: np.ndarray, gray, always: bool = False):
-        """A detection while following: close to the tracking, a gradual correction towards
-        it; far (or the tracking lost), the face re-anchored there."""
+        """A detection while following: the followed face is moved to it gradually (tracking
+        drift and landmark jitter taken out over `correct_s`, so the crop never jumps); found
+        again after a gap (`always`), the face is taken where the detection puts it. Neither
+        restarts anything: `corrections` counts the detections far from the followed face."""
         eye = max(float(np.linalg.norm(detected[42] - detected[39])), 1.0)
         offset = detected[ANCHORS] - self.landmarks[ANCHORS]
         distance = float(np.mean(np.linalg.norm(offset, axis=1))) / eye
         if distance > self.config.reanchor:
-            self._restart(index, f"the face was found {distance:.2f} eye distances away from "
-                          f"where it was followed at frame {self.frame_of(index)} (re-anchored "
-                          "there)")
-            self.segment_started = False
-            return self._anchor(detected, gray)
-        frames = max(1, int(round(self.config.correct_s * self.fps)))
+            self.corrections.append({"frame": int(self.frame_of(index)),
+                                     "eye_distances": round(distance, 2)})
         full = np.zeros_like(self.landmarks)
         full[ANCHORS] = offset
-        # The whole correction is a rigid shift of the anchors' mean offset plus their shape
-        # change; both taken out in equal steps.
-        self.correction = (full / frames, frames)
+        if always:
+            self.landmarks = self.landmarks + full
+            self.correction = None
+        else:
+            frames = max(1, int(round(self.config.correct_s * self.fps)))
+            self.correction = (full / frames, frames)
         geometry = self._geometry()
         if geometry is not None and (always or self.points is None
                                      or len(self.points) < self.config.points // 2):
@@ -243,15 +249,16 @@ class FaceTracker:
         """(2x3 similarity previous -> gray, the inlier points in gray), or None."""
         params = dict(winSize=(11, 11), maxLevel=2,
                       criteria=(cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 20, 0.03))
+        # Forward only: RANSAC below sorts out the points that went astray.
         forward, status, _ = cv2.calcOpticalFlowPyrLK(previous, gray, self.points, None, **params)
-        back, status_back, _ = cv2.calcOpticalFlowPyrLK(gray, previous, forward, None, **params)
-        good = (status.ravel() == 1) & (status_back.ravel() == 1) & (
-            np.linalg.norm((back - self.points).reshape(-1, 2), axis=1) < 0.25)
+        good = status.ravel() == 1
         if good.sum() < self.config.min_points:
             return None
         src, dst = self.points[good].reshape(-1, 2), forward[good].reshape(-1, 2)
         matrix, inliers = cv2.estimateAffinePartial2D(src, dst, method=cv2.RANSAC,
                                                       ransacReprojThreshold=0.5)
-        if matrix is None or inliers is None or inliers.sum() < self.config.min_points:
+        # A hand or a turn moving part of the points their own way: hidden, not followed.
+        if matrix is None or inliers is None or inliers.sum() < max(
+                self.config.min_points, self.config.min_inliers * len(self.points)):
             return None
         return matrix, dst[inliers.ravel() == 1].reshape(-1, 1, 2).astype(np.float32)

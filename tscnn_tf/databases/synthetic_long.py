@@ -10,7 +10,7 @@ Two styles. `plain` (the first renderer): micro-expressions of 0.2-0.45 s, one m
 of 1-2 s, blinks, slow head drift, sensor noise. `realistic` adds what real recordings hold and
 no spotter default was chosen on: expressions as mixtures of Action Units in the proportions of
 the real sheets (`ACTION_UNITS`), micro-expressions of 0.2-0.5 s at real amplitudes (1.5-3 px
-peaks scaled from a 260-px face), macro-expressions of 0.6-4 s, subjects that differ in how
+peaks scaled from a 260-px face), macro-expressions of 0.6-4 s and 4-20 px, subjects that differ in how
 strongly they move, talking (the jaw and lips opening at 3-5 Hz), head translation and rotation
 of several degrees with quick turns, blinks at any time (also during expressions), a hand
 passing over the face, lighting drift, and JPEG compression at quality 60-80. Blinks, talking,
@@ -31,7 +31,7 @@ from tscnn_tf.databases.synthetic import (CLASS_NAMES, FOLD_DEPTH, FRAME_SIZE, U
                                           mark_finished, movement, rendering)
 
 MARKER = "synthetic_long.json"
-VERSION = 2  # 2: the `style` setting (realistic, plain); a folder of 1 is rendered again
+VERSION = 3  # 2: the `style` setting; 3: realistic macro-expressions up to 20 px
 STYLES = ("realistic", "plain")
 MICRO_S = (0.2, 0.45)
 MACRO_S = (1.0, 2.0)
@@ -232,8 +232,9 @@ def prepare_event(e: dict, subject: Subject, rng, fps: float, px: float, strengt
     if kind in ("micro", "macro"):
         e["label"] = str(rng.choice(CLASS_NAMES, p=CLASS_SHARES))
         e["field"] = expression_field(subject, e["label"], rng)
+        # Macro-expressions from a slight one to a broad smile (4-20 px on a 260-px face).
         e["amplitude"] = strength * px * (rng.uniform(1.5, 3.0) if kind == "micro"
-                                          else rng.uniform(4.0, 9.0))
+                                          else rng.uniform(4.0, 20.0))
         e["folds"] = fold_map(fold_segments(e["label"], subject.points), 0.04 * eye)
         apex = int(rng.integers(round(0.3 * (length - 1)), round(0.6 * (length - 1)) + 1))
         e["profile"] = (intensity_profile(length, apex) if kind == "micro"
@@ -382,3 +383,56 @@ def read_synthetic_long(data_dir, seed: int = 0, num_videos: int = 2, seconds: f
                 int(row["onset"]), int(row["apex"]), int(row["offset"]), row["type"],
                 row["label"] or None))
     return list(videos.values())
+
+
+def insert_movements(source, target: Path, events: list[dict], landmarker=None) -> list[Interval]:
+    """Copy the video `source` to `target` (MJPG, same fps and size) with small local facial
+    movements warped into it: each event {"aus": ("AU12",), "onset_s", "length_s", "px"} moves
+    the given Action Units of the face found in each of its frames (68 landmarks, fitted per
+    frame) by up to `px` pixels of a 260-px face (scaled to the face's width), rising to its
+    apex at 40 % of its length and back (the micro-expressions' profile). Returns the inserted
+    intervals (micro, in frames) as ground truth, so a spotter can be checked on real faces."""
+    from tscnn_tf.face import make_landmarker
+    landmarker = landmarker or make_landmarker("dlib", "detect")
+    capture = cv2.VideoCapture(str(source))
+    fps = capture.get(cv2.CAP_PROP_FPS)
+    size = (int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)), int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT)))
+    writer = cv2.VideoWriter(str(target), cv2.VideoWriter_fourcc(*"MJPG"), fps, size)
+    spans = []
+    for e in events:
+        onset, length = int(round(e["onset_s"] * fps)), max(3, int(round(e["length_s"] * fps)))
+        apex = int(round(0.4 * (length - 1)))
+        spans.append((onset, length, intensity_profile(length, apex), e))
+    truth = [Interval(on, on + int(round(0.4 * (n - 1))), on + n - 1, "micro", None)
+             for on, n, _, _ in spans]
+    ys, xs = np.mgrid[0:size[1], 0:size[0]].astype(np.float32)
+    index = 0
+    while True:
+        ok, frame = capture.read()
+        if not ok:
+            break
+        for onset, length, profile, e in spans:
+            k = index - onset
+            if not 0 <= k < length:
+                continue
+            gray = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
+            points = landmarker(gray)
+            if points is None:
+                continue
+            eye = np.linalg.norm(points[42] - points[39])
+            scale = (points[16, 0] - points[0, 0]) / REFERENCE_FACE_PX
+            field = np.zeros((size[1], size[0], 2), np.float32)
+            weights = np.zeros((size[1], size[0]), np.float32)
+            for au in e["aus"]:
+                for (cx, cy), v in zip(*au_movement(au, points)):
+                    w = np.exp(-((xs - cx) ** 2 + (ys - cy) ** 2) / (2 * (0.35 * eye) ** 2))
+                    field += w[..., None] * v
+                    weights += w
+            field *= (profile[k] * e["px"] * scale / np.maximum(weights, 1.0))[..., None]
+            frame = cv2.remap(frame, xs - field[..., 0], ys - field[..., 1], cv2.INTER_CUBIC,
+                              borderMode=cv2.BORDER_REPLICATE)
+        writer.write(frame)
+        index += 1
+    writer.release()
+    capture.release()
+    return truth
