@@ -204,3 +204,14 @@ def test_a_database_of_clips_is_refused_for_spotting(tmp_path):
                           f"--workdir={tmp_path / 'w'}"))
     assert "long videos" in line and "--db=synthetic" in line
     assert not (tmp_path / "w").exists()
+
+
+def test_a_fold_whose_training_subjects_hold_no_expression_is_refused():
+    from tscnn_tf import spot_training
+    from tscnn_tf.config import ExperimentConfig
+    settings = spot_training.settings_of(ExperimentConfig())
+    empty = {"x": np.zeros((40, NUM_FEATURES), np.float32), "y": np.zeros((40, 2), np.float32),
+             "frames": np.arange(40), "truth": []}
+    data = {s: [dict(empty, name=s)] for s in ("a", "b", "c")}
+    with pytest.raises(spot_training.SpottingError, match="hold no expression"):
+        spot_training.train_fold(data, ["a", "b"], settings, "c")

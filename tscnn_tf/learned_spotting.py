@@ -3,14 +3,15 @@ subjects, the exported spotter (`SpotterExport`) and its streaming use (`Learned
 
 **Targets** (SOFTNet's idea: a frame's target says how near it is to an apex). For each
 ground-truth interval of a type, its channel (micro or macro) rises from the onset to 1 at the
-apex and falls back to 0 at the offset: 2 sin²(π/2 · x), x the fraction of the way from onset
-to apex (or from offset back to apex), capped at 1. So the target is at least 0.5 over the
-middle two thirds of the interval, and 1 around the apex.
+apex and falls back to 0 at the offset: sin²(π/2 · x), x the fraction of the way from onset
+to apex (or from offset back to apex). So the target peaks at the apex and is at least 0.5
+over the middle half of the interval (half-way from the onset to the apex, to half-way from
+the apex to the offset).
 
 **Intervals.** A run of samples whose (3-sample mean) score is at least the type's threshold
-is an expression, and since a run above 0.5 of the target
-covers two thirds of the interval, the interval is the run widened by a quarter of its length
-on each side; its apex is the middle of the run's top (the samples within 0.02 of its peak). A micro and a macro interval that overlap keep the one with the higher peak.
+is an expression, and since a run above 0.5 of the target covers half the interval, the
+interval is the run widened by half its length on each side; its apex is the middle of the
+run's top (the samples within 0.02 of its peak). A micro and a macro interval that overlap keep the one with the higher peak.
 
 **Thresholds** are the ones that give the best F1 (MEGC protocol) on the validation subjects,
 never on a test subject; without any expression of a type there, 0.5.
@@ -29,9 +30,9 @@ from tscnn_tf.spotter_model import OUTPUTS, forward_numpy
 from tscnn_tf.spot_features import NUM_FEATURES, FeatureSettings, MotionFeatures, feature_names
 
 THRESHOLDS = tuple(np.round(np.arange(0.15, 0.91, 0.05), 2))
-# The shortest run of samples above the threshold that is an expression, as a share of the
-# shortest expression of its type (0.2 s micro, 0.6 s macro): a run covers two thirds of it.
-MIN_RUN = {"micro": 0.2 * 2 / 3 * 0.75, "macro": 0.6 * 2 / 3 * 0.75}  # seconds
+# The shortest run of samples above the threshold that is an expression: three quarters of
+# the run of the shortest expression of its type (0.2 s micro, 0.6 s macro; a run covers half).
+MIN_RUN = {"micro": 0.2 / 2 * 0.75, "macro": 0.6 / 2 * 0.75}  # seconds
 FILES = ("spotter.keras", "spotter.npz", "spotter.tflite", "metadata.json")
 
 
@@ -52,7 +53,7 @@ def targets(intervals, frames: np.ndarray, fps: float) -> np.ndarray:
         fall = np.clip((iv.offset - t) / max(iv.offset - apex, 1e-6), 0, 1)
         x = np.where(t <= apex, rise, fall)
         x[(t < iv.onset) | (t > iv.offset)] = 0
-        value = np.minimum(1.0, 2 * np.sin(np.pi / 2 * x) ** 2)
+        value = np.sin(np.pi / 2 * x) ** 2
         c = OUTPUTS.index(iv.type)
         out[:, c] = np.maximum(out[:, c], value)
     return out
@@ -65,28 +66,39 @@ def smooth(scores: np.ndarray) -> np.ndarray:
 
 
 def decode(scores: np.ndarray, frames: np.ndarray, thresholds: dict[str, float],
-           last_frame: int | None = None, rate: float = 20.0) -> list[dict]:
+           last_frame: int | None = None, rate: float = 20.0,
+           features: np.ndarray | None = None) -> list[dict]:
     """Intervals {onset, apex, offset, score, type} (input frames) from per-sample scores
-    (`rate` samples a second): runs shorter than MIN_RUN are not expressions."""
+    (`rate` samples a second): runs shorter than MIN_RUN are not expressions; runs of one type
+    whose widened intervals overlap are one expression. With the samples' `features`, a macro
+    interval's apex is where the face is farthest from where it was at the onset (the
+    definition of the apex; a broad expression's score has a plateau, or two peaks where the
+    face moves in and out)."""
     scores = smooth(scores)
     last_frame = int(frames[-1]) if last_frame is None and len(frames) else last_frame
     found = []
     for c, kind in enumerate(OUTPUTS):
         above = scores[:, c] >= thresholds[kind]
         edges = np.flatnonzero(np.diff(np.concatenate([[0], above.astype(np.int8), [0]])))
+        runs = []
         for start, stop in zip(edges[::2], edges[1::2]):  # samples start..stop-1
-            length = stop - start
-            if length < MIN_RUN[kind] * rate:
+            if stop - start < MIN_RUN[kind] * rate:
                 continue
-            widen = length / 4
-            first = max(0.0, start - widen)
-            last = min(len(frames) - 1.0, stop - 1 + widen)
+            widen = (stop - start) / 2
+            first, last = max(0.0, start - widen), min(len(frames) - 1.0, stop - 1 + widen)
+            if runs and first <= runs[-1][3]:  # overlapping the previous one: the same
+                runs[-1] = (runs[-1][0], stop, runs[-1][2], last)
+            else:
+                runs.append((start, stop, first, last))
+        for start, stop, first, last in runs:
             run = scores[start:stop, c]
             top = np.flatnonzero(run >= run.max() - 0.02)  # the plateau near the apex
             peak = start + int(round(top.mean()))
+            if kind == "macro" and features is not None:
+                peak = farthest(features, int(np.floor(first)), int(np.ceil(last)), peak)
             found.append({"onset": _frame_at(frames, first), "apex": int(frames[peak]),
                           "offset": min(_frame_at(frames, last), last_frame),
-                          "score": float(scores[peak, c]), "type": kind})
+                          "score": float(run.max()), "type": kind})
     found.sort(key=lambda i: -i["score"])
     kept = []
     for interval in found:  # the stronger of overlapping intervals of the two types
@@ -94,6 +106,20 @@ def decode(scores: np.ndarray, frames: np.ndarray, thresholds: dict[str, float],
                or k["offset"] < interval["onset"] for k in kept):
             kept.append(interval)
     return sorted(kept, key=lambda i: i["onset"])
+
+
+STEP_COLUMNS = [i for i, name in enumerate(feature_names()) if name.startswith("step_")]
+
+
+def farthest(features: np.ndarray, first: int, last: int, fallback: int) -> int:
+    """The sample of first..last where the face's regions are farthest from where they were
+    at `first`: the summed length of each region's displacement since then (the `step`
+    features added up; the nose ridge's is 0 by construction)."""
+    steps = features[first:last + 1][:, STEP_COLUMNS]
+    if len(steps) < 2 or not features[first:last + 1, -1].all():  # a gap inside: keep the score's
+        return fallback
+    moved = np.cumsum(steps, axis=0).reshape(len(steps), -1, 2)
+    return first + int(np.argmax(np.linalg.norm(moved, axis=2).sum(axis=1)))
 
 
 def _frame_at(frames: np.ndarray, position: float) -> int:
@@ -118,7 +144,8 @@ def choose_thresholds(videos: list[dict], scores: list[np.ndarray],
             per_video = []
             for v, s in zip(videos, scores):
                 only = {k: (threshold if k == kind else 2.0) for k in OUTPUTS}
-                spotted = [i for i in decode(s, v["frames"], only, rate=rate)
+                spotted = [i for i in decode(s, v["frames"], only, rate=rate,
+                                             features=v.get("x"))
                            if i["type"] == kind]
                 per_video.append({"truth": [truth_dict(iv) for iv in v["truth"] if iv.type == kind],
                                   "spotted": spotted})
@@ -255,7 +282,7 @@ class LearnedSpotter:
         scores = self.export.scores(np.asarray(self.rows))
         self._keep_trace(frames, scores, final)
         intervals = decode(scores, frames, self.export.thresholds,
-                           rate=self.export.settings.rate)
+                           rate=self.export.settings.rate, features=np.asarray(self.rows))
         limit = frames[-1] if final else frames[len(frames) - 1 - self.guard]
         out = [i for i in intervals if i["onset"] > self.done_until and
                (final or i["offset"] < limit)]

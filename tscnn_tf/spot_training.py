@@ -305,13 +305,17 @@ def identity(config: ExperimentConfig, settings: SpotTrainSettings, videos) -> d
                                                       "intervals": len(v.intervals)}
                                              for v in videos}}
     if config.data.db == "synthetic_long":
+        from tscnn_tf.databases.synthetic_long import VERSION as RENDERER
         s = config.spotting
-        data["synthetic"] = {"seed": config.data.synthetic_seed, "style": s.synthetic_long_style,
+        data["synthetic"] = {"renderer": RENDERER, "seed": config.data.synthetic_seed,
+                             "style": s.synthetic_long_style,
                              "subjects": s.synthetic_long_subjects,
                              "seconds": s.synthetic_long_seconds, "fps": s.synthetic_long_fps}
         data["videos"] = sorted(data["videos"])  # rendered: the settings say what they are
+    from tscnn_tf.spotting import VERSION as BASELINE
     return as_json({"task": "spotting", "data": data, "settings": settings.to_dict(),
-                    "features": feature_names()})
+                    "features": {"names": feature_names(), "version": FEATURES_VERSION},
+                    "baseline": BASELINE})
 
 
 def check_outputs(config: ExperimentConfig, workdir: Path) -> Path | None:
@@ -411,7 +415,8 @@ def run_folds(workdir: Path, data: dict, folds: list[str], subjects: list[str],
                 from tscnn_tf.spotter_model import forward_numpy
                 scores = forward_numpy(trained["weights"], v["x"])
                 spotted = decode(scores, v["frames"], trained["thresholds"],
-                                 rate=settings.features.rate) if len(v["x"]) else []
+                                 rate=settings.features.rate, features=v["x"]) \
+                    if len(v["x"]) else []
                 if model is not None:
                     spotted = recognise(v["item"], spotted, model)
                 videos.append({"video": v["name"], "truth": [truth_dict(iv) for iv in v["truth"]],
