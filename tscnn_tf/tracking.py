@@ -132,8 +132,40 @@ class FaceTracker:
         self.hidden_since = None
 
     def _detect(self, gray):
+        """68 landmarks (NaN outside the 5 points for dlib5) of the face: searched first near
+        where it is followed (`_detect_near`), else on the whole frame."""
         from tscnn_tf.spotting import detect_face
+        if self.landmarks is not None and hasattr(self.landmarker, "_detector"):
+            found = self._detect_near(gray)
+            if found is not None:
+                return found
         return detect_face(self.landmarker, gray)
+
+    def _detect_near(self, gray):
+        """The detector on the region around the followed face only, scaled so the face is
+        about 100 px wide and not upsampled: about a sixth of the pixels of a search of the
+        whole frame (a detection at 320 px with dlib's one upsampling). None if not there."""
+        anchors = self.landmarks[ANCHORS]
+        eye = float(np.linalg.norm(self.landmarks[42] - self.landmarks[39]))
+        if not np.isfinite(anchors).all() or eye < 1:
+            return None
+        center, half = anchors.mean(axis=0), 3.0 * eye  # the face is about 3 eye distances
+        h, w = gray.shape
+        x0, y0 = int(max(center[0] - half, 0)), int(max(center[1] - half, 0))
+        x1, y1 = int(min(center[0] + half, w)), int(min(center[1] + half, h))
+        if x1 - x0 < 40 or y1 - y0 < 40:
+            return None
+        scale = min(1.0, 200.0 / max(x1 - x0, y1 - y0))
+        roi = cv2.resize(gray[y0:y1, x0:x1], None, fx=scale, fy=scale,
+                         interpolation=cv2.INTER_AREA)
+        boxes = self.landmarker._detector(roi, 0)
+        if not len(boxes):
+            return None
+        box = max(boxes, key=lambda r: r.width() * r.height())
+        rect = self.landmarker._rect(int(box.left() / scale) + x0, int(box.top() / scale) + y0,
+                                     int(box.right() / scale) + x0,
+                                     int(box.bottom() / scale) + y0)
+        return self.landmarker._fit(gray, rect)
 
     def _search(self, index: int, gray):
         """No face followed: detect (at most every `search_s`)."""
