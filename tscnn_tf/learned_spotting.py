@@ -66,14 +66,11 @@ def smooth(scores: np.ndarray) -> np.ndarray:
 
 
 def decode(scores: np.ndarray, frames: np.ndarray, thresholds: dict[str, float],
-           last_frame: int | None = None, rate: float = 20.0,
-           features: np.ndarray | None = None) -> list[dict]:
+           last_frame: int | None = None, rate: float = 20.0) -> list[dict]:
     """Intervals {onset, apex, offset, score, type} (input frames) from per-sample scores
     (`rate` samples a second): runs shorter than MIN_RUN are not expressions; runs of one type
-    whose widened intervals overlap are one expression. With the samples' `features`, a macro
-    interval's apex is where the face is farthest from where it was at the onset (the
-    definition of the apex; a broad expression's score has a plateau, or two peaks where the
-    face moves in and out)."""
+    whose widened intervals overlap are one expression, its apex the middle of the top of its
+    scores (a held expression has a plateau, or two peaks where the face moves in and out)."""
     scores = smooth(scores)
     last_frame = int(frames[-1]) if last_frame is None and len(frames) else last_frame
     found = []
@@ -94,11 +91,9 @@ def decode(scores: np.ndarray, frames: np.ndarray, thresholds: dict[str, float],
             run = scores[start:stop, c]
             top = np.flatnonzero(run >= run.max() - 0.02)  # the plateau near the apex
             peak = start + int(round(top.mean()))
-            if kind == "macro" and features is not None:
-                peak = farthest(features, int(np.floor(first)), int(np.ceil(last)), peak)
-            found.append({"onset": _frame_at(frames, first), "apex": int(frames[peak]),
-                          "offset": min(_frame_at(frames, last), last_frame),
-                          "score": float(run.max()), "type": kind})
+            onset, offset = _frame_at(frames, first), min(_frame_at(frames, last), last_frame)
+            found.append({"onset": onset, "apex": int(np.clip(frames[peak], onset, offset)),
+                          "offset": offset, "score": float(run.max()), "type": kind})
     found.sort(key=lambda i: -i["score"])
     kept = []
     for interval in found:  # the stronger of overlapping intervals of the two types
@@ -106,20 +101,6 @@ def decode(scores: np.ndarray, frames: np.ndarray, thresholds: dict[str, float],
                or k["offset"] < interval["onset"] for k in kept):
             kept.append(interval)
     return sorted(kept, key=lambda i: i["onset"])
-
-
-STEP_COLUMNS = [i for i, name in enumerate(feature_names()) if name.startswith("step_")]
-
-
-def farthest(features: np.ndarray, first: int, last: int, fallback: int) -> int:
-    """The sample of first..last where the face's regions are farthest from where they were
-    at `first`: the summed length of each region's displacement since then (the `step`
-    features added up; the nose ridge's is 0 by construction)."""
-    steps = features[first:last + 1][:, STEP_COLUMNS]
-    if len(steps) < 2 or not features[first:last + 1, -1].all():  # a gap inside: keep the score's
-        return fallback
-    moved = np.cumsum(steps, axis=0).reshape(len(steps), -1, 2)
-    return first + int(np.argmax(np.linalg.norm(moved, axis=2).sum(axis=1)))
 
 
 def _frame_at(frames: np.ndarray, position: float) -> int:
@@ -144,8 +125,7 @@ def choose_thresholds(videos: list[dict], scores: list[np.ndarray],
             per_video = []
             for v, s in zip(videos, scores):
                 only = {k: (threshold if k == kind else 2.0) for k in OUTPUTS}
-                spotted = [i for i in decode(s, v["frames"], only, rate=rate,
-                                             features=v.get("x"))
+                spotted = [i for i in decode(s, v["frames"], only, rate=rate)
                            if i["type"] == kind]
                 per_video.append({"truth": [truth_dict(iv) for iv in v["truth"] if iv.type == kind],
                                   "spotted": spotted})
@@ -282,7 +262,7 @@ class LearnedSpotter:
         scores = self.export.scores(np.asarray(self.rows))
         self._keep_trace(frames, scores, final)
         intervals = decode(scores, frames, self.export.thresholds,
-                           rate=self.export.settings.rate, features=np.asarray(self.rows))
+                           rate=self.export.settings.rate)
         limit = frames[-1] if final else frames[len(frames) - 1 - self.guard]
         out = [i for i in intervals if i["onset"] > self.done_until and
                (final or i["offset"] < limit)]

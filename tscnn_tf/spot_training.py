@@ -35,7 +35,7 @@ from pathlib import Path
 import numpy as np
 
 from tscnn_tf import claims
-from tscnn_tf.artifacts import write_json_atomic
+from tscnn_tf.artifacts import package_versions, write_json_atomic
 from tscnn_tf.config import ExperimentConfig, as_json, fingerprint
 from tscnn_tf.errors import ToolkitError
 from tscnn_tf.learned_spotting import (FILES, choose_thresholds, decode, file_sha256, targets,
@@ -415,8 +415,7 @@ def run_folds(workdir: Path, data: dict, folds: list[str], subjects: list[str],
                 from tscnn_tf.spotter_model import forward_numpy
                 scores = forward_numpy(trained["weights"], v["x"])
                 spotted = decode(scores, v["frames"], trained["thresholds"],
-                                 rate=settings.features.rate, features=v["x"]) \
-                    if len(v["x"]) else []
+                                 rate=settings.features.rate) if len(v["x"]) else []
                 if model is not None:
                     spotted = recognise(v["item"], spotted, model)
                 videos.append({"video": v["name"], "truth": [truth_dict(iv) for iv in v["truth"]],
@@ -505,7 +504,7 @@ def aggregate(workdir: Path, folds: list[str], run_fp: str, settings: SpotTrainS
                             "recall": base["overall"]["recall"],
                             **{k: base[k] for k in ("micro", "macro", "overall")}},
                "restarts": sum(len(v.get("restarts", [])) for v in videos),
-               "settings": settings.to_dict()}
+               "settings": settings.to_dict(), "packages": package_versions()}
     if model is not None:
         results["recognition"] = metrics.strs(learned["_raw"], model.class_names)
     write_json_atomic(workdir / "results.json", results)
@@ -550,7 +549,7 @@ def export_final(workdir: Path, data: dict, subjects: list[str], settings: SpotT
                 "loso": None if results is None else {
                     "f1": results["f1"], "baseline_f1": results["baseline"]["f1"],
                     "folds": results["num_folds"]},
-                "tflite": tflite_error or "spotter.tflite",
+                "tflite": tflite_error or "spotter.tflite", "packages": package_versions(),
                 "sha256": {name: file_sha256(build / name) for name in FILES[:3]
                            if (build / name).is_file()},
             }

@@ -42,7 +42,7 @@ import numpy as np
 
 from tscnn_tf import apex as apex_lib
 from tscnn_tf import face as face_lib
-from tscnn_tf.tracking import FaceTracker, TrackConfig
+from tscnn_tf.tracking import DETECT_WIDTH, FaceTracker, TrackConfig, detect_face  # noqa: F401
 
 log = logging.getLogger("tscnn_tf")
 SIGNALS = ("lbp", "motion", "combined")
@@ -77,20 +77,6 @@ class SpotConfig:
     def __post_init__(self):
         if self.signal not in SIGNALS:
             raise ValueError(f"signal must be one of {SIGNALS}, got {self.signal!r}")
-
-
-# Frames are searched for the face at the edge path's width (4x fewer pixels at 640).
-DETECT_WIDTH = face_lib.EDGE_DETECT_WIDTH
-
-
-def detect_face(landmarker, gray: np.ndarray) -> np.ndarray | None:
-    """68 landmarks of the largest face: the detector on a frame scaled to DETECT_WIDTH (a
-    detection at 640x480 costs ~100 ms, a tenth of a second of a 200-fps stream), the
-    landmarks on the full frame."""
-    scale = face_lib.detect_scale(gray.shape[1], DETECT_WIDTH)
-    if scale >= 1 or not hasattr(landmarker, "detect_box"):
-        return landmarker(gray, face_box="detect")
-    return landmarker.detect_box(gray, scale)
 
 
 def block_mask(ignore_eyes: bool) -> np.ndarray:
