@@ -763,6 +763,52 @@ def bench_learned_spotting(quick: bool = False) -> dict:
 
 
 LEARNED_SPOT_TARGET = 500.0
+# Movements of micro-expression size warped into a real video (`real_video`): Action Units,
+# start and length in seconds, peak in pixels of a 260-px face (real micro-expressions: 1.5-3).
+REAL_VIDEO_MOVEMENTS = (
+    {"aus": ("AU12",), "onset_s": 2.6, "length_s": 0.30, "px": 2.0},
+    {"aus": ("AU4",), "onset_s": 6.3, "length_s": 0.40, "px": 2.5},
+    {"aus": ("AU1+2",), "onset_s": 9.6, "length_s": 0.35, "px": 3.0},
+    {"aus": ("AU12",), "onset_s": 13.2, "length_s": 0.25, "px": 1.5},
+    {"aus": ("AU4",), "onset_s": 17.4, "length_s": 0.45, "px": 2.0})
+
+
+def bench_real_video(path, spotter_dir) -> dict:
+    """Both spotters on a real video (no ground truth: their intervals and restarts), and on
+    the same video with REAL_VIDEO_MOVEMENTS warped in (`synthetic_long.insert_movements`):
+    how many of them each finds as micro (MEGC IoU >= 0.5) and how many other micro intervals
+    it reports."""
+    from tscnn_tf import metrics, spotting, video
+    from tscnn_tf.databases.synthetic_long import insert_movements
+    from tscnn_tf.learned_spotting import learned_spot_stream, load_spotter
+    export = load_spotter(spotter_dir)
+
+    def spot(source):
+        out = {}
+        for name in ("lbp", "learned"):
+            stream = video.Stream(video=source)
+            result = (spotting.spot_stream(stream, stream.fps) if name == "lbp" else
+                      learned_spot_stream(stream, stream.fps, export))
+            out[name] = {"intervals": [{k: i[k] for k in ("type", "onset", "apex", "offset")}
+                                       for i in result["intervals"]],
+                         "restarts": result["restarts"], "frames_per_s": result["frames_per_s"]}
+        return out
+
+    report = {"video": str(path), "spotter": str(spotter_dir), "plain": spot(path)}
+    with tempfile.TemporaryDirectory() as tmp:
+        warped = Path(tmp) / "warped.avi"
+        truth = insert_movements(path, warped, list(REAL_VIDEO_MOVEMENTS))
+        report["movements"] = [{"onset": t.onset, "apex": t.apex, "offset": t.offset,
+                                **m} for t, m in zip(truth, REAL_VIDEO_MOVEMENTS)]
+        report["warped"] = spot(warped)
+    for name, result in report["warped"].items():
+        micro = [i for i in result["intervals"] if i["type"] == "micro"]
+        scores = metrics.spotting_scores([{"truth": [{"onset": t.onset, "offset": t.offset,
+                                                      "type": "micro"} for t in truth],
+                                           "spotted": micro}])["micro"]
+        result["movements_found_as_micro"] = scores["tp"]
+        result["other_micro_intervals"] = scores["fp"]
+    return report
 
 
 def bench_face_box(crops: int = 40) -> dict:
@@ -1101,6 +1147,8 @@ def format_models(m: dict) -> list[str]:
 
 SECTIONS = ("features", "training", "inference", "face_box", "spotting", "learned_spotting",
             "edge", "models")
+# Sections run only when asked for by name (they need inputs of the user's).
+ON_REQUEST = ("real_video",)
 
 
 def format_table(report: dict) -> str:
@@ -1155,6 +1203,17 @@ def format_inference(i: dict) -> list[str]:
 
 def format_rest(report: dict) -> list[str]:
     lines = []
+    if "real_video" in report:
+        r = report["real_video"]
+        lines += ["", f"real video {Path(r['video']).name}: intervals, restarts; "
+                      f"{len(r['movements'])} micro-expression-sized movements warped in"]
+        for name in ("lbp", "learned"):
+            plain, warped = r["plain"][name], r["warped"][name]
+            lines.append(f"  {name:<8} {len(plain['intervals'])} interval(s) "
+                         f"({sum(i['type'] == 'micro' for i in plain['intervals'])} micro), "
+                         f"restarts {plain['restarts']['count']}; warped: "
+                         f"{warped['movements_found_as_micro']} of {len(r['movements'])} found "
+                         f"as micro, {warped['other_micro_intervals']} other micro interval(s)")
     if "learned_spotting" in report:
         s = report["learned_spotting"]
         lines += ["", f"learned spotter beside the LBP spotter ({s['frames']} frames of "
@@ -1198,22 +1257,28 @@ def format_rest(report: dict) -> list[str]:
 
 
 def run(quick: bool = False, flow_loso: bool = False, sections=SECTIONS, model_loso: bool = False,
-        composite_folds: int = 0) -> dict:
+        composite_folds: int = 0, real_video: str | None = None,
+        spotter: str | None = None) -> dict:
     """The `sections` asked for (all by default), in one run; the training section uses every
     core, inference and edge one thread. `flow_loso` adds the LOSO accuracy of the main
     command's database by flow (tens of minutes a setting on 2 cores), side by side in the
     same run."""
-    if unknown := set(sections) - set(SECTIONS):
+    if unknown := set(sections) - set(SECTIONS) - set(ON_REQUEST):
         raise ValueError(f"unknown bench section(s) {sorted(unknown)}; choose from {SECTIONS}")
+    if "real_video" in sections and not (real_video and spotter):
+        raise ValueError("--sections=real_video needs --real_video=<a face video> and "
+                         "--spotter=<a learned spotter's export>")
     from tscnn_tf.artifacts import package_versions
     report = {"machine": machine(), "packages": package_versions(), "code": source_commit(),
               "settings": {"quick": quick, "sections": list(sections), "flow_loso": flow_loso,
-                           "model_loso": model_loso, "composite_folds": composite_folds}}
+                           "model_loso": model_loso, "composite_folds": composite_folds,
+                           "real_video": real_video, "spotter": spotter}}
     steps = {"features": lambda: bench_features(quick),
              "training": lambda: bench_training(quick), "inference": bench_inference,
              "face_box": lambda: bench_face_box(12 if quick else 40),
              "spotting": lambda: bench_spotting(quick),
              "learned_spotting": lambda: bench_learned_spotting(quick),
+             "real_video": lambda: bench_real_video(real_video, spotter),
              "edge": lambda: bench_edge(quick),
              "models": lambda: bench_models(quick, composite_folds=composite_folds)}
     for name, step in steps.items():
@@ -1240,8 +1305,9 @@ def main(argv):
     if output.is_dir():
         raise SystemExit(f"error: --output={output} is a folder: give a file name")
     sections = [s.strip() for s in FLAGS.sections.split(",") if s.strip()] or SECTIONS
-    if unknown := sorted(set(sections) - set(SECTIONS)):
-        raise SystemExit(f"error: --sections: unknown {unknown}; choose from {SECTIONS}")
+    if unknown := sorted(set(sections) - set(SECTIONS) - set(ON_REQUEST)):
+        raise SystemExit(f"error: --sections: unknown {unknown}; choose from "
+                         f"{SECTIONS + ON_REQUEST}")
     check_writable_dir(output.parent)  # before minutes of measuring
     if FLAGS.device_check:
         from tscnn_tf import device_check
@@ -1249,7 +1315,7 @@ def main(argv):
         print(device_check.format_report(report))
     else:
         report = run(FLAGS.quick, FLAGS.flow_loso, sections, FLAGS.model_loso,
-                     FLAGS.composite_folds)
+                     FLAGS.composite_folds, FLAGS.real_video, FLAGS.spotter)
         print(format_table(report))
     write_json_atomic(output, report)
     print(f"\nwritten: {output}")
@@ -1270,7 +1336,11 @@ def define_flags():
                          "a LOSO on random records of the MEGC2019 composite's shape per model "
                          "and extrapolate to its 68 folds.")
     flags.DEFINE_string("sections", ",".join(SECTIONS), "The sections to measure, comma "
-                        "separated.")
+                        f"separated; also {', '.join(ON_REQUEST)} (by name only).")
+    flags.DEFINE_string("real_video", None, "real_video: a face video (e.g. the shared real "
+                        "video) to spot plain and with micro-expression-sized movements "
+                        "warped in.")
+    flags.DEFINE_string("spotter", None, "real_video: a learned spotter's export.")
     flags.DEFINE_bool("device_check", False, "The GPU check instead (writes device_check.json "
                       "unless --output is given): the device, a full LOSO on a paper-sized "
                       "database, samples/s of every model with and without mixed precision, "
