@@ -1,8 +1,8 @@
 """The learned spotter's input: the motion of the aligned face, pooled over facial regions, at
 a fixed rate (`rate`, 20 samples a second by default) whatever the input's frame rate.
 
-The face follower (`tracking.FaceTracker`) is moved at each sample time (every input frame
-when the crops are kept for recognition); the face is cut out aligned (`face.warp_to_face` at CROP px) and compared with the previous
+Every input frame moves the face follower (`tracking.FaceTracker`); at each sample time the
+face is cut out aligned (`face.warp_to_face` at CROP px) and compared with the previous
 sample's crop: DIS optical flow, its mean per region, the nose ridge's mean taken from every
 region (what is left of the head's motion after the alignment), and the mean absolute grey
 change per region (folds and shading that flow misses), the face's mean change taken out
@@ -134,10 +134,9 @@ class MotionFeatures:
         self.geometry = None
 
     def push(self, index: int, gray: np.ndarray) -> list[tuple[int, int, np.ndarray]]:
+        # Every frame moves the follower: followed only from sample to sample, a fast smile's
+        # onset left too few points moving together (a gap, measured on the real 2.4-s smile).
         time = index / self.fps
-        due = self.next_sample / self.settings.rate <= time + 0.5 / self.fps
-        if not due and self.keep is None:
-            return []  # the face is followed from sample to sample (a 200-fps input: 1 in 10)
         geometry = self.tracker.update(index, gray)
         if geometry is not None:
             self.seen += 1

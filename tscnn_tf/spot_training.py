@@ -45,7 +45,7 @@ from tscnn_tf.spot_features import (NUM_FEATURES, FeatureSettings, feature_names
                                     video_features)
 
 log = logging.getLogger("tscnn_tf")
-FEATURES_VERSION = 3  # bumped whenever the features or the face following change
+FEATURES_VERSION = 4  # bumped whenever the features or the face following change
 RUN_FILES = ("folds", "results.json", "final")
 
 
