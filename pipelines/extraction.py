@@ -285,9 +285,14 @@ def write_manifest(output_dir: Path, database, config: FeatureConfig, data_dir,
     """The manifest of finished records (shared by the local and the Beam pipelines); `fields`
     lists the record fields every record holds."""
     from tscnn_tf.records import record_fields  # TensorFlow only in the writing process
+    from tscnn_tf.manifest import FORMAT_VERSION
     entries = sorted(entries, key=lambda e: e["sample_id"])
     dropped = dropped_rows(database) + failed
+    counts: dict[str, int] = {}
+    for e in entries:
+        counts[e["shard"]] = counts.get(e["shard"], 0) + 1
     manifest = {
+        "format": FORMAT_VERSION,
         **summarize(database.name, entries, database.class_names, dropped, database.fps),
         "class_names": database.class_names,
         "params": config.to_dict(),
@@ -298,6 +303,7 @@ def write_manifest(output_dir: Path, database, config: FeatureConfig, data_dir,
         "data_dir": str(data_dir),
         **(provenance or {}),
         "shards": sorted(shards if shards is not None else {e["shard"] for e in entries}),
+        "shard_samples": counts,  # what `records.verify` finds in each shard before training
         "samples": entries,
         "skipped": dropped,
         "apex_spotting": apex_agreement(entries),

@@ -30,10 +30,12 @@ AUGMENTATIONS = tuple((flip, angle) for flip in (False, True) for angle in (0, 5
 
 
 def load_manifest(records_dir) -> dict:
+    """The validated manifest of a records folder (`tscnn_tf.manifest.load`)."""
+    from tscnn_tf import manifest
     path = Path(records_dir) / "manifest.json"
     if not path.is_file():
         raise FileNotFoundError(f"no manifest.json in {records_dir}: run the feature stage first")
-    return json.loads(path.read_text())
+    return manifest.load(records_dir)
 
 
 def field_names(fields) -> tuple[str, ...]:

@@ -73,24 +73,11 @@ def refuse_records_dir_without_records(config: ExperimentConfig) -> None:
 
 
 def read_records_manifest(records_dir: Path) -> dict:
-    """The manifest of records to train from alone, or one clear error when it is damaged or
-    its shards are not all there."""
-    path = records_dir / ef.MANIFEST
-    try:
-        manifest = json.loads(path.read_text())
-    except (OSError, ValueError) as e:
-        raise loso.TrainingError(f"{path} is damaged ({type(e).__name__}: {e}); copy the "
-                                 "records folder again or re-run the feature stage") from None
-    missing = [k for k in MANIFEST_KEYS if not isinstance(manifest, dict) or k not in manifest]
-    if missing:
-        raise loso.TrainingError(f"{path} is damaged or not a records manifest: no "
-                                 f"{', '.join(missing)}; copy the records folder again or "
-                                 "re-run the feature stage")
-    shards = manifest.get("shards") or sorted({str(e.get("shard")) for e in manifest["samples"]})
-    if absent := [s for s in shards if not (records_dir / str(s)).is_file()]:
-        raise loso.TrainingError(f"{records_dir}: {len(absent)} of the {len(shards)} record "
-                                 f"shard(s) its manifest lists are missing (e.g. {absent[0]}); "
-                                 "copy the whole records folder")
+    """The manifest of records to train from alone, or one clear error when it is damaged, or
+    its shards are not all there or do not hold every sample it lists."""
+    from tscnn_tf import manifest as manifest_lib, records
+    manifest = manifest_lib.load(records_dir, loso.TrainingError)
+    records.verify(records_dir, manifest, loso.TrainingError)  # before anything is written
     return manifest
 
 

@@ -464,9 +464,10 @@ def fit_finished(run_dir: Path, config: TrainConfig) -> bool:
 def open_records(records_dir, run_dir: Path, config: TrainConfig, expected_params: dict | None):
     """Before any training: `run_dir` writable, the records' manifest and files, and the model
     they feed (one clear error for each misfit)."""
-    from tscnn_tf import data
-    check_writable_dir(run_dir)
+    from tscnn_tf import data, records
     manifest = data.load_manifest(records_dir)
+    records.verify(records_dir, manifest, TrainingError)  # every listed sample, before a write
+    check_writable_dir(run_dir)
     check_records(manifest, expected_params)
     files = data.record_files(records_dir)
     return manifest, files, plan_model(config, manifest, f"the records in {records_dir}")

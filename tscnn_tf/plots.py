@@ -344,11 +344,8 @@ def load_records_manifest(records_dir) -> dict:
     records_dir = Path(records_dir)
     if not records_dir.is_dir():
         raise InspectError(f"no records folder {records_dir}")
-    path = records_dir / "manifest.json"
-    if not path.is_file():
-        raise InspectError(f"no manifest.json in {records_dir}: not a records folder, or the "
-                           "feature stage has not finished (python -m pipelines.extract_features)")
-    manifest = json.loads(path.read_text())
+    from tscnn_tf import manifest as manifest_lib
+    manifest = manifest_lib.load(records_dir, InspectError)  # the contract's one loader
     if not manifest.get("samples"):
         raise InspectError(f"the records in {records_dir} hold no sample")
     return manifest
@@ -406,8 +403,9 @@ def read_record_arrays(records_dir, manifest: dict, sample_ids) -> dict[str, dic
     import tensorflow as tf
     from tscnn_tf import records
     wanted = set(sample_ids)
+    from tscnn_tf import manifest as manifest_lib
     shards = sorted({e["shard"] for e in manifest["samples"] if e["sample_id"] in wanted})
-    paths = [Path(records_dir) / s for s in shards]
+    paths = [manifest_lib.shard_path(records_dir, s, InspectError) for s in shards]
     if missing := [str(p) for p in paths if not p.is_file()]:
         raise InspectError(f"record shard(s) {missing} named by the manifest are missing")
     n = manifest["params"]["blocks"]
