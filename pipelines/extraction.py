@@ -16,8 +16,8 @@ import os
 from pathlib import Path
 
 from tscnn_tf import claims, lbptop
-from tscnn_tf.artifacts import (PARTIAL_PREFIX, atomic_write, check_writable_dir,
-                                package_versions, write_json_atomic)
+from tscnn_tf.artifacts import (PARTIAL_PREFIX, atomic_write, check_writable_dir, disk_full,
+                                free_space, megabytes, package_versions, write_json_atomic)
 from tscnn_tf.databases import read_database
 from tscnn_tf.errors import ToolkitError
 from tscnn_tf.features import FeatureConfig, init_worker, process_sample
@@ -79,6 +79,14 @@ def sample_entry(sample, features: dict, shard: str) -> dict:
             "fingerprint": sample.fingerprint(), "warnings": list(sample.warnings)}
 
 
+def no_space(output_dir: Path, what: str, needed: int) -> ExtractionError:
+    """The one error of a full disk under the feature stage (the unfinished file is gone)."""
+    return ExtractionError(
+        f"no space left on the disk of {output_dir}: {what} needed about {megabytes(needed)} "
+        f"({megabytes(free_space(output_dir))} free); free some space and run the same command "
+        "again: the finished shards are kept and the run resumes")
+
+
 class ShardWriter:
     """Buffers serialised samples; each full buffer becomes one atomically renamed shard."""
 
@@ -107,9 +115,15 @@ class ShardWriter:
                  "class_names": self.database.class_names,
                  "samples": [sample_entry(s, f, shard) for s, f in self.entries]}
         # The index is written first and the shard renamed last: it exists only once complete.
-        with atomic_write(self.output_dir / shard) as partial:
-            self._records.write_shard(str(partial), self.examples)
-            write_json_atomic(self.output_dir / (name + INDEX_SUFFIX), index)
+        try:
+            with atomic_write(self.output_dir / shard) as partial:
+                self._records.write_shard(str(partial), self.examples)
+                write_json_atomic(self.output_dir / (name + INDEX_SUFFIX), index)
+        except Exception as e:
+            if disk_full(e):
+                raise no_space(self.output_dir, f"the shard {shard}",
+                               sum(map(len, self.examples))) from None
+            raise
         self.written.append(index)
         self.number += 1
         self.examples, self.entries = [], []
@@ -314,7 +328,13 @@ def write_manifest(output_dir: Path, database, config: FeatureConfig, data_dir,
     if not entries:
         raise ExtractionError(f"no usable sample in {database.name} at {data_dir}: "
                               f"{len(dropped)} dropped; see the warnings above")
-    write_json_atomic(Path(output_dir) / MANIFEST, manifest)
+    try:
+        write_json_atomic(Path(output_dir) / MANIFEST, manifest)
+    except OSError as e:
+        if disk_full(e):
+            raise no_space(Path(output_dir), MANIFEST,
+                           len(json.dumps(manifest, indent=1))) from None
+        raise
     return manifest
 
 

@@ -137,3 +137,192 @@ def test_a_nonsense_flag_value_is_refused_before_anything_is_written(tmp_path, f
     assert out.returncode == 1
     assert out.stderr.strip().splitlines()[-1].startswith(f"error: {flag}: must be"), out.stderr
     assert not (tmp_path / "run").exists()
+
+
+# 3. A full disk during export and during the feature stage.
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """`mount(size)`: a tmpfs of `size` bytes (skipped where mounting is not allowed)."""
+    mounted = []
+
+    def mount(size: int) -> Path:
+        where = tmp_path / f"disk{len(mounted)}"
+        where.mkdir()
+        done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs",
+                               str(where)], capture_output=True)
+        if done.returncode:
+            pytest.skip("no tmpfs can be mounted here; the injected-ENOSPC tests cover this")
+        mounted.append(where)
+        return where
+
+    yield mount
+    for where in mounted:
+        subprocess.run(["umount", "-l", str(where)], capture_output=True)
+
+
+def tree(folder: Path) -> dict:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*"))
+            if p.is_file()}
+
+
+def fill(disk: Path, leave: int) -> None:
+    """Fill `disk` until `leave` bytes are free."""
+    free = shutil.disk_usage(disk).free
+    with open(disk / "filler", "wb") as f:
+        f.write(b"\0" * max(0, free - leave))
+
+
+def test_a_full_disk_during_export_keeps_the_earlier_export(exported_tiny, small_disk):
+    from tscnn_tf import exporting
+    out, _ = exported_tiny
+    size = sum(len(b) for b in tree(out).values())
+    disk = small_disk(size + 4_000_000)
+    target = disk / "export"
+    shutil.copytree(out, target)
+    before = tree(target)
+    fill(disk, size // 3)
+    final = out.parent / "final" / "best.keras"
+    with pytest.raises(exporting.ExportError, match=r"no space left on the disk of .*export "
+                                                    r"needs about [\d.]+ MB.*the earlier export "
+                                                    "there is untouched"):
+        exporting.export_run_model(final, target, out.parent / "records", limit=8)
+    assert tree(target) == before  # the working export, whole
+    assert sorted(p.name for p in disk.iterdir()) == ["export", "filler"]  # no partial left
+
+
+def test_an_injected_enospc_during_export_keeps_the_earlier_export(exported_tiny, tmp_path,
+                                                                   monkeypatch):
+    import errno
+    from tscnn_tf import exporting
+    out, _ = exported_tiny
+    target = tmp_path / "export"
+    shutil.copytree(out, target)
+    before = tree(target)
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+    monkeypatch.setattr(exporting, "write_tflite", full)
+    with pytest.raises(exporting.ExportError, match="no space left.*untouched"):
+        exporting.export_run_model(out.parent / "final" / "best.keras", target,
+                                   out.parent / "records", limit=8)
+    assert tree(target) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["export"]
+
+
+def test_a_reexport_replaces_the_whole_folder(exported_tiny, tmp_path):
+    from tscnn_tf import exporting
+    out, metadata = exported_tiny
+    target = tmp_path / "export"
+    shutil.copytree(out, target)
+    (target / "model_dynamic.tflite").unlink()  # an earlier, incomplete export
+    again = exporting.export_run_model(out.parent / "final" / "best.keras", target,
+                                       out.parent / "records", limit=8)
+    assert sorted(again["sha256"]) == sorted(["model.keras", "saved_model", "model.tflite",
+                                              "model_dynamic.tflite", "model_int8.tflite"])
+    assert (target / "model_dynamic.tflite").is_file()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["export"]
+
+
+def test_a_full_disk_during_the_feature_stage_is_one_error(tiny_synthetic, small_disk):
+    from pipelines import extraction
+    from tests.conftest import FAST
+    disk = small_disk(300_000)
+    with pytest.raises(extraction.ExtractionError, match=r"no space left on the disk of .*: the "
+                                                         r"shard .* needed about [\d.]+ MB"):
+        extraction.extract_features("synthetic", tiny_synthetic, disk / "records", FAST,
+                                    {"seed": 1, "num_subjects": 2, "clips_per_class": 1},
+                                    num_workers=1, progress=False)
+    left = [p.name for p in (disk / "records").iterdir()]
+    assert not [n for n in left if n.endswith(".tfrecord") or n.startswith("partial-")], left
+
+
+def test_an_injected_resource_exhausted_in_the_shard_writer_is_one_error(tiny_synthetic,
+                                                                       tmp_path, monkeypatch):
+    from pipelines import extraction
+    from tests.conftest import FAST
+
+    def full(path, examples):
+        raise tf.errors.ResourceExhaustedError(None, None, f"{path}; No space left on device")
+    monkeypatch.setattr(records, "write_shard", full)
+    with pytest.raises(extraction.ExtractionError, match="no space left"):
+        extraction.extract_features("synthetic", tiny_synthetic, tmp_path / "records", FAST,
+                                    {"seed": 1, "num_subjects": 2, "clips_per_class": 1},
+                                    num_workers=1, progress=False)
+
+
+# 4. A model that does not match its metadata.
+
+def foreign(out: Path, tmp_path: Path, metadata_changes=None) -> Path:
+    """A copy of the export whose model.keras is an untrained OFF-ApexNet."""
+    from tscnn_tf import models
+    other = Path(shutil.copytree(out, tmp_path / "mixed"))
+    models.get("offapexnet").build(3).save(other / "model.keras")
+    if metadata_changes is not None:
+        meta = json.loads((other / "metadata.json").read_text())
+        meta = metadata_changes(meta)
+        (other / "metadata.json").write_text(json.dumps(meta))
+    return other
+
+
+def test_a_model_beside_the_metadata_of_another_model_is_refused(exported_tiny, tmp_path):
+    from tscnn_tf import predicting
+    from tscnn_tf.artifacts import ArtifactError
+    out, _ = exported_tiny
+    other = foreign(out, tmp_path)
+    with pytest.raises(ArtifactError, match=r"reads flow_raw, but its metadata.json describes a "
+                                            r"model reading apex_gray, blocks, flow"):
+        predicting.load_model(other / "model.keras")
+
+
+def test_an_older_metadata_without_hashes_still_catches_another_model(exported_tiny, tmp_path):
+    from tscnn_tf import predicting
+    from tscnn_tf.artifacts import ArtifactError
+
+    def older(meta):
+        del meta["sha256"], meta["model_name"]
+        meta["inputs"] = {"flow_raw": {"shape": [48, 48, 4]}}  # even with matching inputs
+        return meta
+    other = foreign(out := exported_tiny[0], tmp_path, older)
+    with pytest.raises(ArtifactError, match="is the model 'offapexnet', its metadata.json "
+                                            "describes 'tscnn'"):
+        predicting.load_model(other / "model.keras")
+    assert out.is_dir()
+
+
+@pytest.mark.parametrize("artifact", ["model.keras", "model.tflite", "saved_model"])
+def test_the_same_architecture_with_other_weights_is_refused(exported_tiny, tmp_path, artifact):
+    from tscnn_tf import predicting
+    from tscnn_tf.artifacts import ArtifactError
+    out, _ = exported_tiny
+    other = Path(shutil.copytree(out, tmp_path / "other"))
+    import keras
+    model = keras.saving.load_model(other / "model.keras", compile=False)
+    model.set_weights([w * 0.5 for w in model.get_weights()])
+    if artifact == "model.keras":
+        model.save(other / "model.keras")
+    elif artifact == "model.tflite":
+        shutil.copy(other / "model_dynamic.tflite", other / "model.tflite")
+        (other / "model_dynamic.tflite").write_bytes(b"")  # neither is the one recorded now
+        meta = json.loads((other / "metadata.json").read_text())
+        meta["sha256"] = {k: v for k, v in meta["sha256"].items() if k != "model_dynamic.tflite"}
+        (other / "metadata.json").write_text(json.dumps(meta))
+    else:
+        from tscnn_tf import exporting
+        shutil.rmtree(other / "saved_model")
+        exporting.write_saved_model(model, other / "saved_model")
+    path = other if artifact == "saved_model" else other / artifact
+    with pytest.raises(ArtifactError, match="not the file its metadata.json describes"):
+        predicting.load_model(path)
+    predicting.load_model(out if artifact == "saved_model" else out / artifact)  # the original
+
+
+def test_export_refuses_a_model_that_is_not_its_runs(exported_tiny, tmp_path):
+    from tscnn_tf import exporting, models
+    out, _ = exported_tiny
+    run = Path(shutil.copytree(out.parent / "final", tmp_path / "final"))
+    (run / "config.json").write_text(json.dumps({"identity": {"train": {"model": "ststnet"}}}))
+    with pytest.raises(exporting.ExportError, match="is the model 'tscnn_.*trained "
+                                                    "--model=ststnet"):
+        exporting.export_run_model(run / "best.keras", tmp_path / "export", out.parent / "records")
+    assert not (tmp_path / "export").exists() or not any((tmp_path / "export").iterdir())

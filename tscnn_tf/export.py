@@ -15,7 +15,7 @@ def main(argv):
     from absl import flags
     FLAGS = flags.FLAGS
     metadata = export_run_model(FLAGS.model, FLAGS.output_dir, FLAGS.records_dir,
-                                FLAGS.parity_samples)
+                                FLAGS.parity_samples, flag="--output_dir")
     print(format_parity(metadata))
     print(f"exported to {FLAGS.output_dir}: " + ", ".join(metadata["artifacts"].values()))
 

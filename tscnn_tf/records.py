@@ -92,17 +92,6 @@ def write_shard(path: str, examples: list[bytes]) -> None:
             writer.write(example)
 
 
-def disk_full(error: BaseException) -> bool:
-    """Whether `error` (an OSError, or TensorFlow's error of a failed write) says the disk or
-    the quota is full."""
-    import errno
-    if isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT):
-        return True
-    text = str(getattr(error, "message", "") or error)
-    return isinstance(error, tf.errors.OpError) and (
-        "No space left on device" in text or "Disk quota exceeded" in text)
-
-
 _verified: set = set()  # the shards (path, size, mtime) this process has read through
 
 
