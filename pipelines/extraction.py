@@ -365,6 +365,8 @@ def command(config, output_dir: str | None, samples_per_shard: int = 64, dry: bo
             summary_json: str | None = None) -> str:
     """`python -m pipelines.extract_features` for an ExperimentConfig: a dry run (its summary,
     also written to `summary_json`) or the extraction into `output_dir`. Returns what to print."""
+    from tscnn_tf.databases import check_name
+    check_name(config.data.db)  # a typo is named as one, not as a missing --data_dir
     data_dir = config.data.data_dir
     if data_dir is None and config.data.db == "synthetic":
         data_dir = str(Path(output_dir or ".") / "synthetic_db")

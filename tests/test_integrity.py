@@ -326,3 +326,200 @@ def test_export_refuses_a_model_that_is_not_its_runs(exported_tiny, tmp_path):
                                                     "--model=ststnet"):
         exporting.export_run_model(run / "best.keras", tmp_path / "export", out.parent / "records")
     assert not (tmp_path / "export").exists() or not any((tmp_path / "export").iterdir())
+
+
+# 5. Records made by another tool: the contract, its loader and its writer.
+
+OPTIONAL_ENTRY_KEYS = ("clip", "onset", "offset", "apex_given", "apex_spotted", "apex_used",
+                       "face_box", "fingerprint", "warnings", "lbptop")
+
+
+def bare_records(records_dir, tmp_path) -> Path:
+    """The records with a manifest of the required keys only (as another tool may write it)."""
+    copy = copied(records_dir, tmp_path, "bare")
+    manifest = json.loads((copy / "manifest.json").read_text())
+    bare = {k: manifest[k] for k in manifest_lib.REQUIRED_KEYS}
+    bare["samples"] = [{k: v for k, v in e.items() if k not in OPTIONAL_ENTRY_KEYS}
+                       for e in manifest["samples"]]
+    (copy / "manifest.json").write_text(json.dumps(bare))
+    return copy
+
+
+def test_inspect_draws_records_whose_manifest_has_only_the_required_keys(records_3_subjects,
+                                                                         tmp_path):
+    from tscnn_tf import plots
+    copy = bare_records(records_3_subjects, tmp_path)
+    for faces in (False, True):
+        out = plots.contact_sheet(copy, tmp_path / f"sheet{faces}.png", faces=faces)
+        assert out["shown"] == 9 and (tmp_path / f"sheet{faces}.png").is_file()
+
+
+@pytest.mark.parametrize("shard", ["../outside.tfrecord", "/etc/passwd", "link.tfrecord"])
+def test_no_command_follows_a_shard_path_out_of_the_records_folder(records_3_subjects, tmp_path,
+                                                                   shard):
+    from tscnn_tf import plots
+    copy = copied(records_3_subjects, tmp_path)
+    real = shard_of(copy)
+    shutil.copy(real, copy.parent / "outside.tfrecord")
+    (copy / "link.tfrecord").symlink_to(copy.parent / "outside.tfrecord")
+    manifest = json.loads((copy / "manifest.json").read_text())
+    for entry in manifest["samples"]:
+        entry["shard"] = shard
+    manifest["shards"] = [shard]
+    manifest.pop("shard_samples")
+    (copy / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(plots.InspectError, match="not a file name in the records folder|"
+                                                 "resolves outside the records folder"):
+        plots.contact_sheet(copy, tmp_path / "sheet.png", faces=False)
+    with pytest.raises(loso.TrainingError, match="refusing to read it"):
+        experiment.run(alone(copy, tmp_path), tmp_path / "run")
+
+
+@pytest.mark.parametrize("damage,message", [
+    (lambda m: m.update(format=99), "records format 99"),
+    (lambda m: m.update(class_names=[]), "class_names must be a non-empty list"),
+    (lambda m: m["params"].update(blocks=7), "params must hold blocks"),
+    (lambda m: m["samples"][0].pop("subject"), "has no subject"),
+    (lambda m: m["samples"][0].update(label=5), "has label 5"),
+    (lambda m: m["samples"].append(dict(m["samples"][0])), "is listed twice"),
+])
+def test_the_loader_names_what_breaks_the_contract(records_3_subjects, tmp_path, damage,
+                                                   message):
+    copy = copied(records_3_subjects, tmp_path)
+    manifest = json.loads((copy / "manifest.json").read_text())
+    damage(manifest)
+    manifest.pop("shard_samples")
+    (copy / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(manifest_lib.RecordsError, match=message):
+        manifest_lib.load(copy)
+
+
+def test_records_written_by_the_public_writer_train_and_inspect(tmp_path):
+    from tscnn_tf import plots
+    rng = np.random.default_rng(0)
+    out = tmp_path / "mine"
+    with records.RecordsWriter(out, db="mydb", class_names=["neg", "pos"], blocks=2,
+                               samples_per_shard=5) as writer:
+        for k in range(12):
+            flow_raw = rng.normal(0, 1, (48, 48, 4)).astype(np.float32)
+            writer.add(sample_id=f"s{k % 3}/c{k}", subject=f"s{k % 3}", label=k % 2,
+                       apex_gray=rng.random((48, 48)), blocks=rng.random((48, 48, 4)),
+                       flow_raw=flow_raw)
+    manifest = manifest_lib.load(out)
+    assert manifest["shard_samples"] == {"mydb-00000.tfrecord": 5, "mydb-00001.tfrecord": 5,
+                                         "mydb-00002.tfrecord": 2}
+    records.verify(out, manifest)
+    assert plots.contact_sheet(out, tmp_path / "sheet.png", faces=True)["shown"] == 12
+    config = alone(out, tmp_path)
+    config = config.__class__(**{**config.__dict__, "export": ExportConfig(final_model=False)})
+    results = experiment.run(config, tmp_path / "run")["results"]
+    assert results["num_samples"] == 12 and results["class_names"] == ["neg", "pos"]
+    with pytest.raises(ValueError, match="already holds records"):
+        records.RecordsWriter(out, db="mydb", class_names=["neg", "pos"])
+    with pytest.raises(ValueError, match="blocks has shape"):
+        records.RecordsWriter(tmp_path / "other", "mydb", ["neg"], blocks=3).add(
+            "a", "s", 0, np.zeros((48, 48)), np.zeros((48, 48, 4)), np.zeros((48, 48, 4)))
+
+
+# 6. A clip without motion.
+
+def test_a_clip_without_motion_gets_a_warning(exported_tiny, tiny_synthetic, tmp_path):
+    import cv2
+    from tscnn_tf import predicting
+    out, _ = exported_tiny
+    model = predicting.load_model(out / "model.tflite")
+    first = sorted(p for p in tiny_synthetic.rglob("*.png"))[0]
+    still = tmp_path / "still"
+    still.mkdir()
+    for k in range(28):
+        shutil.copy(first, still / f"img{k}.png")
+    result = predicting.predict_clip(model, predicting.clip_sample(frames=still))["result"]
+    assert any("no motion" in w and "0.000 px" in w for w in result["warnings"]), result
+    moving = next(p.parent for p in sorted(tiny_synthetic.rglob("*.png")))
+    result = predicting.predict_clip(model, predicting.clip_sample(frames=moving))["result"]
+    assert not any("no motion" in w for w in result["warnings"]), result
+
+
+def test_the_motion_floor_lies_between_a_still_face_and_the_weakest_expression():
+    from tscnn_tf import predicting
+    still = np.zeros((48, 48, 4), np.float32)
+    assert predicting.motion_warning(still) is not None
+    weakest = np.full((48, 48, 4), 0.094 / np.sqrt(2), np.float32)  # docs/bad-input.md
+    assert predicting.motion_warning(weakest) is None
+
+
+# 8. Smaller ones.
+
+def test_a_user_builder_without_softmax_is_warned_about(tmp_path, monkeypatch):
+    import importlib
+    import textwrap
+    from tscnn_tf import device_check, models
+    monkeypatch.syspath_prepend(str(tmp_path))
+    (tmp_path / "nosoftmax27.py").write_text(textwrap.dedent('''
+        import keras
+
+        def net(num_classes, flow_raw):
+            x = keras.Input(flow_raw, name="flow_raw")
+            y = keras.layers.GlobalAveragePooling2D()(x)
+            return keras.Model({"flow_raw": x}, keras.layers.Dense(num_classes)(y))
+    '''))
+    importlib.invalidate_caches()
+    recs = device_check.write_records(tmp_path / "records", 3, {"a": 3, "b": 3})
+    config = loso.TrainConfig(variant="tiny", epochs=1, batch_size=4, model="nosoftmax27:net")
+    results = loso.train_loso(recs, tmp_path / "run", config)
+    assert any("not probabilities" in w for w in results["warnings"]), results["warnings"]
+    assert loso.not_probabilities([{"p_a": 0.3, "p_b": 0.7}], ["a", "b"]) is None
+    models._CODE.pop("nosoftmax27", None)
+
+
+def test_spot_of_a_still_image_is_refused(tmp_path):
+    import cv2
+    from tscnn_tf import video
+    cv2.imwrite(str(tmp_path / "one.png"), np.zeros((64, 64, 3), np.uint8))
+    with pytest.raises(video.ClipError, match="is a still image, not a video"):
+        video.Stream(video=tmp_path / "one.png")
+
+
+def test_an_unknown_database_is_named_as_such(tmp_path):
+    from pipelines import extraction
+    config = ExperimentConfig(data=DataConfig(db="synthtic"))
+    with pytest.raises(ValueError, match="unknown database 'synthtic' .did you mean 'synthetic'"):
+        experiment.run(config, tmp_path / "run")
+    with pytest.raises(ValueError, match="unknown database 'synthtic'"):
+        extraction.command(config, str(tmp_path / "records"))
+    assert not (tmp_path / "run").exists()
+
+
+def test_folds_with_an_export_dir_say_that_nothing_is_exported(records_3_subjects, tmp_path):
+    config = alone(records_3_subjects, tmp_path, folds=("sub01",))
+    outcome = experiment.run(config, tmp_path / "run")
+    report = experiment.report(outcome, config, tmp_path / "run")
+    assert f"warning: no final model and no export to {tmp_path / 'export'}" in report
+
+
+def test_export_names_its_own_flag_for_a_folder_of_other_files(tmp_path):
+    from tscnn_tf import exporting
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "notes.txt").write_text("mine")
+    with pytest.raises(exporting.ExportError, match="give an empty or new --output_dir"):
+        exporting.check_export_dir(tmp_path / "out", "--output_dir")
+    out = subprocess.run([sys.executable, "-m", "tscnn_tf.export", "--model=x.keras",
+                          f"--output_dir={tmp_path / 'out'}"], cwd=ROOT, capture_output=True,
+                         text=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+    assert "--export_dir" not in out.stderr
+
+
+def test_the_fold_by_database_refusal_counts_what_it_lists():
+    manifest = {"samples": [{"subject": f"sub{k}"} for k in range(6)]}
+    with pytest.raises(loso.TrainingError, match=r"6 subject\(s\) have none: sub0, sub1, sub2, "
+                                                 r"sub3, sub4 and 1 more"):
+        loso.fold_groups(manifest, "database")
+
+
+def test_predict_refuses_an_onset_outside_the_clip(tiny_synthetic):
+    from tscnn_tf import predicting
+    frames = next(p.parent for p in sorted(tiny_synthetic.rglob("*.png")))
+    with pytest.raises(predicting.PredictError, match="--onset=5000 is outside the clip"):
+        predicting.clip_sample(frames=frames, onset=5000, offset=6000)
+    sample = predicting.clip_sample(frames=frames, offset=6000)
+    assert any("--offset=6000 is after the clip's last frame" in w for w in sample.warnings)

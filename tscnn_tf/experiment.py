@@ -22,7 +22,7 @@ from pipelines import extraction as ef
 from tscnn_tf import claims, exporting, loso, sweep
 from tscnn_tf.artifacts import check_writable_dir
 from tscnn_tf.config import FEATURE_ADDED, DataConfig, ExperimentConfig, FeatureConfig, as_json
-from tscnn_tf.databases import read_database
+from tscnn_tf.databases import check_name, read_database
 
 log = logging.getLogger("tscnn_tf")
 MANIFEST_KEYS = ("db", "class_names", "params", "samples", "data_fingerprint")
@@ -30,6 +30,7 @@ MANIFEST_KEYS = ("db", "class_names", "params", "samples", "data_fingerprint")
 
 def data_dir_of(config: ExperimentConfig, workdir: Path) -> Path:
     """The database folder: `data.data_dir`, or for the synthetic database its default place."""
+    check_name(config.data.db)  # a typo is named as one, not as a missing --data_dir
     if config.data.data_dir is not None:
         return Path(config.data.data_dir)
     if config.data.db != "synthetic":
@@ -226,6 +227,8 @@ def run(config: ExperimentConfig, workdir, on_ready=None) -> dict:
     refuse_records_dir_without_records(config)
     records_dir = records_dir_of(config, workdir)
     records_only = from_records_alone(config, workdir)
+    if not records_only:
+        check_name(config.data.db)  # before any folder is made
     if records_only:
         manifest = read_records_manifest(records_dir)
         config = records_config(config, manifest, f"the records in {records_dir}")
@@ -302,6 +305,10 @@ def report(outcome: dict, config: ExperimentConfig, workdir: Path) -> str:
     lines.append(f"run {results['fingerprint']}  results: {workdir / 'results.json'}   "
                  f"predictions: {workdir / 'predictions.csv'}   confusion matrix: "
                  f"{workdir / 'confusion_matrix.png'}")
+    if config.run.folds and config.export.export_dir and config.export.final_model:
+        lines.append(f"warning: no final model and no export to {config.export.export_dir}: "
+                     "--folds trains only the folds it names; run without --folds to train "
+                     "the final model and export it")
     if outcome["export"] is not None:
         lines.append(f"final model: {workdir / 'final' / 'best.keras'}, exported to "
                      f"{outcome['export_dir']}")

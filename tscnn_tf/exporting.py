@@ -254,7 +254,7 @@ def export_run_model(model_path, output_dir, records_dir=None, limit: int = 128,
     model's training subjects; parity is measured on its held-out (validation and test)
     subjects with their ×10 flips and rotations, so it never includes what the model trained on.
     """
-    from tscnn_tf import artifacts, data, model as model_lib, models
+    from tscnn_tf import artifacts, data, model as model_lib, models, records
     model_path = Path(model_path)
     if not model_path.is_file():
         raise ExportError(f"no model at {model_path}")
@@ -265,8 +265,9 @@ def export_run_model(model_path, output_dir, records_dir=None, limit: int = 128,
     if records_dir is None or not (records_dir / "manifest.json").is_file():
         raise ExportError(f"no records for {model_path}: pass --records_dir (the int8 file is "
                           "calibrated on them and parity is measured on them)")
-    manifest = data.load_manifest(records_dir)
     model = artifacts.load_keras_file(model_path)
+    manifest = data.load_manifest(records_dir)
+    records.verify(records_dir, manifest, ExportError)  # calibration reads them all
     names = input_names(model)
     # The run's record: the final model's own, or a fold's workdir's.
     record = next((d / "config.json" for d in (run_dir, workdir)
