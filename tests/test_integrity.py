@@ -478,6 +478,9 @@ def test_spot_of_a_still_image_is_refused(tmp_path):
     cv2.imwrite(str(tmp_path / "one.png"), np.zeros((64, 64, 3), np.uint8))
     with pytest.raises(video.ClipError, match="is a still image, not a video"):
         video.Stream(video=tmp_path / "one.png")
+    from tscnn_tf import predicting
+    with pytest.raises(predicting.PredictError, match="is a still image, not a video"):
+        predicting.clip_sample(video=tmp_path / "one.png")
 
 
 def test_an_unknown_database_is_named_as_such(tmp_path):
@@ -523,3 +526,42 @@ def test_predict_refuses_an_onset_outside_the_clip(tiny_synthetic):
         predicting.clip_sample(frames=frames, onset=5000, offset=6000)
     sample = predicting.clip_sample(frames=frames, offset=6000)
     assert any("--offset=6000 is after the clip's last frame" in w for w in sample.warnings)
+
+
+def terminated_after(command: list[str], marker: str, tmp_path) -> tuple[int, str]:
+    """Run `command`, send it SIGTERM once `marker` is on its stderr; (exit code, stderr)."""
+    import signal
+    import time
+    err = tmp_path / "stderr"
+    with open(err, "w") as stderr:
+        process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=stderr,
+                                   env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+        try:
+            while marker not in err.read_text() and process.poll() is None:
+                time.sleep(0.2)
+            assert process.poll() is None, err.read_text()[-3000:]
+            time.sleep(1)
+            process.send_signal(signal.SIGTERM)
+            code = process.wait()
+        finally:
+            if process.poll() is None:
+                process.kill()
+    return code, err.read_text()
+
+
+@pytest.mark.parametrize("command,marker,kept", [
+    (["pipelines.extract_features", "--num_workers=2"], "features:", "finished record shards"),
+    (["tscnn_tf.train", "--variant=tiny", "--epochs=500", "--patience=500", "--num_workers=1"],
+     "fold 1/", "finished records, epochs and folds"),
+])
+def test_sigterm_is_reported_like_ctrl_c(tmp_path, command, marker, kept):
+    module, *flags = command
+    out = ("--output_dir" if module.startswith("pipelines") else "--workdir")
+    code, stderr = terminated_after(
+        [sys.executable, "-m", module, "--db=synthetic", "--synthetic_subjects=3",
+         "--synthetic_clips_per_class=1", "--flow=dis", f"{out}={tmp_path / 'out'}", *flags],
+        marker, tmp_path)
+    assert code == 143, stderr[-3000:]
+    assert "Traceback" not in stderr and "BrokenPipeError" not in stderr, stderr[-3000:]
+    last = stderr.strip().splitlines()[-1]
+    assert last.startswith("interrupted: terminated (SIGTERM); " + kept), last

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-from tscnn_tf.databases.base import MIN_FRAMES, Sample, list_frames, video_fps, video_frame_count
+from tscnn_tf.databases.base import (IMAGE_EXTENSIONS, MIN_FRAMES, Sample, list_frames,
+                                     video_fps, video_frame_count)
 from tscnn_tf.artifacts import ExportedModel, clip_fields
 from tscnn_tf.errors import ToolkitError
 
@@ -62,6 +63,9 @@ def clip_sample(video=None, frames=None, onset=None, offset=None) -> Sample:
     else:
         if not Path(video).is_file():
             raise PredictError(f"no video file {video}")
+        if Path(video).suffix.lower() in IMAGE_EXTENSIONS:
+            raise PredictError(f"{video} is a still image, not a video: give a video file, or "
+                               "a folder of frames with --frames")
         count = video_frame_count(video)
         if count == 0:
             raise PredictError(f"unreadable video {video}")
