@@ -565,3 +565,10 @@ def test_sigterm_is_reported_like_ctrl_c(tmp_path, command, marker, kept):
     assert "Traceback" not in stderr and "BrokenPipeError" not in stderr, stderr[-3000:]
     last = stderr.strip().splitlines()[-1]
     assert last.startswith("interrupted: terminated (SIGTERM); " + kept), last
+
+
+def test_a_stray_shard_beside_the_listed_ones_is_not_read(records_3_subjects, tmp_path):
+    from tscnn_tf import data
+    copy = copied(records_3_subjects, tmp_path)
+    shutil.copy(shard_of(copy), copy / "synthetic-00099.tfrecord")
+    assert data.record_files(copy) == [str(shard_of(copy))]
