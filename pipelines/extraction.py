@@ -317,7 +317,9 @@ def write_manifest(output_dir: Path, database, config: FeatureConfig, data_dir,
         "data_dir": str(data_dir),
         **(provenance or {}),
         "shards": sorted(shards if shards is not None else {e["shard"] for e in entries}),
-        "shard_samples": counts,  # what `records.verify` finds in each shard before training
+        # What `records.verify` finds in each shard before training (the Beam pipeline does not
+        # know which shard a sample went to: its entries name none).
+        **({"shard_samples": counts} if all(e["shard"] for e in entries) else {}),
         "samples": entries,
         "skipped": dropped,
         "apex_spotting": apex_agreement(entries),

@@ -64,7 +64,7 @@ def test_a_shard_with_records_its_manifest_does_not_list_is_refused(records_3_su
     rewrite_shard(shard, lambda k: True)
     extra = [r.numpy() for r in tf.data.TFRecordDataset(str(shard))]
     records.write_shard(str(shard), extra + extra[:1])  # one record twice
-    with pytest.raises(loso.TrainingError, match="its manifest does not list"):
+    with pytest.raises(loso.TrainingError, match="its manifest.json does not list"):
         experiment.run(alone(copy, tmp_path), tmp_path / "run")
 
 
@@ -572,3 +572,24 @@ def test_a_stray_shard_beside_the_listed_ones_is_not_read(records_3_subjects, tm
     copy = copied(records_3_subjects, tmp_path)
     shutil.copy(shard_of(copy), copy / "synthetic-00099.tfrecord")
     assert data.record_files(copy) == [str(shard_of(copy))]
+
+
+def test_export_refuses_a_parity_sample_count_below_one(tmp_path):
+    from tscnn_tf import exporting
+    with pytest.raises(exporting.ExportError, match="--parity_samples=0: must be at least 1"):
+        exporting.export_run_model(tmp_path / "best.keras", tmp_path / "out", limit=0)
+
+
+def test_samples_that_name_no_shard_are_looked_for_in_all_of_them(records_3_subjects, tmp_path):
+    """As the Beam pipeline writes them: every entry's shard is "", `shards` lists the files."""
+    copy = copied(records_3_subjects, tmp_path)
+    manifest = json.loads((copy / "manifest.json").read_text())
+    for entry in manifest["samples"]:
+        entry["shard"] = ""
+    manifest.pop("shard_samples")
+    (copy / "manifest.json").write_text(json.dumps(manifest))
+    records.verify(copy, manifest_lib.load(copy))
+    rewrite_shard(shard_of(copy), lambda k: k != 4)
+    with pytest.raises(manifest_lib.RecordsError, match=r"1 sample\(s\) that .* lists are in "
+                                                        "none of its shards"):
+        records.verify(copy, manifest_lib.load(copy))

@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 
 from tscnn_tf.face import EDGE_DETECT_WIDTH, GRID
 from tscnn_tf.flow import EDGE_FLOW, FLOW_METHODS, FLOW_NORMS, FLOW_SETTINGS
@@ -37,8 +38,8 @@ FRACTION = (0, True, 1, False)  # 0 <= x < 1
 
 
 def check_bounds(section) -> None:
-    """Refuse, naming the flag, a number of `section` outside its field's `bounds` (NaN too):
-    every number of the config is checked when the config is made, before any work."""
+    """Refuse, naming the flag, a number of `section` outside its field's `bounds`, or not
+    finite: every number of the config is checked when the config is made, before any work."""
     for field in dataclasses.fields(section):
         bounds = field.metadata.get("bounds")
         value = getattr(section, field.name)
@@ -49,11 +50,12 @@ def check_bounds(section) -> None:
             number = float(value)
         except (TypeError, ValueError):
             raise ValueError(f"--{field.name}={value}: not a number") from None
-        ok = ((number >= low if low_in else number > low)
-              and (high is None or (number <= high if high_in else number < high)))
-        if not ok:  # NaN fails every comparison
+        ok = math.isfinite(number) and (number >= low if low_in else number > low) and (
+            high is None or (number <= high if high_in else number < high))
+        if not ok:
             want = (f"at least {low:g}" if low_in else f"greater than {low:g}") + (
                 "" if high is None else f" and {'at most' if high_in else 'below'} {high:g}")
+            want += " (and finite)" if high is None and isinstance(value, float) else ""
             raise ValueError(f"--{field.name}={value}: must be {want}")
 
 

@@ -256,6 +256,8 @@ def export_run_model(model_path, output_dir, records_dir=None, limit: int = 128,
     """
     from tscnn_tf import artifacts, data, model as model_lib, models, records
     model_path = Path(model_path)
+    if not (isinstance(limit, int) and limit >= 1):
+        raise ExportError(f"--parity_samples={limit}: must be at least 1")
     if not model_path.is_file():
         raise ExportError(f"no model at {model_path}")
     run_dir = model_path.parent

@@ -49,8 +49,10 @@ def shard_path(records_dir, shard, error=RecordsError) -> Path:
 
 
 def shards_of(manifest: dict) -> list[str]:
-    """The shard names of a manifest: its `shards` and those its samples name."""
-    return sorted(set(manifest.get("shards") or ()) | {e["shard"] for e in manifest["samples"]})
+    """The shard names of a manifest: its `shards` and those its samples name (a sample's
+    shard "" says it is in one of `shards`, as the Beam pipeline writes it)."""
+    return sorted(set(manifest.get("shards") or ()) | {e["shard"] for e in manifest["samples"]
+                                                       if e["shard"] != ""})
 
 
 def validate(manifest, where: str, error=RecordsError) -> dict:
@@ -84,6 +86,9 @@ def validate(manifest, where: str, error=RecordsError) -> dict:
                 or names[label] != entry["label_name"]:
             raise error(f"{where}: the sample {entry['sample_id']} has label {label!r} "
                         f"({entry['label_name']!r}), not one of class_names {names}")
+        if entry["shard"] == "" and not manifest.get("shards"):
+            raise error(f"{where}: the sample {entry['sample_id']} names no shard, and the "
+                        "manifest lists no shards")
         if entry["sample_id"] in seen:
             raise error(f"{where}: the sample {entry['sample_id']} is listed twice")
         seen.add(entry["sample_id"])
@@ -92,7 +97,7 @@ def validate(manifest, where: str, error=RecordsError) -> dict:
         filled["warnings"] = list(entry.get("warnings") or [])
         entries.append(filled)
     counts = manifest.get("shard_samples")
-    if counts is not None:
+    if counts is not None and all(e["shard"] for e in entries):
         listed: dict[str, int] = {}
         for e in entries:
             listed[e["shard"]] = listed.get(e["shard"], 0) + 1

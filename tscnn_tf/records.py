@@ -92,20 +92,22 @@ def write_shard(path: str, examples: list[bytes]) -> None:
             writer.write(example)
 
 
-_verified: set = set()  # the shards (path, size, mtime) this process has read through
+_read: dict = {}  # (path, size, mtime) of a shard this process read through -> its sample ids
 
 
 def verify(records_dir, manifest: dict, error=None) -> None:
-    """Read every shard of `records_dir` through and check it holds exactly the samples its
-    manifest lists for it (`manifest.load`'s validated manifest): a shard cut short, with bytes
-    overwritten (its CRCs fail), rewritten with fewer or other records, or not a records file is
-    `error` (default `manifest.RecordsError`) naming the shard, before anything trains on it."""
+    """Read every shard of `records_dir` through and check that it holds exactly the samples its
+    manifest lists for it (`manifest.load`'s validated manifest; a sample whose shard is "" may
+    be in any of them): a shard cut short, with bytes overwritten (its CRCs fail), rewritten
+    with fewer or other records, or not a records file is `error` (default
+    `manifest.RecordsError`) naming the shard, before anything trains on it."""
     from collections import Counter
     from tscnn_tf import manifest as manifest_lib
     error = error or manifest_lib.RecordsError
     listed: dict[str, Counter] = {}
     for entry in manifest["samples"]:
         listed.setdefault(entry["shard"], Counter())[entry["sample_id"]] += 1
+    pooled, leftover = listed.pop("", Counter()), Counter()
     spec = {"sample_id": tf.io.FixedLenFeature((), tf.string)}
     remedy = "extract the records again (re-run the feature stage), or copy them again"
     for shard in manifest_lib.shards_of(manifest):
@@ -116,29 +118,33 @@ def verify(records_dir, manifest: dict, error=None) -> None:
             raise error(f"record shard {path} cannot be read ({e.strerror or e}); {remedy}") \
                 from None
         key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
-        if key in _verified:
-            continue
-        found: Counter = Counter()
-        try:
-            ids = tf.data.TFRecordDataset(str(path)).map(
-                lambda s: tf.io.parse_single_example(s, spec)["sample_id"]).batch(4096)
-            for batch in ids:
-                found.update(i.decode() for i in batch.numpy())
-        except tf.errors.OpError as e:
-            what = ("is damaged or truncated" if isinstance(e, tf.errors.DataLossError)
-                    else "is not a shard of this records format")
-            reason = (e.message or type(e).__name__).splitlines()[0]
-            raise error(f"record shard {path} {what} ({reason}); {remedy}") from None
+        if key not in _read:
+            found: Counter = Counter()
+            try:
+                ids = tf.data.TFRecordDataset(str(path)).map(
+                    lambda s: tf.io.parse_single_example(s, spec)["sample_id"]).batch(4096)
+                for batch in ids:
+                    found.update(i.decode() for i in batch.numpy())
+            except tf.errors.OpError as e:
+                what = ("is damaged or truncated" if isinstance(e, tf.errors.DataLossError)
+                        else "is not a shard of this records format")
+                reason = (e.message or type(e).__name__).splitlines()[0]
+                raise error(f"record shard {path} {what} ({reason}); {remedy}") from None
+            _read[key] = found
+        found = _read[key]
         wanted = listed.get(shard, Counter())
         if lost := sorted(wanted - found):
             raise error(f"record shard {path} holds {sum(found.values())} record(s), but its "
                         f"manifest lists {sum(wanted.values())}: {len(lost)} sample(s) are not "
                         f"in it (e.g. {lost[0]}); the shard was cut or rewritten: {remedy}")
-        if extra := sorted(found - wanted):
-            raise error(f"record shard {path} holds {len(extra)} record(s) its manifest does "
-                        f"not list (e.g. {extra[0]}): the records and their manifest.json "
-                        f"differ; {remedy}")
-        _verified.add(key)
+        leftover.update(found - wanted)
+    if lost := sorted(pooled - leftover):
+        raise error(f"{len(lost)} sample(s) that {records_dir}/manifest.json lists are in none of "
+                    f"its shards (e.g. {lost[0]}): a shard was cut or rewritten; {remedy}")
+    if extra := sorted(leftover - pooled):
+        raise error(f"the shards of {records_dir} hold {len(extra)} record(s) its manifest.json "
+                    f"does not list (e.g. {extra[0]}): the records and their manifest differ; "
+                    f"{remedy}")
 
 
 class RecordsWriter:
