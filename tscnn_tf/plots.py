@@ -410,15 +410,16 @@ def read_record_arrays(records_dir, manifest: dict, sample_ids) -> dict[str, dic
         raise InspectError(f"record shard(s) {missing} named by the manifest are missing")
     n = manifest["params"]["blocks"]
     out = {}
-    try:
-        for serialized in tf.data.TFRecordDataset([str(p) for p in paths]):
-            example = records.parse(serialized, n)
-            sample_id = example["sample_id"].numpy().decode()
-            if sample_id in wanted:
-                out[sample_id] = {k: example[k].numpy() for k in ("blocks", "flow_raw")}
-    except tf.errors.OpError as e:
-        raise InspectError(f"unreadable records in {records_dir}: {e.message}; extract them "
-                           "again") from None
+    for path in paths:  # one at a time, so that a damaged one is named
+        try:
+            for serialized in tf.data.TFRecordDataset(str(path)):
+                example = records.parse(serialized, n)
+                sample_id = example["sample_id"].numpy().decode()
+                if sample_id in wanted:
+                    out[sample_id] = {k: example[k].numpy() for k in ("blocks", "flow_raw")}
+        except tf.errors.OpError as e:
+            raise InspectError(f"unreadable records in {path}: {records.op_error_reason(e)}; "
+                               "extract them again") from None
     if lost := sorted(wanted - set(out)):
         raise InspectError(f"{len(lost)} sample(s) of the manifest are not in their shards "
                            f"(e.g. {lost[0]}): the records are damaged; extract them again")
@@ -437,7 +438,11 @@ def realigned_faces(manifest: dict, entries: list[dict], warnings: list[str]) ->
     from tscnn_tf.video import ClipError
     data_dir = manifest.get("data_dir")
     data = (manifest.get("config") or {}).get("data") or {"db": manifest["db"]}
-    if not data_dir or not Path(data_dir).is_dir():
+    if not data_dir:
+        warnings.append("onset and offset faces not shown: the records name no database folder "
+                        "(their manifest has no data_dir)")
+        return {}
+    if not Path(data_dir).is_dir():
         warnings.append(f"onset and offset faces not shown: the database folder {data_dir} of "
                         "the records is not there")
         return {}

@@ -92,6 +92,15 @@ def write_shard(path: str, examples: list[bytes]) -> None:
             writer.write(example)
 
 
+def op_error_reason(error) -> str:
+    """The first line of a TensorFlow OpError's message without its graph-node decorations
+    (`{{function_node ...}}`, `[Op:IteratorGetNext]`)."""
+    import re
+    text = (getattr(error, "message", "") or str(error) or type(error).__name__).splitlines()[0]
+    text = re.sub(r"\{\{[^}]*\}\}\s*|\s*\[Op:[^\]]*\]|\s*name:\s*$", "", text).strip(" '")
+    return text or type(error).__name__
+
+
 _read: dict = {}  # (path, size, mtime) of a shard this process read through -> its sample ids
 
 
@@ -128,8 +137,8 @@ def verify(records_dir, manifest: dict, error=None) -> None:
             except tf.errors.OpError as e:
                 what = ("is damaged or truncated" if isinstance(e, tf.errors.DataLossError)
                         else "is not a shard of this records format")
-                reason = (e.message or type(e).__name__).splitlines()[0]
-                raise error(f"record shard {path} {what} ({reason}); {remedy}") from None
+                raise error(f"record shard {path} {what} ({op_error_reason(e)}); {remedy}") \
+                    from None
             _read[key] = found
         found = _read[key]
         wanted = listed.get(shard, Counter())
