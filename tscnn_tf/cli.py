@@ -188,6 +188,8 @@ def reporting_errors(main):
         try:
             return main(argv)
         except KeyboardInterrupt as e:
+            from tscnn_tf.artifacts import remove_empty_checked_dirs
+            remove_empty_checked_dirs()  # an output folder made for work that never came
             by = "terminated (SIGTERM); " if isinstance(e, Terminated) else ""
             print(f"interrupted: {by}{kept}", file=sys.stderr)
             sys.exit(143 if isinstance(e, Terminated) else 130)
