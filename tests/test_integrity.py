@@ -593,3 +593,15 @@ def test_samples_that_name_no_shard_are_looked_for_in_all_of_them(records_3_subj
     with pytest.raises(manifest_lib.RecordsError, match=r"1 sample\(s\) that .* lists are in "
                                                         "none of its shards"):
         records.verify(copy, manifest_lib.load(copy))
+
+
+def test_records_of_another_shape_than_the_manifest_says_are_refused(records_3_subjects,
+                                                                    tmp_path):
+    copy = copied(records_3_subjects, tmp_path)
+    manifest = json.loads((copy / "manifest.json").read_text())
+    manifest["params"]["blocks"] = 2  # the records hold n = 3
+    (copy / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(loso.TrainingError, match=r"holds records that are not of the records "
+                                                 r"format its manifest describes \(n=2"):
+        experiment.run(alone(copy, tmp_path), tmp_path / "run")
+    assert not (tmp_path / "run").exists()

@@ -101,12 +101,12 @@ def op_error_reason(error) -> str:
     return text or type(error).__name__
 
 
-_read: dict = {}  # (path, size, mtime) of a shard this process read through -> its sample ids
+_read: dict = {}  # a shard this process read through (path, size, mtime, spec) -> its sample ids
 
 
 def verify(records_dir, manifest: dict, error=None) -> None:
-    """Read every shard of `records_dir` through and check that it holds exactly the samples its
-    manifest lists for it (`manifest.load`'s validated manifest; a sample whose shard is "" may
+    """Read every shard of `records_dir` through, every record parsed with the manifest's spec,
+    and check that it holds exactly the samples its manifest lists for it (`manifest.load`'s validated manifest; a sample whose shard is "" may
     be in any of them): a shard cut short, with bytes overwritten (its CRCs fail), rewritten
     with fewer or other records, or not a records file is `error` (default
     `manifest.RecordsError`) naming the shard, before anything trains on it."""
@@ -117,7 +117,9 @@ def verify(records_dir, manifest: dict, error=None) -> None:
     for entry in manifest["samples"]:
         listed.setdefault(entry["shard"], Counter())[entry["sample_id"]] += 1
     pooled, leftover = listed.pop("", Counter()), Counter()
-    spec = {"sample_id": tf.io.FixedLenFeature((), tf.string)}
+    # The whole record is parsed, so a field of another shape or type (records of another
+    # n, or made by another tool) is found here, not in the middle of training.
+    spec = feature_spec(manifest["params"]["blocks"], manifest_fields(manifest))
     remedy = "extract the records again (re-run the feature stage), or copy them again"
     for shard in manifest_lib.shards_of(manifest):
         path = manifest_lib.shard_path(records_dir, shard, error)
@@ -126,7 +128,8 @@ def verify(records_dir, manifest: dict, error=None) -> None:
         except OSError as e:
             raise error(f"record shard {path} cannot be read ({e.strerror or e}); {remedy}") \
                 from None
-        key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+        key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns, tuple(sorted(spec)),
+               manifest["params"]["blocks"])
         if key not in _read:
             found: Counter = Counter()
             try:
@@ -136,7 +139,9 @@ def verify(records_dir, manifest: dict, error=None) -> None:
                     found.update(i.decode() for i in batch.numpy())
             except tf.errors.OpError as e:
                 what = ("is damaged or truncated" if isinstance(e, tf.errors.DataLossError)
-                        else "is not a shard of this records format")
+                        else "holds records that are not of the records format its manifest "
+                        f"describes (n={manifest['params']['blocks']}, fields "
+                        f"{', '.join(manifest_fields(manifest))}; docs/records.md)")
                 raise error(f"record shard {path} {what} ({op_error_reason(e)}); {remedy}") \
                     from None
             _read[key] = found
