@@ -605,3 +605,12 @@ def test_records_of_another_shape_than_the_manifest_says_are_refused(records_3_s
                                                  r"format its manifest describes \(n=2"):
         experiment.run(alone(copy, tmp_path), tmp_path / "run")
     assert not (tmp_path / "run").exists()
+
+
+def test_a_model_setting_the_builder_refuses_fails_before_any_fold(records_3_subjects, tmp_path):
+    train = loso.TrainConfig(variant="tiny", epochs=1, model="ststnet",
+                             model_settings=("dropout=2",))
+    with pytest.raises(loso.TrainingError, match=r"--model_settings=dropout=2: --model=ststnet "
+                                                 r"refuses it"):
+        experiment.run(alone(records_3_subjects, tmp_path, train=train), tmp_path / "run")
+    assert not (tmp_path / "run").exists()

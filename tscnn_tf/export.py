@@ -27,7 +27,8 @@ def define_flags():
                         required=True)
     flags.DEFINE_string("records_dir", None, "Records for calibration and parity "
                         "(default: the training run's records).")
-    flags.DEFINE_integer("parity_samples", 128, "Most samples for calibration and for parity.")
+    flags.DEFINE_integer("parity_samples", 128, "Most samples for calibration and for parity.",
+                         lower_bound=1)
 
 
 if __name__ == "__main__":

@@ -110,6 +110,14 @@ def plan_model(config: TrainConfig, manifest: dict, records: str = "the records"
     stored = data.stored_fields(manifest)
     if entry.fields is not None:
         fields = entry.fields_for(**settings)
+        if model_settings(config):  # a value the builder refuses fails here, not in a fold
+            try:
+                entry.make(len(manifest["class_names"]), blocks=manifest["params"]["blocks"],
+                           **settings)
+            except (ValueError, TypeError, models.ModelError) as e:
+                reason = str(e).removeprefix(f"--model={config.model}: ")
+                raise TrainingError(f"--model_settings={','.join(config.model_settings)}: "
+                                    f"--model={config.model} refuses it ({reason})") from None
     else:  # a user builder: its fields are the built model's input names
         fields = models.input_fields(entry.make(len(manifest["class_names"]),
                                                 blocks=manifest["params"]["blocks"], **settings))
