@@ -164,12 +164,13 @@ def export_model(model, output_dir, metadata: dict, parity_inputs: dict,
     `representative` (training samples) calibrates the int8 file. Returns the metadata written.
     """
     output_dir = check_export_dir(output_dir, flag)
-    build = output_dir.with_name(PARTIAL_PREFIX + output_dir.name)
+    target = output_dir.resolve()  # a name even for "."
+    build = target.with_name(PARTIAL_PREFIX + target.name)
     try:
         remove(build)
         build.mkdir()
         metadata = _write_export(model, build, metadata, parity_inputs, representative)
-        swap_folder(build, output_dir)
+        swap_folder(build, target)
     except BaseException as e:
         written = folder_size(build)
         remove(build)

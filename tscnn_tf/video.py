@@ -121,8 +121,8 @@ class Stream:
         if video is not None and not Path(video).is_file():
             raise ClipError(f"no video file {video}")
         from tscnn_tf.databases.base import IMAGE_EXTENSIONS
-        if video is not None and Path(video).suffix.lower() in IMAGE_EXTENSIONS + (".tif", ".tiff",
-                                                                             ".webp", ".gif"):
+        stills = IMAGE_EXTENSIONS + (".tif", ".tiff", ".webp", ".gif")
+        if video is not None and Path(video).suffix.lower() in stills:
             # FFmpeg opens a still image as a one-frame "video" of 25 fps declaring -2^63 frames.
             raise ClipError(f"{video} is a still image, not a video: give a video file, or a "
                             "folder of frames with --frames and --fps")
