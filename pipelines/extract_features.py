@@ -37,7 +37,7 @@ def define_flags():
                             run_fields=("num_workers", "overwrite"))
     flags.adopt_module_key_flags(cli)  # `--help` lists them (they are defined in cli)
     flags.DEFINE_string("output_dir", None, "Where the TFRecords and manifest.json go.")
-    flags.DEFINE_integer("samples_per_shard", 64, "Samples per TFRecord shard.")
+    flags.DEFINE_integer("samples_per_shard", 64, "Samples per TFRecord shard.", lower_bound=1)
     flags.DEFINE_bool("dry_run", False, "Only read and validate the database.")
     flags.DEFINE_string("summary_json", None, "With --dry_run: write the summary here.")
 

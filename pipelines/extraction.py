@@ -16,8 +16,8 @@ import os
 from pathlib import Path
 
 from tscnn_tf import claims, lbptop
-from tscnn_tf.artifacts import (PARTIAL_PREFIX, atomic_write, check_writable_dir,
-                                package_versions, write_json_atomic)
+from tscnn_tf.artifacts import (PARTIAL_PREFIX, atomic_write, check_writable_dir, disk_full,
+                                free_space, megabytes, package_versions, write_json_atomic)
 from tscnn_tf.databases import read_database
 from tscnn_tf.errors import ToolkitError
 from tscnn_tf.features import FeatureConfig, init_worker, process_sample
@@ -79,6 +79,14 @@ def sample_entry(sample, features: dict, shard: str) -> dict:
             "fingerprint": sample.fingerprint(), "warnings": list(sample.warnings)}
 
 
+def no_space(output_dir: Path, what: str, needed: int) -> ExtractionError:
+    """The one error of a full disk under the feature stage (the unfinished file is gone)."""
+    return ExtractionError(
+        f"no space left on the disk of {output_dir}: {what} needed about {megabytes(needed)} "
+        f"({megabytes(free_space(output_dir))} free); free some space and run the same command "
+        "again: the finished shards are kept and the run resumes")
+
+
 class ShardWriter:
     """Buffers serialised samples; each full buffer becomes one atomically renamed shard."""
 
@@ -107,9 +115,15 @@ class ShardWriter:
                  "class_names": self.database.class_names,
                  "samples": [sample_entry(s, f, shard) for s, f in self.entries]}
         # The index is written first and the shard renamed last: it exists only once complete.
-        with atomic_write(self.output_dir / shard) as partial:
-            self._records.write_shard(str(partial), self.examples)
-            write_json_atomic(self.output_dir / (name + INDEX_SUFFIX), index)
+        try:
+            with atomic_write(self.output_dir / shard) as partial:
+                self._records.write_shard(str(partial), self.examples)
+                write_json_atomic(self.output_dir / (name + INDEX_SUFFIX), index)
+        except Exception as e:
+            if disk_full(e):
+                raise no_space(self.output_dir, f"the shard {shard}",
+                               sum(map(len, self.examples))) from None
+            raise
         self.written.append(index)
         self.number += 1
         self.examples, self.entries = [], []
@@ -285,9 +299,14 @@ def write_manifest(output_dir: Path, database, config: FeatureConfig, data_dir,
     """The manifest of finished records (shared by the local and the Beam pipelines); `fields`
     lists the record fields every record holds."""
     from tscnn_tf.records import record_fields  # TensorFlow only in the writing process
+    from tscnn_tf.manifest import FORMAT_VERSION
     entries = sorted(entries, key=lambda e: e["sample_id"])
     dropped = dropped_rows(database) + failed
+    counts: dict[str, int] = {}
+    for e in entries:
+        counts[e["shard"]] = counts.get(e["shard"], 0) + 1
     manifest = {
+        "format": FORMAT_VERSION,
         **summarize(database.name, entries, database.class_names, dropped, database.fps),
         "class_names": database.class_names,
         "params": config.to_dict(),
@@ -298,6 +317,9 @@ def write_manifest(output_dir: Path, database, config: FeatureConfig, data_dir,
         "data_dir": str(data_dir),
         **(provenance or {}),
         "shards": sorted(shards if shards is not None else {e["shard"] for e in entries}),
+        # What `records.verify` finds in each shard before training (the Beam pipeline does not
+        # know which shard a sample went to: its entries name none).
+        **({"shard_samples": counts} if all(e["shard"] for e in entries) else {}),
         "samples": entries,
         "skipped": dropped,
         "apex_spotting": apex_agreement(entries),
@@ -308,7 +330,13 @@ def write_manifest(output_dir: Path, database, config: FeatureConfig, data_dir,
     if not entries:
         raise ExtractionError(f"no usable sample in {database.name} at {data_dir}: "
                               f"{len(dropped)} dropped; see the warnings above")
-    write_json_atomic(Path(output_dir) / MANIFEST, manifest)
+    try:
+        write_json_atomic(Path(output_dir) / MANIFEST, manifest)
+    except OSError as e:
+        if disk_full(e):
+            raise no_space(Path(output_dir), MANIFEST,
+                           len(json.dumps(manifest, indent=1))) from None
+        raise
     return manifest
 
 
@@ -339,6 +367,8 @@ def command(config, output_dir: str | None, samples_per_shard: int = 64, dry: bo
             summary_json: str | None = None) -> str:
     """`python -m pipelines.extract_features` for an ExperimentConfig: a dry run (its summary,
     also written to `summary_json`) or the extraction into `output_dir`. Returns what to print."""
+    from tscnn_tf.databases import check_name
+    check_name(config.data.db)  # a typo is named as one, not as a missing --data_dir
     data_dir = config.data.data_dir
     if data_dir is None and config.data.db == "synthetic":
         data_dir = str(Path(output_dir or ".") / "synthetic_db")

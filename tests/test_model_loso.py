@@ -159,11 +159,13 @@ def relabelled(records_dir, out_dir, subjects: dict[str, list[str]], drop=()):
     for entry in manifest["samples"]:
         for name in subjects[entry["subject"]]:
             samples.append({**{k: v for k, v in entry.items() if k not in drop},
-                            "subject": name, "sample_id": f"{name}/{entry['sample_id']}"})
+                            "subject": name, "sample_id": f"{name}/{entry['sample_id']}",
+                            "shard": "x-00000.tfrecord"})  # the manifest lists what it holds
     records.write_shard(str(out_dir / "x-00000.tfrecord"), examples)
     fields = [f for f in manifest.get("fields", ()) if f not in drop]
-    (out_dir / "manifest.json").write_text(json.dumps({**manifest, "samples": samples,
-                                                       "fields": fields}))
+    (out_dir / "manifest.json").write_text(json.dumps({
+        **manifest, "samples": samples, "fields": fields, "shards": ["x-00000.tfrecord"],
+        "shard_samples": {"x-00000.tfrecord": len(samples)}}))
     return out_dir
 
 

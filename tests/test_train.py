@@ -165,8 +165,10 @@ def without_class(records_dir, out_dir, gaps: dict[int, set[str]]):
             if not dropped(e["label"], e["subject"].numpy().decode()):
                 kept.append(raw.numpy())
     records.write_shard(str(out_dir / "x-00000.tfrecord"), kept)
-    manifest["samples"] = [e for e in manifest["samples"]
+    manifest["samples"] = [{**e, "shard": "x-00000.tfrecord"} for e in manifest["samples"]
                            if not dropped(e["label"], e["subject"])]
+    manifest["shards"] = ["x-00000.tfrecord"]  # the manifest lists what the shard holds
+    manifest["shard_samples"] = {"x-00000.tfrecord": len(kept)}
     (out_dir / "manifest.json").write_text(json.dumps(manifest))
     return out_dir
 

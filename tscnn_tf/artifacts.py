@@ -71,6 +71,78 @@ def remove(path) -> None:
         path.unlink()
 
 
+def disk_full(error: BaseException) -> bool:
+    """Whether `error`, or an error it was raised from, says the disk (or the quota) is full:
+    an OSError ENOSPC / EDQUOT, or TensorFlow's or Keras' error of a failed write saying so."""
+    import errno
+    seen = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        if isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT):
+            return True
+        text = str(getattr(error, "message", "") or error)
+        if "No space left on device" in text or "Disk quota exceeded" in text:
+            return True
+        error = error.__cause__ or error.__context__
+    return False
+
+
+def free_space(folder) -> int | None:
+    """Bytes free to this user on the filesystem of `folder` (or its nearest existing parent)."""
+    folder = Path(folder)
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    try:
+        return shutil.disk_usage(folder).free
+    except OSError:
+        return None
+
+
+def megabytes(size: int | None) -> str:
+    return "?" if size is None else f"{size / 1e6:.1f} MB"
+
+
+def folder_size(path) -> int:
+    """Bytes of a file, or of every file under a folder."""
+    path = Path(path)
+    if path.is_file():
+        return path.stat().st_size
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) if path.is_dir() else 0
+
+
+def sha256_of(path) -> str:
+    """SHA-256 of a file, or of a folder's files (their relative paths and contents, sorted)."""
+    import hashlib
+    path = Path(path)
+    digest = hashlib.sha256()
+    files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
+    for file in files:
+        if file != path:
+            digest.update(str(file.relative_to(path)).encode() + b"\0")
+        with open(file, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()
+
+
+def swap_folder(new, path) -> None:
+    """Put the finished folder `new` at `path`, replacing what is there: the old folder is
+    renamed aside first and removed only once `new` is in place, so `path` holds the old
+    folder or the new one, whole (a rename is atomic), never a mix."""
+    new, path = Path(new), Path(path)
+    old = path.with_name(f"{PARTIAL_PREFIX}old-{path.name}")
+    remove(old)
+    if path.exists():
+        os.replace(path, old)
+    try:
+        os.replace(new, path)
+    except BaseException:
+        if old.exists() and not path.exists():
+            os.replace(old, path)  # the old one back
+        raise
+    remove(old)
+
+
 def write_json_atomic(path, data) -> None:
     """Write JSON under a temporary name, then rename: readers never see half a file."""
     with atomic_write(path) as tmp:
@@ -235,6 +307,19 @@ def clip_fields() -> tuple[str, ...]:
     return CLIP_FIELDS
 
 
+BUILT_IN_NAMES = ("offapexnet", "ststnet", "htnet", "lbptop_svm")  # Keras name = registry name
+
+
+def name_matches(keras_name: str, model: str | None) -> bool:
+    """Whether a Keras model named `keras_name` can be the registry model `model` (the TSCNN
+    is named `tscnn_<streams>`; a user's builder names its model freely)."""
+    if model == "tscnn":
+        return keras_name.startswith("tscnn")
+    if model in BUILT_IN_NAMES:
+        return keras_name == model
+    return True
+
+
 class ExportedModel:
     """Any exported artifact (export folder / SavedModel, `.tflite`, `.keras`) behind one call,
     with its metadata: the one loader of predict, export's parity check and the benchmark.
@@ -264,6 +349,45 @@ class ExportedModel:
                 f"{path} has {self.num_outputs} outputs but its metadata.json names "
                 f"{len(self.class_names)} classes {self.class_names}: the model and the metadata "
                 "come from different exports")
+        self.check_metadata()
+
+    def check_metadata(self) -> None:
+        """Refuse a model that is not the one its metadata.json describes: other inputs (or
+        input shapes), another model name, or, for an export that recorded them, other bytes
+        than the file's SHA-256 (`exporting` records it for every artifact)."""
+        meta, path = self.metadata, self.path
+        mixed = f"the model and the metadata.json come from different exports; {REEXPORT}"
+        inputs = meta.get("inputs")
+        if isinstance(inputs, dict) and inputs:
+            if set(inputs) != set(self.input_shapes):
+                raise ArtifactError(f"{path} reads {', '.join(sorted(self.input_shapes))}, but "
+                                    "its metadata.json describes a model reading "
+                                    f"{', '.join(sorted(inputs))}: {mixed}")
+            for name, spec in inputs.items():
+                shape = spec.get("shape") if isinstance(spec, dict) else None
+                if shape is not None and list(shape) != list(self.input_shapes[name]):
+                    raise ArtifactError(f"{path} takes {name} of shape "
+                                        f"{tuple(self.input_shapes[name])}, its metadata.json "
+                                        f"{tuple(shape)}: {mixed}")
+        if self.kind == "keras":
+            wanted = meta.get("model_name")
+            if wanted and self.model_name != wanted or not wanted and not name_matches(
+                    self.model_name, meta.get("model")):
+                raise ArtifactError(f"{path} is the model {self.model_name!r}, its metadata.json "
+                                    f"describes {wanted or meta.get('model')!r}: {mixed}")
+        hashes = meta.get("sha256")
+        if isinstance(hashes, dict) and hashes:
+            artifact = path.parent if path.name == "saved_model" else path
+            key = {"keras": "model.keras", "saved_model": "saved_model"}.get(self.kind, path.name)
+            recorded = ([hashes[key]] if key in hashes else
+                        [v for k, v in hashes.items() if k.endswith(".tflite")]
+                        if self.kind == "tflite" else [])
+            target = artifact / "saved_model" if self.kind == "saved_model" and \
+                (artifact / "saved_model").is_dir() else artifact
+            if recorded and sha256_of(target) not in recorded:
+                raise ArtifactError(f"{target} is not the file its metadata.json describes (its "
+                                    "SHA-256 differs from the one recorded at export): it was "
+                                    f"changed since, or {mixed}")
 
     def _load_saved_model(self, saved: Path) -> None:
         if not (saved / "saved_model.pb").is_file():
@@ -302,6 +426,7 @@ class ExportedModel:
     def _load_keras(self, path: Path) -> None:
         model = load_keras_file(path)
         self.kind = "keras"
+        self.model_name = model.name
         self.input_shapes = {t.name.split(":")[0]: tuple(t.shape[1:]) for t in model.inputs}
         self.num_outputs = int(model.outputs[0].shape[-1])
         self._run = lambda x: np.asarray(model(x, training=False))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import signal
 import sys
 from pathlib import Path
 
@@ -34,6 +35,16 @@ INTERRUPTED = {
     "tscnn_tf.predict": "nothing half-written is left; run the command again",
     "tscnn_tf.export": "no half-written export is left; run the command again",
 }
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised in the main thread as Ctrl-C is: the command stops the way it stops on
+    Ctrl-C (its worker processes ended, nothing half-written) and says so; exit code 143."""
+
+
+def _terminated(signum, frame):
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a second SIGTERM ends it at once
+    raise Terminated()
 
 
 class FlagfileError(ToolkitError):
@@ -176,9 +187,12 @@ def reporting_errors(main):
     def wrapped(argv):
         try:
             return main(argv)
-        except KeyboardInterrupt:
-            print(f"interrupted: {kept}", file=sys.stderr)
-            sys.exit(130)
+        except KeyboardInterrupt as e:
+            from tscnn_tf.artifacts import remove_empty_checked_dirs
+            remove_empty_checked_dirs()  # an output folder made for work that never came
+            by = "terminated (SIGTERM); " if isinstance(e, Terminated) else ""
+            print(f"interrupted: {by}{kept}", file=sys.stderr)
+            sys.exit(143 if isinstance(e, Terminated) else 130)
         except EXPECTED_ERRORS as e:
             from tscnn_tf.artifacts import remove_empty_checked_dirs
             remove_empty_checked_dirs()  # the empty folders made while checking the outputs
@@ -205,6 +219,7 @@ def run(main, training: bool = False, db_flagfiles: bool = True) -> None:
     """absl.app.run with the database's flagfile(s) loaded first and errors reported in one
     line; the help flags exit 0 (absl exits 1 after printing the help)."""
     from absl import app
+    signal.signal(signal.SIGTERM, _terminated)
     try:
         argv = with_db_flagfile(sys.argv, training) if db_flagfiles else sys.argv
     except FlagfileError as e:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 
 from tscnn_tf.face import EDGE_DETECT_WIDTH, GRID
 from tscnn_tf.flow import EDGE_FLOW, FLOW_METHODS, FLOW_NORMS, FLOW_SETTINGS
@@ -21,11 +22,41 @@ from tscnn_tf.flow import EDGE_FLOW, FLOW_METHODS, FLOW_NORMS, FLOW_SETTINGS
 APEX_SOURCES = ("spotted", "given")
 
 
-def option(default, help: str, choices=None, kind: str | None = None):
+def option(default, help: str, choices=None, kind: str | None = None, bounds=None):
     """A config field with its flag's help text (and choices, or a kind when the default is
-    None: 'string', 'integer', 'float', 'list')."""
+    None: 'string', 'integer', 'float', 'list'); `bounds` (low, high, inclusive-high) is the
+    range of a number, checked when the config is made (`check_bounds`)."""
     return dataclasses.field(default=default, metadata={"help": help, "choices": choices,
-                                                        "kind": kind})
+                                                        "kind": kind, "bounds": bounds})
+
+
+# Ranges of numbers: (low, low included, high or None, high included).
+AT_LEAST_1 = (1, True, None, False)
+NOT_NEGATIVE = (0, True, None, False)
+POSITIVE = (0, False, None, False)
+FRACTION = (0, True, 1, False)  # 0 <= x < 1
+
+
+def check_bounds(section) -> None:
+    """Refuse, naming the flag, a number of `section` outside its field's `bounds`, or not
+    finite: every number of the config is checked when the config is made, before any work."""
+    for field in dataclasses.fields(section):
+        bounds = field.metadata.get("bounds")
+        value = getattr(section, field.name)
+        if bounds is None or value is None:
+            continue
+        low, low_in, high, high_in = bounds
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            raise ValueError(f"--{field.name}={value}: not a number") from None
+        ok = math.isfinite(number) and (number >= low if low_in else number > low) and (
+            high is None or (number <= high if high_in else number < high))
+        if not ok:
+            want = (f"at least {low:g}" if low_in else f"greater than {low:g}") + (
+                "" if high is None else f" and {'at most' if high_in else 'below'} {high:g}")
+            want += " (and finite)" if high is None and isinstance(value, float) else ""
+            raise ValueError(f"--{field.name}={value}: must be {want}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -47,15 +78,20 @@ class DataConfig:
     expression_type: str = option("all", "CAS(ME)²: macro + micro expressions (all) or micro "
                                   "only.", choices=("all", "micro"))
     fps: float | None = option(None, "Frame rate of the clips (recorded in the summary).",
-                               kind="float")
+                               kind="float", bounds=POSITIVE)
     follow_symlinks: bool = option(False, "Read sheets, folders and frame files that resolve "
                                    "outside --data_dir (symlinks to another disk). By default "
                                    "they are neither opened nor listed, and each is counted.")
     protocol: str = option("7", "CAS(ME)³ class protocol: 7 emotions, 4 (negative, positive, "
                            "surprise, others) or 3 (without others).", choices=("3", "4", "7"))
-    synthetic_seed: int = option(0, "Seed of the synthetic database.")
-    synthetic_subjects: int = option(8, "Subjects of the synthetic database.")
-    synthetic_clips_per_class: int = option(3, "Clips per class and subject (synthetic).")
+    synthetic_seed: int = option(0, "Seed of the synthetic database.", bounds=NOT_NEGATIVE)
+    synthetic_subjects: int = option(8, "Subjects of the synthetic database.",
+                                     bounds=AT_LEAST_1)
+    synthetic_clips_per_class: int = option(3, "Clips per class and subject (synthetic).",
+                                            bounds=AT_LEAST_1)
+
+    def __post_init__(self):
+        check_bounds(self)
 
     def reader_options(self) -> dict:
         """The keyword arguments of `databases.read_database` for this database."""
@@ -91,7 +127,8 @@ class FeatureConfig:
     flow_norm: str = option("channel", "Eq. 5 min-max: per channel (channel) or over u and v "
                             "of each flow field (field, keeps the u:v ratio).",
                             choices=FLOW_NORMS)
-    face_size: int = option(144, "Side in pixels of the aligned face crop (6x6 grid).")
+    face_size: int = option(144, "Side in pixels of the aligned face crop (6x6 grid).",
+                            bounds=(48, True, None, False))
     apex_source: str = option("spotted", "Apex feeding the features: spotted (TSCNN-I) or given "
                               "(TSCNN-II).", choices=APEX_SOURCES)
     landmarks: str = option("dlib", "Landmark backend.", choices=("dlib", "face_alignment"))
@@ -108,7 +145,8 @@ class FeatureConfig:
                                "the 68 landmarks are fitted on the full frame; never scaled "
                                f"up. 0: the frame's own width (the paper's). {EDGE_DETECT_WIDTH} "
                                "for edge devices (4x fewer pixels at 640; faces under about "
-                               "40 x frame width / detect_width px are not found).")
+                               "40 x frame width / detect_width px are not found).",
+                               bounds=NOT_NEGATIVE)
 
     def __post_init__(self):
         if self.blocks not in (2, 3, 4):
@@ -127,6 +165,7 @@ class FeatureConfig:
         if self.detect_width and self.landmarks != "dlib":
             raise ValueError(f"detect_width is a setting of the dlib landmarks; "
                              f"--landmarks={self.landmarks} finds its faces itself")
+        check_bounds(self)
 
     def to_dict(self) -> dict:
         """The parameters; those added later (FEATURE_ADDED) only where they differ from their
@@ -155,21 +194,25 @@ class TrainConfig:
     streams: str = option("L+S+T", "Streams: any '+' combination of S, L, T.")
     variant: str = option("full", "Model size: Table 1 (full), or tiny (tests).",
                           choices=("full", "tiny"))
-    epochs: int = option(500, "Maximum epochs per fold.")
-    patience: int = option(20, "Early-stopping patience on validation loss.")
+    epochs: int = option(500, "Maximum epochs per fold.", bounds=AT_LEAST_1)
+    patience: int = option(20, "Early-stopping patience on validation loss.",
+                           bounds=NOT_NEGATIVE)
     min_delta: float = option(1e-3, "Smallest fall of the validation loss that counts as an "
-                              "improvement (the paper's 'generally stable').")
-    batch_size: int = option(32, "Batch size.")
-    learning_rate: float = option(1e-3, "Base learning rate.")
-    momentum: float = option(0.9, "Nesterov momentum.")
-    decay: float = option(1e-5, "The paper's 'attenuation of the weight parameters'.")
+                              "improvement (the paper's 'generally stable').",
+                              bounds=NOT_NEGATIVE)
+    batch_size: int = option(32, "Batch size.", bounds=AT_LEAST_1)
+    learning_rate: float = option(1e-3, "Base learning rate.", bounds=POSITIVE)
+    momentum: float = option(0.9, "Nesterov momentum.", bounds=FRACTION)
+    decay: float = option(1e-5, "The paper's 'attenuation of the weight parameters'.",
+                          bounds=NOT_NEGATIVE)
     decay_mode: str = option("lr", "lr: lr/(1+decay*step) as Keras' classic SGD(decay=...); "
                              "weight: weight decay.", choices=("lr", "weight"))
-    dropout: float = option(0.5, "Dropout on the fully connected layers.")
+    dropout: float = option(0.5, "Dropout on the fully connected layers.", bounds=FRACTION)
     val_fraction: float = option(0.2, "Share of training subjects held out for early stopping "
-                                 "(at least one subject).")
+                                 "(at least one subject).", bounds=FRACTION)
     augment: bool = option(True, "The x10 flip/rotation expansion of Section III.B.")
-    seed: int = option(0, "Training seed (weights, shuffling, validation subjects).")
+    seed: int = option(0, "Training seed (weights, shuffling, validation subjects).",
+                       bounds=NOT_NEGATIVE)
     pretrained_s: str | None = option(None, "S-stream weights from tscnn_tf.pretrain_fer2013 "
                                       "(Section III.B).", kind="string")
     mixed_precision: bool = option(False, "float16 compute (for GPUs; softmax in float32).")
@@ -190,6 +233,7 @@ class TrainConfig:
 
     def __post_init__(self):
         model_settings(self)  # a malformed k=v is refused when the config is made
+        check_bounds(self)
 
     def identity(self) -> dict:
         """The fingerprinted train settings: the model fields only where they differ from the
@@ -237,7 +281,11 @@ class ExportConfig:
     final_model: bool = option(True, "After LOSO, train on all subjects and export it.")
     export_dir: str | None = option(None, "Where the final model goes (default "
                                     "saved_models/<db>).", kind="string")
-    parity_samples: int = option(128, "Most samples for int8 calibration and for parity.")
+    parity_samples: int = option(128, "Most samples for int8 calibration and for parity.",
+                                 bounds=AT_LEAST_1)
+
+    def __post_init__(self):
+        check_bounds(self)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -247,15 +295,15 @@ class RunConfig:
     folds: tuple[str, ...] | None = option(None, "Test subjects (ids or 0-based indices) to run; "
                                            "default all.", kind="list")
     num_workers: int | None = option(None, "Feature-stage processes (default: all cores).",
-                                     kind="integer")
+                                     kind="integer", bounds=AT_LEAST_1)
     loso_workers: int = option(1, "Training processes sharing the LOSO's folds (and the final "
                                "model), each with cores/N TensorFlow threads: on 2 cores, 2 "
                                "trained STSTNet's and OFF-ApexNet's composite LOSO 1.6-1.7x "
-                               "faster (docs/speed.md).")
+                               "faster (docs/speed.md).", bounds=AT_LEAST_1)
     threads: int | None = option(None, "TensorFlow threads per training process (default: all "
                                  "cores, shared among --loso_workers). A thread count can "
                                  "change weights in the last bits, as another machine can.",
-                                 kind="integer")
+                                 kind="integer", bounds=AT_LEAST_1)
     sweep: str | None = option(None, "Print Table 9 (streams), 7 (blocks) or 8 (lambda), or a "
                                "comparison of models in the form of Tables 2-6 (model), instead "
                                "of one run.", choices=("streams", "blocks", "lambda", "model"))
@@ -275,6 +323,9 @@ class RunConfig:
     # The fields the user set (command line or own flagfile, not a database's flagfile): when
     # training from records alone, these must agree with the records' manifest.
     given: tuple[str, ...] = ()
+
+    def __post_init__(self):
+        check_bounds(self)
 
 
 @dataclasses.dataclass(frozen=True)

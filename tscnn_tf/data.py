@@ -30,10 +30,12 @@ AUGMENTATIONS = tuple((flip, angle) for flip in (False, True) for angle in (0, 5
 
 
 def load_manifest(records_dir) -> dict:
+    """The validated manifest of a records folder (`tscnn_tf.manifest.load`)."""
+    from tscnn_tf import manifest
     path = Path(records_dir) / "manifest.json"
     if not path.is_file():
         raise FileNotFoundError(f"no manifest.json in {records_dir}: run the feature stage first")
-    return json.loads(path.read_text())
+    return manifest.load(records_dir)
 
 
 def field_names(fields) -> tuple[str, ...]:
@@ -56,6 +58,12 @@ def parse_spec(blocks: int, fields) -> dict:
 
 
 def record_files(records_dir) -> list[str]:
+    """The shards of a records folder: those its manifest lists (a stray *.tfrecord beside them
+    is not read), or every finished *.tfrecord of a folder without a manifest."""
+    from tscnn_tf import manifest
+    if (Path(records_dir) / manifest.MANIFEST).is_file():
+        listed = manifest.load(records_dir)
+        return [str(manifest.shard_path(records_dir, s)) for s in manifest.shards_of(listed)]
     files = sorted(str(p) for p in Path(records_dir).glob("*.tfrecord") if not is_partial(p))
     if not files:
         raise FileNotFoundError(f"no *.tfrecord files in {records_dir}")

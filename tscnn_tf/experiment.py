@@ -22,7 +22,7 @@ from pipelines import extraction as ef
 from tscnn_tf import claims, exporting, loso, sweep
 from tscnn_tf.artifacts import check_writable_dir
 from tscnn_tf.config import FEATURE_ADDED, DataConfig, ExperimentConfig, FeatureConfig, as_json
-from tscnn_tf.databases import read_database
+from tscnn_tf.databases import check_name, read_database
 
 log = logging.getLogger("tscnn_tf")
 MANIFEST_KEYS = ("db", "class_names", "params", "samples", "data_fingerprint")
@@ -30,6 +30,7 @@ MANIFEST_KEYS = ("db", "class_names", "params", "samples", "data_fingerprint")
 
 def data_dir_of(config: ExperimentConfig, workdir: Path) -> Path:
     """The database folder: `data.data_dir`, or for the synthetic database its default place."""
+    check_name(config.data.db)  # a typo is named as one, not as a missing --data_dir
     if config.data.data_dir is not None:
         return Path(config.data.data_dir)
     if config.data.db != "synthetic":
@@ -73,24 +74,11 @@ def refuse_records_dir_without_records(config: ExperimentConfig) -> None:
 
 
 def read_records_manifest(records_dir: Path) -> dict:
-    """The manifest of records to train from alone, or one clear error when it is damaged or
-    its shards are not all there."""
-    path = records_dir / ef.MANIFEST
-    try:
-        manifest = json.loads(path.read_text())
-    except (OSError, ValueError) as e:
-        raise loso.TrainingError(f"{path} is damaged ({type(e).__name__}: {e}); copy the "
-                                 "records folder again or re-run the feature stage") from None
-    missing = [k for k in MANIFEST_KEYS if not isinstance(manifest, dict) or k not in manifest]
-    if missing:
-        raise loso.TrainingError(f"{path} is damaged or not a records manifest: no "
-                                 f"{', '.join(missing)}; copy the records folder again or "
-                                 "re-run the feature stage")
-    shards = manifest.get("shards") or sorted({str(e.get("shard")) for e in manifest["samples"]})
-    if absent := [s for s in shards if not (records_dir / str(s)).is_file()]:
-        raise loso.TrainingError(f"{records_dir}: {len(absent)} of the {len(shards)} record "
-                                 f"shard(s) its manifest lists are missing (e.g. {absent[0]}); "
-                                 "copy the whole records folder")
+    """The manifest of records to train from alone, or one clear error when it is damaged, or
+    its shards are not all there or do not hold every sample it lists."""
+    from tscnn_tf import manifest as manifest_lib, records
+    manifest = manifest_lib.load(records_dir, loso.TrainingError)
+    records.verify(records_dir, manifest, loso.TrainingError)  # before anything is written
     return manifest
 
 
@@ -239,6 +227,8 @@ def run(config: ExperimentConfig, workdir, on_ready=None) -> dict:
     refuse_records_dir_without_records(config)
     records_dir = records_dir_of(config, workdir)
     records_only = from_records_alone(config, workdir)
+    if not records_only:
+        check_name(config.data.db)  # before any folder is made
     if records_only:
         manifest = read_records_manifest(records_dir)
         config = records_config(config, manifest, f"the records in {records_dir}")
@@ -315,6 +305,10 @@ def report(outcome: dict, config: ExperimentConfig, workdir: Path) -> str:
     lines.append(f"run {results['fingerprint']}  results: {workdir / 'results.json'}   "
                  f"predictions: {workdir / 'predictions.csv'}   confusion matrix: "
                  f"{workdir / 'confusion_matrix.png'}")
+    if config.run.folds and config.export.export_dir and config.export.final_model:
+        lines.append(f"warning: no final model and no export to {config.export.export_dir}: "
+                     "--folds trains only the folds it names; run without --folds to train "
+                     "the final model and export it")
     if outcome["export"] is not None:
         lines.append(f"final model: {workdir / 'final' / 'best.keras'}, exported to "
                      f"{outcome['export_dir']}")

@@ -15,7 +15,7 @@ def main(argv):
     from absl import flags
     FLAGS = flags.FLAGS
     metadata = export_run_model(FLAGS.model, FLAGS.output_dir, FLAGS.records_dir,
-                                FLAGS.parity_samples)
+                                FLAGS.parity_samples, flag="--output_dir")
     print(format_parity(metadata))
     print(f"exported to {FLAGS.output_dir}: " + ", ".join(metadata["artifacts"].values()))
 
@@ -27,7 +27,8 @@ def define_flags():
                         required=True)
     flags.DEFINE_string("records_dir", None, "Records for calibration and parity "
                         "(default: the training run's records).")
-    flags.DEFINE_integer("parity_samples", 128, "Most samples for calibration and for parity.")
+    flags.DEFINE_integer("parity_samples", 128, "Most samples for calibration and for parity.",
+                         lower_bound=1)
 
 
 if __name__ == "__main__":

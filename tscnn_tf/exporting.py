@@ -27,8 +27,10 @@ from pathlib import Path
 import numpy as np
 
 from tscnn_tf.errors import ToolkitError
-from tscnn_tf.artifacts import (SIGNATURE, ExportedModel, atomic_write, check_writable_dir,
-                                is_partial, package_versions, save_model_atomic, write_json_atomic)
+from tscnn_tf.artifacts import (PARTIAL_PREFIX, SIGNATURE, ExportedModel, atomic_write,
+                                check_writable_dir, disk_full, folder_size, free_space,
+                                is_partial, megabytes, package_versions, remove,
+                                save_model_atomic, sha256_of, swap_folder, write_json_atomic)
 
 TFLITE_FILES = {"float32": "model.tflite", "dynamic": "model_dynamic.tflite",
                 "int8": "model_int8.tflite"}
@@ -132,9 +134,10 @@ def parity(reference: np.ndarray, other: np.ndarray) -> dict:
             "top1_agreement": float(np.mean(reference.argmax(-1) == other.argmax(-1)))}
 
 
-def check_export_dir(output_dir) -> Path:
+def check_export_dir(output_dir, flag: str = "--export_dir") -> Path:
     """Refuse an export folder that is a file, under a file, unwritable, or that holds files an
-    export does not write (nothing there is touched); else create it. Run it before any work."""
+    export does not write (nothing there is touched); else create it. Run it before any work.
+    `flag` is the command's flag of the folder (`train --export_dir`, `export --output_dir`)."""
     output_dir = Path(output_dir)
     if output_dir.exists() and not output_dir.is_dir():
         raise ExportError(f"the export folder {output_dir} is a file, not a folder")
@@ -142,7 +145,7 @@ def check_export_dir(output_dir) -> Path:
                      and not is_partial(p)) if output_dir.is_dir() else []
     if foreign:
         raise ExportError(f"{output_dir} holds files an export does not write ({foreign[:3]}): "
-                          "refusing to write into it; give an empty or new --export_dir")
+                          f"refusing to write into it; give an empty or new {flag}")
     try:
         return check_writable_dir(output_dir)
     except OSError as e:
@@ -150,16 +153,52 @@ def check_export_dir(output_dir) -> Path:
 
 
 def export_model(model, output_dir, metadata: dict, parity_inputs: dict,
-                 representative: dict) -> dict:
-    """Write every artifact under `output_dir`, compare each with the Keras model on
-    `parity_inputs` ({input name: array}, held-out samples), and write metadata.json last.
+                 representative: dict, flag: str = "--export_dir") -> dict:
+    """Write every artifact, compare each with the Keras model on `parity_inputs` ({input
+    name: array}, held-out samples), write metadata.json last, and only then put the whole
+    export at `output_dir`: it is built in a folder beside it and swapped in complete, so a
+    failure (a full disk: one ExportError saying how much space was needed) leaves an earlier
+    export there untouched.
 
     `metadata` must hold at least `class_names` and `params` (the feature parameters);
     `representative` (training samples) calibrates the int8 file. Returns the metadata written.
     """
+    output_dir = check_export_dir(output_dir, flag)
+    target = output_dir.resolve()  # a name even for "."
+    build = target.with_name(PARTIAL_PREFIX + target.name)
+    try:
+        remove(build)
+        build.mkdir()
+        metadata = _write_export(model, build, metadata, parity_inputs, representative)
+        swap_folder(build, target)
+    except BaseException as e:
+        written = folder_size(build)
+        remove(build)
+        if disk_full(e):
+            earlier = (output_dir / "metadata.json").is_file()
+            # An earlier export of the folder is the best measure of what this one takes.
+            needed = max(folder_size(output_dir) if earlier else export_size(model), written + 1)
+            raise ExportError(
+                f"no space left on the disk of {output_dir} while exporting: the export needs "
+                f"about {megabytes(needed)} ({megabytes(written)} were written before the disk "
+                f"filled; {megabytes(free_space(output_dir))} free now). Free some space and "
+                "export again; " + ("the earlier export there is untouched" if earlier else
+                                    "nothing was written")) from None
+        raise
+    return metadata
+
+
+def export_size(model) -> int:
+    """About the bytes an export of `model` takes: model.keras, the SavedModel and the float32
+    TFLite file hold 4 bytes a weight each, the two quantised files about 1 (the tiny TSCNN,
+    11 k weights: 0.88 MB measured)."""
+    return 14 * int(model.count_params()) + 800_000  # + graphs and archive overhead
+
+
+def _write_export(model, output_dir: Path, metadata: dict, parity_inputs: dict,
+                  representative: dict) -> dict:
+    """Every artifact and metadata.json (last) in the new folder `output_dir`."""
     import keras
-    output_dir = check_export_dir(output_dir)
-    (output_dir / "metadata.json").unlink(missing_ok=True)  # not finished until rewritten
     deploy = keras.models.clone_model(model)  # without the optimizer state: half the size
     deploy.set_weights(model.get_weights())
     save_model_atomic(deploy, output_dir / "model.keras")
@@ -188,7 +227,12 @@ def export_model(model, output_dir, metadata: dict, parity_inputs: dict,
         "artifacts": {"keras": "model.keras", "saved_model": "saved_model",
                       **{f"tflite_{m}": n for m, n in TFLITE_FILES.items()}},
         "versions": package_versions(),
-        "parity": {"num_samples": len(reference), "samples": samples, **measured}})
+        "parity": {"num_samples": len(reference), "samples": samples, **measured},
+        # What `ExportedModel` checks a model against, so that a model and a metadata.json of
+        # different exports are never used together.
+        "model_name": deploy.name,
+        "sha256": {name: sha256_of(output_dir / name)
+                   for name in ("model.keras", "saved_model", *TFLITE_FILES.values())}})
     write_json_atomic(output_dir / "metadata.json", metadata)
     return metadata
 
@@ -205,15 +249,18 @@ def subject_inputs(records_dir, subjects, fields, augment: bool, limit: int) -> 
     return {k: v.numpy() for k, v in inputs.items()}
 
 
-def export_run_model(model_path, output_dir, records_dir=None, limit: int = 128) -> dict:
+def export_run_model(model_path, output_dir, records_dir=None, limit: int = 128,
+                     flag: str = "--export_dir") -> dict:
     """Export a model trained by `tscnn_tf.train` (a fold's or the final `best.keras`).
 
     The records default to the run's (`<workdir>/records`). The int8 file is calibrated on the
     model's training subjects; parity is measured on its held-out (validation and test)
     subjects with their ×10 flips and rotations, so it never includes what the model trained on.
     """
-    from tscnn_tf import artifacts, data, model as model_lib, models
+    from tscnn_tf import artifacts, data, model as model_lib, models, records
     model_path = Path(model_path)
+    if not (isinstance(limit, int) and limit >= 1):
+        raise ExportError(f"--parity_samples={limit}: must be at least 1")
     if not model_path.is_file():
         raise ExportError(f"no model at {model_path}")
     run_dir = model_path.parent
@@ -223,14 +270,19 @@ def export_run_model(model_path, output_dir, records_dir=None, limit: int = 128)
     if records_dir is None or not (records_dir / "manifest.json").is_file():
         raise ExportError(f"no records for {model_path}: pass --records_dir (the int8 file is "
                           "calibrated on them and parity is measured on them)")
-    manifest = data.load_manifest(records_dir)
     model = artifacts.load_keras_file(model_path)
+    manifest = data.load_manifest(records_dir)
+    records.verify(records_dir, manifest, ExportError)  # calibration reads them all
     names = input_names(model)
     # The run's record: the final model's own, or a fold's workdir's.
     record = next((d / "config.json" for d in (run_dir, workdir)
                    if d is not None and (d / "config.json").is_file()), None)
     run = json.loads(record.read_text()) if record else {}
     train = run.get("identity", {}).get("train") or {}
+    if run and not artifacts.name_matches(model.name, train.get("model", "tscnn")):
+        raise ExportError(f"{model_path} is the model {model.name!r}, but its run record {record} "
+                          f"trained --model={train.get('model', 'tscnn')}: the model file is not "
+                          "that run's; export the best.keras that run wrote")
     stored = data.stored_fields(manifest)
     models.require_fields(train.get("model", "tscnn"), names, stored,
                           f"the records in {records_dir}")
@@ -257,7 +309,7 @@ def export_run_model(model_path, output_dir, records_dir=None, limit: int = 128)
     return export_model(model, output_dir, metadata,
                         subject_inputs(records_dir, held_out, names, True, limit),
                         subject_inputs(records_dir, split["train"] if split else None, names,
-                                       False, limit))
+                                       False, limit), flag)
 
 
 def format_parity(metadata: dict) -> str:

@@ -110,6 +110,14 @@ def plan_model(config: TrainConfig, manifest: dict, records: str = "the records"
     stored = data.stored_fields(manifest)
     if entry.fields is not None:
         fields = entry.fields_for(**settings)
+        if model_settings(config):  # a value the builder refuses fails here, not in a fold
+            try:
+                entry.make(len(manifest["class_names"]), blocks=manifest["params"]["blocks"],
+                           **settings)
+            except (ValueError, TypeError, models.ModelError) as e:
+                reason = str(e).removeprefix(f"--model={config.model}: ")
+                raise TrainingError(f"--model_settings={','.join(config.model_settings)}: "
+                                    f"--model={config.model} refuses it ({reason})") from None
     else:  # a user builder: its fields are the built model's input names
         fields = models.input_fields(entry.make(len(manifest["class_names"]),
                                                 blocks=manifest["params"]["blocks"], **settings))
@@ -365,7 +373,8 @@ def fold_groups(manifest: dict, fold_by: str = "subject") -> dict[str, list[str]
     if bare := [s for s in subjects if "_" not in s.strip("_")]:
         raise TrainingError(f"--fold_by=database reads each subject's database from its prefix "
                             f"(casme2_, smic_, samm_, as the megc2019 reader writes them); "
-                            f"{len(bare)} subject(s) have none: {', '.join(bare[:5])}")
+                            f"{len(bare)} subject(s) have none: {', '.join(bare[:5])}"
+                            + (f" and {len(bare) - 5} more" if len(bare) > 5 else ""))
     groups: dict[str, list[str]] = {}
     for s in subjects:
         groups.setdefault(database_of(s), []).append(s)
@@ -464,9 +473,10 @@ def fit_finished(run_dir: Path, config: TrainConfig) -> bool:
 def open_records(records_dir, run_dir: Path, config: TrainConfig, expected_params: dict | None):
     """Before any training: `run_dir` writable, the records' manifest and files, and the model
     they feed (one clear error for each misfit)."""
-    from tscnn_tf import data
-    check_writable_dir(run_dir)
+    from tscnn_tf import data, records
     manifest = data.load_manifest(records_dir)
+    records.verify(records_dir, manifest, TrainingError)  # every listed sample, before a write
+    check_writable_dir(run_dir)
     check_records(manifest, expected_params)
     files = data.record_files(records_dir)
     return manifest, files, plan_model(config, manifest, f"the records in {records_dir}")
@@ -503,6 +513,22 @@ def train_final(records_dir, run_dir, config: TrainConfig, experiment: dict | No
             fit_model(run_dir, files, manifest, fit, val, config, plan, owner)
         owner.check()  # a model lost to another process is not handed on to the export
     return run_dir / "best.keras"
+
+
+def not_probabilities(rows: list[dict], class_names: list[str]) -> str | None:
+    """A warning when the model's outputs in `rows` (the p_<class> columns) are not
+    probabilities: negative, above 1, or not summing to 1 (a builder without a softmax)."""
+    scores = np.array([[float(r[f"p_{c}"]) for c in class_names] for r in rows])
+    if not scores.size:
+        return None
+    sums = scores.sum(axis=1)
+    if scores.min() >= -1e-6 and scores.max() <= 1 + 1e-6 and np.all(np.abs(sums - 1) <= 1e-3):
+        return None
+    return (f"the model's outputs are not probabilities (from {scores.min():.3g} to "
+            f"{scores.max():.3g}, summing to {sums.min():.3g}..{sums.max():.3g} per sample): its "
+            "last layer has no softmax, so the p_<class> columns of predictions.csv are scores "
+            "and the loss was computed on them as if they were probabilities; end the builder "
+            "with keras.layers.Softmax() (docs/models.md)")
 
 
 def write_predictions(path: Path, rows: list[dict]) -> None:
@@ -550,6 +576,9 @@ def aggregate(workdir: Path, class_names: list[str], model: dict | None = None) 
     results["fingerprint"], results["config"] = run.get("fingerprint"), run
     results["warnings"] = [w for name in folds for w in json.loads(
         (workdir / "folds" / name / "split.json").read_text()).get("warnings", [])]
+    if (warning := not_probabilities(rows, class_names)) is not None:
+        log.warning(warning)
+        results["warnings"].append(warning)
     write_predictions(workdir / "predictions.csv", rows)
     write_json_atomic(workdir / "results.json", results)
     title = (f"LOSO, {len(per_fold)} folds: accuracy {100 * results['accuracy']:.1f}%, "

@@ -344,11 +344,8 @@ def load_records_manifest(records_dir) -> dict:
     records_dir = Path(records_dir)
     if not records_dir.is_dir():
         raise InspectError(f"no records folder {records_dir}")
-    path = records_dir / "manifest.json"
-    if not path.is_file():
-        raise InspectError(f"no manifest.json in {records_dir}: not a records folder, or the "
-                           "feature stage has not finished (python -m pipelines.extract_features)")
-    manifest = json.loads(path.read_text())
+    from tscnn_tf import manifest as manifest_lib
+    manifest = manifest_lib.load(records_dir, InspectError)  # the contract's one loader
     if not manifest.get("samples"):
         raise InspectError(f"the records in {records_dir} hold no sample")
     return manifest
@@ -406,21 +403,23 @@ def read_record_arrays(records_dir, manifest: dict, sample_ids) -> dict[str, dic
     import tensorflow as tf
     from tscnn_tf import records
     wanted = set(sample_ids)
+    from tscnn_tf import manifest as manifest_lib
     shards = sorted({e["shard"] for e in manifest["samples"] if e["sample_id"] in wanted})
-    paths = [Path(records_dir) / s for s in shards]
+    paths = [manifest_lib.shard_path(records_dir, s, InspectError) for s in shards]
     if missing := [str(p) for p in paths if not p.is_file()]:
         raise InspectError(f"record shard(s) {missing} named by the manifest are missing")
     n = manifest["params"]["blocks"]
     out = {}
-    try:
-        for serialized in tf.data.TFRecordDataset([str(p) for p in paths]):
-            example = records.parse(serialized, n)
-            sample_id = example["sample_id"].numpy().decode()
-            if sample_id in wanted:
-                out[sample_id] = {k: example[k].numpy() for k in ("blocks", "flow_raw")}
-    except tf.errors.OpError as e:
-        raise InspectError(f"unreadable records in {records_dir}: {e.message}; extract them "
-                           "again") from None
+    for path in paths:  # one at a time, so that a damaged one is named
+        try:
+            for serialized in tf.data.TFRecordDataset(str(path)):
+                example = records.parse(serialized, n)
+                sample_id = example["sample_id"].numpy().decode()
+                if sample_id in wanted:
+                    out[sample_id] = {k: example[k].numpy() for k in ("blocks", "flow_raw")}
+        except tf.errors.OpError as e:
+            raise InspectError(f"unreadable records in {path}: {records.op_error_reason(e)}; "
+                               "extract them again") from None
     if lost := sorted(wanted - set(out)):
         raise InspectError(f"{len(lost)} sample(s) of the manifest are not in their shards "
                            f"(e.g. {lost[0]}): the records are damaged; extract them again")
@@ -439,7 +438,11 @@ def realigned_faces(manifest: dict, entries: list[dict], warnings: list[str]) ->
     from tscnn_tf.video import ClipError
     data_dir = manifest.get("data_dir")
     data = (manifest.get("config") or {}).get("data") or {"db": manifest["db"]}
-    if not data_dir or not Path(data_dir).is_dir():
+    if not data_dir:
+        warnings.append("onset and offset faces not shown: the records name no database folder "
+                        "(their manifest has no data_dir)")
+        return {}
+    if not Path(data_dir).is_dir():
         warnings.append(f"onset and offset faces not shown: the database folder {data_dir} of "
                         "the records is not there")
         return {}

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-from tscnn_tf.databases.base import MIN_FRAMES, Sample, list_frames, video_fps, video_frame_count
+from tscnn_tf.databases.base import (IMAGE_EXTENSIONS, MIN_FRAMES, Sample, list_frames,
+                                     video_fps, video_frame_count)
 from tscnn_tf.artifacts import ExportedModel, clip_fields
 from tscnn_tf.errors import ToolkitError
 
@@ -23,6 +24,11 @@ class PredictError(ToolkitError):
 
 LONG_CLIP_S = 2.0        # longer than any micro- or macro-expression
 LONG_CLIP_FRAMES = 400   # the same without a frame rate (2 s at 200 fps)
+# The 99th percentile of the flow magnitude (both fields, pixels of the 48-px grid) below which
+# a clip holds no expression: identical frames give 0, a still face with sensor noise (sigma 2
+# grey levels) 0.035 (tvl1) / 0.032 (dis), the weakest synthetic expression 0.094 / 0.121, and
+# the shared real video 3.6 at least (docs/bad-input.md).
+MOTION_FLOOR_PX = 0.05
 
 
 Model = ExportedModel  # the name earlier releases documented
@@ -57,13 +63,24 @@ def clip_sample(video=None, frames=None, onset=None, offset=None) -> Sample:
     else:
         if not Path(video).is_file():
             raise PredictError(f"no video file {video}")
+        if Path(video).suffix.lower() in IMAGE_EXTENSIONS:
+            raise PredictError(f"{video} is a still image, not a video: give a video file, or "
+                               "a folder of frames with --frames")
         count = video_frame_count(video)
         if count == 0:
             raise PredictError(f"unreadable video {video}")
         first, last = 0, count - 1
         sample.video = str(video)
+    if onset is not None and not first <= onset <= last:
+        raise PredictError(f"--onset={onset} is outside the clip, whose frames are "
+                           f"{first}..{last}")
+    if offset is not None and offset < first:
+        raise PredictError(f"--offset={offset} is before the clip's first frame {first}")
     sample.onset = first if onset is None else onset
     sample.offset = last if offset is None else min(offset, last)
+    if offset is not None and offset > last:
+        sample.warnings.append(f"--offset={offset} is after the clip's last frame {last}: the "
+                               f"clip is read to frame {last}")
     if sample.offset - sample.onset + 1 < MIN_FRAMES:
         raise PredictError(f"fewer than {MIN_FRAMES} frames between onset {sample.onset} and "
                            f"offset {sample.offset} (the clip has frames {first}..{last})")
@@ -89,6 +106,25 @@ def length_warning(sample: Sample) -> str | None:
                 "ONE expression. Give --onset and --offset around the expression, or spot the "
                 "expressions first: python -m tscnn_tf.spot --frames=... --fps=... --model=...")
     return None
+
+
+def flow_motion(flow_raw) -> float:
+    """The 99th percentile of the flow's magnitude over both flow fields, in pixels of the
+    48-px grid: what `MOTION_FLOOR_PX` is compared with."""
+    flow_raw = np.asarray(flow_raw, np.float32)
+    magnitude = np.hypot(flow_raw[..., 0::2], flow_raw[..., 1::2])
+    return float(np.percentile(magnitude, 99))
+
+
+def motion_warning(flow_raw) -> str | None:
+    """A clip whose flow is below what any expression makes: its label means nothing."""
+    motion = flow_motion(flow_raw)
+    if motion >= MOTION_FLOOR_PX:
+        return None
+    return (f"no motion between onset, apex and offset: the optical flow's magnitude is "
+            f"{motion:.3f} px (99th percentile on the 48-px grid), below the {MOTION_FLOOR_PX} "
+            "px of the weakest expression measured; the label is a guess on a still face. "
+            "Check --onset/--offset, or that the frames are not all the same")
 
 
 def predict_clip(model: Model, sample: Sample, landmarker=None) -> dict:
@@ -119,6 +155,8 @@ def predict_clip(model: Model, sample: Sample, landmarker=None) -> dict:
         raise PredictError(f"{e} in {sample.video or sample.clip}") from e
     sample.warnings.extend(face_track_warnings(sample, faces, indices, geometry,
                                                int(features["apex_used"]), landmarker))
+    if (still := motion_warning(features["flow_raw"])) is not None:
+        sample.warnings.append(still)
     probabilities = model(features)
     best = int(np.argmax(probabilities))
     result = {"label": model.class_names[best],

@@ -120,6 +120,12 @@ class Stream:
             raise ClipError(f"no frame folder {frames}")
         if video is not None and not Path(video).is_file():
             raise ClipError(f"no video file {video}")
+        from tscnn_tf.databases.base import IMAGE_EXTENSIONS
+        stills = IMAGE_EXTENSIONS + (".tif", ".tiff", ".webp", ".gif")
+        if video is not None and Path(video).suffix.lower() in stills:
+            # FFmpeg opens a still image as a one-frame "video" of 25 fps declaring -2^63 frames.
+            raise ClipError(f"{video} is a still image, not a video: give a video file, or a "
+                            "folder of frames with --frames and --fps")
         if frames is not None:
             from tscnn_tf.databases.base import list_frames
             self.paths = list_frames(frames)
@@ -136,7 +142,8 @@ class Stream:
             self.fps = fps or (reported if reported and math.isfinite(reported) and reported > 0
                                else None)
             if video is not None:
-                self.count = int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) or None
+                declared = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
+                self.count = declared if declared > 0 else None  # not declared: unknown
             self._cap = cap
         if not self.fps:
             raise ClipError("the input has no frame rate: give --fps")

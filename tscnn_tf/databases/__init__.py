@@ -21,10 +21,19 @@ READERS = {"custom": read_custom, "synthetic": read_synthetic, "casme2": read_ca
            "mmew": read_mmew, "fourdme": read_fourdme}
 
 
+def check_name(db: str) -> None:
+    """Refuse a database name no reader has (a typo), naming the closest one."""
+    if db not in READERS:
+        import difflib
+        close = difflib.get_close_matches(db, READERS, n=1)
+        raise ValueError(f"unknown database {db!r}" + (f" (did you mean {close[0]!r}?)"
+                                                       if close else "")
+                         + f"; choose from {sorted(READERS)}")
+
+
 def read_database(db: str, data_dir, fps: float | None = None, **options) -> Database:
     """Read database `db` from `data_dir` with the reader's options (classes, image_set, ...)."""
-    if db not in READERS:
-        raise ValueError(f"unknown database {db!r}; choose from {sorted(READERS)}")
+    check_name(db)
     if db != "synthetic" and not Path(data_dir).is_dir():  # synthetic: generated when absent
         raise FileNotFoundError(f"data_dir does not exist: {data_dir}")
     if "follow_symlinks" not in inspect.signature(READERS[db]).parameters:
