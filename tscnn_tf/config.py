@@ -335,23 +335,37 @@ class SpottingConfig:
     and --learning_rate override the spot_ ones when given."""
 
     spot_rate: float = option(20.0, "Samples a second the learned spotter reads the face at "
-                              "(any input at least this fast is resampled to it).")
-    spot_micro_s: float = option(0.1, "The micro time scale of its motion features, seconds.")
-    spot_macro_s: float = option(0.5, "The macro time scale of its motion features, seconds.")
-    spot_epochs: int = option(60, "Most epochs a spotting fold trains.")
+                              "(any input at least this fast is resampled to it).",
+                              bounds=POSITIVE)
+    spot_micro_s: float = option(0.1, "The micro time scale of its motion features, seconds.",
+                                 bounds=POSITIVE)
+    spot_macro_s: float = option(0.5, "The macro time scale of its motion features, seconds.",
+                                 bounds=POSITIVE)
+    spot_epochs: int = option(60, "Most epochs a spotting fold trains.", bounds=AT_LEAST_1)
     spot_patience: int = option(8, "Epochs without a better validation loss before a spotting "
-                                "fold stops.")
-    spot_batch_size: int = option(16, "Windows a batch (spotting).")
-    spot_learning_rate: float = option(2e-3, "Adam's learning rate (spotting).")
-    spot_window_s: float = option(12.0, "Length of the training windows, seconds.")
-    spot_width: int = option(32, "Channels of the temporal model.")
-    spot_dropout: float = option(0.1, "Dropout in its residual blocks.")
-    synthetic_long_subjects: int = option(12, "synthetic_long: subjects (one video each).")
-    synthetic_long_seconds: float = option(40.0, "synthetic_long: seconds a video.")
-    synthetic_long_fps: float = option(50.0, "synthetic_long: frames a second.")
+                                "fold stops.", bounds=AT_LEAST_1)
+    spot_batch_size: int = option(16, "Windows a batch (spotting).", bounds=AT_LEAST_1)
+    spot_learning_rate: float = option(2e-3, "Adam's learning rate (spotting).",
+                                       bounds=POSITIVE)
+    spot_window_s: float = option(12.0, "Length of the training windows, seconds.",
+                                  bounds=POSITIVE)
+    spot_width: int = option(32, "Channels of the temporal model.", bounds=AT_LEAST_1)
+    spot_dropout: float = option(0.1, "Dropout in its residual blocks.", bounds=FRACTION)
+    synthetic_long_subjects: int = option(12, "synthetic_long: subjects (one video each).",
+                                          bounds=AT_LEAST_1)
+    synthetic_long_seconds: float = option(40.0, "synthetic_long: seconds a video.",
+                                           bounds=POSITIVE)
+    synthetic_long_fps: float = option(50.0, "synthetic_long: frames a second.",
+                                       bounds=POSITIVE)
     synthetic_long_style: str = option("realistic", "synthetic_long: realistic (talking, head "
                                        "turns, hands, lighting drift, compression) or plain "
                                        "(the first renderer).", choices=("realistic", "plain"))
+
+    def __post_init__(self):
+        check_bounds(self)
+        if self.spot_macro_s <= self.spot_micro_s:
+            raise ValueError(f"--spot_macro_s={self.spot_macro_s:g} must be longer than "
+                             f"--spot_micro_s={self.spot_micro_s:g}")
 
 
 SECTIONS = {"data": DataConfig, "features": FeatureConfig, "train": TrainConfig,
