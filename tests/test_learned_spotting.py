@@ -215,3 +215,45 @@ def test_a_fold_whose_training_subjects_hold_no_expression_is_refused():
     data = {s: [dict(empty, name=s)] for s in ("a", "b", "c")}
     with pytest.raises(spot_training.SpottingError, match="hold no expression"):
         spot_training.train_fold(data, ["a", "b"], settings, "c")
+
+
+@pytest.mark.parametrize("edit,words", [
+    (lambda m: m["features"].update(rate=-5), "features"),
+    (lambda m: m["features"].update(rate=0), "features"),
+    (lambda m: m["thresholds"].update(micro="abc"), "thresholds"),
+    (lambda m: m.pop("thresholds"), "thresholds"),
+    (lambda m: m.pop("sha256"), "SHA-256"),
+    (lambda m: m["model"].update(dilations=[1, "x"]), "dilations"),
+])
+def test_hand_edited_metadata_values_are_refused_not_hung(trained, tmp_path, edit, words):
+    import shutil
+    copy = tmp_path / "edited"
+    shutil.copytree(trained["root"] / "e", copy)
+    metadata = json.loads((copy / "metadata.json").read_text())
+    edit(metadata)
+    (copy / "metadata.json").write_text(json.dumps(metadata))
+    with pytest.raises(ls.SpotterError, match=words):
+        ls.load_spotter(copy)
+
+
+def test_lbp_settings_and_an_empty_spotter_are_refused(trained):
+    video = next((trained["root"] / "w" / "synthetic_long_db").glob("sub01_long.avi"))
+    assert "--threshold" in error_line(run("tscnn_tf.spot", f"--video={video}",
+                                           f"--spotter={trained['root'] / 'e'}",
+                                           "--threshold=0.9"))
+    assert "--spotter is empty" in error_line(run("tscnn_tf.spot", f"--video={video}",
+                                                  "--spotter="))
+
+
+def test_a_workdir_of_the_other_task_is_refused_before_any_work(trained, tmp_path):
+    line = error_line(run("tscnn_tf.train", "--db=synthetic", "--variant=tiny",
+                          f"--workdir={trained['root'] / 'w'}"))
+    assert "holds a spotting run" in line
+    assert not (trained["root"] / "w" / "synthetic_db").exists()
+    recognition = tmp_path / "r"
+    recognition.mkdir()
+    (recognition / "config.json").write_text(json.dumps({"fingerprint": "x", "identity": {
+        "records": {}, "train": {}}}))
+    line = error_line(run("tscnn_tf.train", *TINY, f"--workdir={recognition}"))
+    assert "holds a recognition run" in line
+    assert not (recognition / "synthetic_long_db").exists()

@@ -214,6 +214,19 @@ def export_once(final: Path, export_dir: Path, records_dir: Path, results: dict,
         return exporting.export_run_model(final, export_dir, records_dir, parity_samples)
 
 
+def refuse_spotting_workdir(workdir: Path, overwrite: bool) -> None:
+    """A workdir holding a spotting run (`train --task=spotting`) is refused before anything is
+    rendered or extracted (`--overwrite` lets the run record replace it)."""
+    try:
+        held = json.loads((workdir / "config.json").read_text())["identity"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return
+    if isinstance(held, dict) and held.get("task") == "spotting" and not overwrite:
+        raise loso.TrainingError(f"{workdir} holds a spotting run (train --task=spotting), not "
+                                 "a recognition run: give this run its own --workdir (or "
+                                 "--overwrite to replace it)")
+
+
 def run(config: ExperimentConfig, workdir, on_ready=None) -> dict:
     """Records -> LOSO -> final model -> export (or a sweep). Returns {"results": LOSO results,
     "export": export metadata or None} or {"sweep": rows}.
@@ -224,6 +237,7 @@ def run(config: ExperimentConfig, workdir, on_ready=None) -> dict:
     `on_ready()` is called once every check has passed and the records exist, before the first
     fold (`train --loso_workers` starts its other processes there)."""
     workdir = Path(workdir)
+    refuse_spotting_workdir(workdir, config.run.overwrite)
     refuse_records_dir_without_records(config)
     records_dir = records_dir_of(config, workdir)
     records_only = from_records_alone(config, workdir)

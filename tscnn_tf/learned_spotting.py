@@ -21,6 +21,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -188,11 +189,12 @@ def load_spotter(path) -> SpotterExport:
     if not isinstance(metadata, dict) or metadata.get("task") != "spotting":
         raise SpotterError(f"{folder} is not a spotter export (its metadata.json has no "
                            "task 'spotting'; a recognition model goes to --model)")
+    check_metadata(metadata, meta_path)
     npz = folder / "spotter.npz"
     if not npz.is_file():
         raise SpotterError(f"{npz} is missing: export the spotter again")
-    expected = metadata.get("sha256", {}).get("spotter.npz")
-    if expected and file_sha256(npz) != expected:
+    expected = metadata["sha256"]["spotter.npz"]
+    if file_sha256(npz) != expected:
         raise SpotterError(f"{npz} does not match its metadata.json (damaged or replaced): "
                            "export the spotter again")
     try:
@@ -200,10 +202,43 @@ def load_spotter(path) -> SpotterExport:
             weights = {k: data[k] for k in data.files}
     except (OSError, ValueError, EOFError) as e:
         raise SpotterError(f"{npz} is damaged ({e}): export the spotter again") from e
+    needed = ["standardise/mean", "standardise/variance", "project/kernel", "scores/kernel",
+              *(f"block{d}_{part}/kernel" for d in metadata["model"]["dilations"]
+                for part in ("dilated", "mix"))]
+    if missing := [k for k in needed if k not in weights]:
+        raise SpotterError(f"{npz} lacks {', '.join(missing[:3])}: export the spotter again")
     if metadata.get("feature_names") != feature_names():
         raise SpotterError(f"{folder} was made with other spotting features than this version "
                            "reads: train it again")
     return SpotterExport(folder, metadata, weights)
+
+
+def check_metadata(metadata: dict, path) -> None:
+    """The values `spot` relies on, of the right kind and range (SpotterError otherwise): a
+    hand-edited metadata.json must not hang or crash the stream."""
+    def bad(what):
+        return SpotterError(f"{path} is damaged ({what}): export the spotter again")
+
+    def positive(value) -> bool:
+        return isinstance(value, (int, float)) and not isinstance(value, bool) and \
+            math.isfinite(value) and value > 0
+
+    features = metadata.get("features")
+    if not isinstance(features, dict) or set(features) != {"rate", "micro_s", "macro_s"} or \
+            not all(positive(v) for v in features.values()) or \
+            features["macro_s"] <= features["micro_s"]:
+        raise bad("'features' must hold a positive rate, micro_s and a longer macro_s")
+    thresholds = metadata.get("thresholds")
+    if not isinstance(thresholds, dict) or set(thresholds) != set(OUTPUTS) or not all(
+            positive(v) and v <= 1 for v in thresholds.values()):
+        raise bad("'thresholds' must give micro and macro a number in (0, 1]")
+    dilations = (metadata.get("model") or {}).get("dilations")
+    if not isinstance(dilations, list) or not dilations or not all(
+            isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in dilations):
+        raise bad("'model.dilations' must be a list of positive integers")
+    digests = metadata.get("sha256")
+    if not isinstance(digests, dict) or not isinstance(digests.get("spotter.npz"), str):
+        raise bad("no SHA-256 of spotter.npz, so its weights cannot be checked")
 
 
 class LearnedSpotter:
@@ -316,7 +351,8 @@ def learned_spot_stream(frames, fps: float, export: SpotterExport, recognise=Non
              "macro": (spotter.trace[0], spotter.trace[2])} if keep_trace else {}
     return {"frames": count, "fps": fps, "intervals": intervals,
             "frames_per_s": count / elapsed if elapsed > 0 else None,
-            "warnings": restart_warnings(tracker), "trace": trace,
+            "warnings": restart_warnings(tracker, "those samples marked hidden (visible 0)"),
+            "trace": trace,
             "frames_with_face": spotter.features.seen, "restarts": restarts_record(tracker),
             "config": {"spotter": str(export.path), "fingerprint": export.metadata.get(
                 "fingerprint"), "thresholds": export.thresholds}}

@@ -142,7 +142,9 @@ def evaluate_database(videos, config: spotting.SpotConfig, model=None,
         raise SpotError(f"no usable video: none of the {len(videos)} video(s) has a readable "
                         "frame with a face (see the warnings above); no results written")
     scores = metrics.spotting_scores(per_video)
-    results = {"num_videos": len(videos), "config": dataclasses.asdict(config),
+    results = {"num_videos": len(videos),
+               "config": dataclasses.asdict(config) if spotter is None else {
+                   "thresholds": spotter.thresholds, "features": spotter.metadata["features"]},
                "spotter": "lbp" if spotter is None else {
                    "export": str(spotter.path), "fingerprint": spotter.metadata.get("fingerprint")},
                **{k: scores[k] for k in ("micro", "macro", "overall")},
@@ -216,6 +218,15 @@ def command(options: SpotOptions) -> None:
     long-video database (`command_database`), printing what the command prints. Raises SpotError
     (or ValueError, OSError) for what the command reports as one `error:` line."""
     check_fps(options.fps)
+    if options.spotter is not None:
+        if not options.spotter.strip():
+            raise SpotError("--spotter is empty: give a learned spotter's export folder, or "
+                            "leave the flag out for the LBP spotter")
+        lbp_only = [f"--{name}" for name in ("signal", "threshold", "micro_max_s")
+                    if getattr(options, name) != getattr(SpotOptions, name)]
+        if lbp_only:  # settings of the LBP spotter would be silently ignored
+            raise SpotError(f"{', '.join(lbp_only)} set(s) the LBP spotter; the learned spotter "
+                            "(--spotter) has its own thresholds and types in its export")
     config = spotting.SpotConfig(signal=options.signal, threshold=options.threshold,
                                  micro_max_s=options.micro_max_s)
     if options.db:

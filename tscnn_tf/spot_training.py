@@ -98,6 +98,9 @@ def read_videos(config: ExperimentConfig, workdir: Path):
                             "holds clips (train it with the default --task=recognition)")
     s = config.spotting
     if db == "synthetic_long":
+        if s.synthetic_long_subjects < 3:  # before anything is rendered
+            raise SpottingError(f"leave-one-subject-out needs at least 3 subjects; "
+                                f"--synthetic_long_subjects={s.synthetic_long_subjects}")
         options = {"seed": config.data.synthetic_seed, "num_videos": s.synthetic_long_subjects,
                    "seconds": s.synthetic_long_seconds, "fps": s.synthetic_long_fps,
                    "style": s.synthetic_long_style}
@@ -162,6 +165,7 @@ def features_of(item, settings: FeatureSettings, cache: Path) -> dict:
     with tempfile.NamedTemporaryFile(dir=cache, suffix=".npz", delete=False) as f:
         np.savez(f, features=out["features"], frames=frames,
                  restarts=json.dumps(out["restarts"]), gaps=len(out["gaps"]))
+    os.chmod(f.name, umask_mode(0o666))
     os.replace(f.name, path)
     return {"features": out["features"], "frames": frames, "restarts": out["restarts"],
             "gaps": len(out["gaps"])}
@@ -318,6 +322,25 @@ def identity(config: ExperimentConfig, settings: SpotTrainSettings, videos) -> d
                     "baseline": BASELINE})
 
 
+def refuse_other_task(workdir: Path, overwrite: bool) -> None:
+    """A workdir holding a recognition run is refused before anything is rendered or read
+    (`--overwrite` lets the run record decide, as for other settings)."""
+    try:
+        held = json.loads((workdir / "config.json").read_text())["identity"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return
+    if isinstance(held, dict) and held.get("task") != "spotting" and not overwrite:
+        raise SpottingError(f"{workdir} holds a recognition run, not a spotting run: give "
+                            "--task=spotting its own --workdir (or --overwrite to replace it)")
+
+
+def umask_mode(mode: int) -> int:
+    """`mode` as the user's umask leaves it (temporary files and folders are made 0600/0700)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return mode & ~mask
+
+
 def check_outputs(config: ExperimentConfig, workdir: Path) -> Path | None:
     """The workdir and export folder writable, before any work."""
     from tscnn_tf.artifacts import check_writable_dir
@@ -337,6 +360,7 @@ def run(config: ExperimentConfig, workdir, on_ready=None, model=None) -> dict:
     from tscnn_tf.loso import claim_run_dir
     workdir = Path(workdir)
     settings = settings_of(config)
+    refuse_other_task(workdir, config.run.overwrite)
     export_dir = check_outputs(config, workdir)
     videos, database = read_videos(config, workdir)
     subjects = sorted({v.subject for v in videos})
@@ -503,7 +527,9 @@ def aggregate(workdir: Path, folds: list[str], run_fp: str, settings: SpotTrainS
                             "f1": base["overall"]["f1"], "precision": base["overall"]["precision"],
                             "recall": base["overall"]["recall"],
                             **{k: base[k] for k in ("micro", "macro", "overall")}},
-               "restarts": sum(len(v.get("restarts", [])) for v in videos),
+               "restarts": {"count": sum(len(v.get("restarts", [])) for v in videos),
+                            "events": [{"video": v["video"], **r} for v in videos
+                                       for r in v.get("restarts", [])]},
                "settings": settings.to_dict(), "packages": package_versions()}
     if model is not None:
         results["recognition"] = metrics.strs(learned["_raw"], model.class_names)
@@ -528,6 +554,7 @@ def export_final(workdir: Path, data: dict, subjects: list[str], settings: SpotT
         log.info("final spotter: all %d subjects", len(subjects))
         trained = train_fold(data, subjects, settings)
         build = Path(tempfile.mkdtemp(dir=export_dir.parent, prefix=f".{export_dir.name}."))
+        os.chmod(build, umask_mode(0o777))
         try:
             model = trained["model"]
             model.save(build / "spotter.keras")
@@ -576,13 +603,15 @@ def swap_in(build: Path, export_dir: Path) -> None:
 
 
 def write_tflite(model, path: Path) -> str | None:
-    """The spotter as TFLite (a fixed 1-batch, any-length input); None, or why it failed."""
+    """The spotter as TFLite (batch 1, any length: resize the input), converted from a
+    SavedModel export of it (converting a traced function directly gave NaN scores); None, or
+    why it failed."""
     import tensorflow as tf
     try:
-        spec = tf.TensorSpec([1, None, NUM_FEATURES], tf.float32)
-        function = tf.function(lambda x: model(x, training=False)).get_concrete_function(spec)
-        converter = tf.lite.TFLiteConverter.from_concrete_functions([function], model)
-        path.write_bytes(converter.convert())
+        with tempfile.TemporaryDirectory() as saved:
+            model.export(saved, format="tf_saved_model", verbose=False,
+                         input_signature=[tf.TensorSpec([1, None, NUM_FEATURES], tf.float32)])
+            path.write_bytes(tf.lite.TFLiteConverter.from_saved_model(saved).convert())
         return None
     except Exception as e:  # noqa: BLE001 - the export still has Keras and numpy forms
         log.warning("spotter TFLite conversion failed: %s", e)

@@ -409,14 +409,15 @@ class Spotter:
 PUBLIC_KEYS = ("onset", "apex", "offset", "score", "type")
 
 
-def restart_warnings(tracker) -> list[str]:
-    """The warnings of a followed stream: each restart of the signals, and the gaps."""
+def restart_warnings(tracker, in_gaps: str = "the face as last seen") -> list[str]:
+    """The warnings of a followed stream: each restart of the signals, and the gaps (in which
+    the signals go on with `in_gaps`)."""
     out = [f"the signals restart: {r['reason']}" for r in tracker.restarts]
     if tracker.gaps:
         listed = ", ".join(f"{g['frame']} ({g['frames']})" for g in tracker.gaps[:10])
         out.append(f"the face was hidden {len(tracker.gaps)} time(s) for a moment (at frame "
                    f"(frames): {listed}{', ...' if len(tracker.gaps) > 10 else ''}): gaps, the "
-                   "signals go on with the face as last seen")
+                   f"signals go on with {in_gaps}")
     return out
 
 
