@@ -257,3 +257,10 @@ def test_a_workdir_of_the_other_task_is_refused_before_any_work(trained, tmp_pat
     line = error_line(run("tscnn_tf.train", *TINY, f"--workdir={recognition}"))
     assert "holds a recognition run" in line
     assert not (recognition / "synthetic_long_db").exists()
+
+
+def test_a_spotter_export_given_as_a_clip_model_points_to_spotter(trained):
+    video = next((trained["root"] / "w" / "synthetic_long_db").glob("sub01_long.avi"))
+    line = error_line(run("tscnn_tf.spot", f"--video={video}",
+                          f"--model={trained['root'] / 'e'}"))
+    assert "learned spotter's export" in line and "--spotter" in line

@@ -38,6 +38,15 @@ def load_model(path, metadata: dict | None = None) -> ExportedModel:
     """An exported model (folder, `.keras` or `.tflite`) of any registry model: a `.keras`
     file of the flow models holds this package's layers, registered here first."""
     import tscnn_tf.models.layers  # noqa: F401
+    folder = Path(path)
+    try:
+        spotter = json.loads((folder / "metadata.json").read_text()).get("task") == "spotting"
+    except (OSError, ValueError, AttributeError):
+        spotter = False
+    if spotter:
+        from tscnn_tf.artifacts import ArtifactError
+        raise ArtifactError(f"{folder} is a learned spotter's export (train --task=spotting), "
+                            "not a clip model: give it to spot as --spotter")
     return ExportedModel(path, metadata)
 
 
