@@ -324,27 +324,12 @@ def learned_spot_stream(frames, fps: float, export: SpotterExport, recognise=Non
     """`spotting.spot_stream` with the learned spotter: every interval of a frame stream, in
     its positions or `frame_of(position)`, with the same keys (and `restarts`)."""
     import time
-    from tscnn_tf.spotting import PUBLIC_KEYS, restart_warnings, restarts_record
+    from tscnn_tf.spotting import feed, restart_warnings, restarts_record
     start = time.perf_counter()
     frame_of = frame_of or (lambda i: i)
     keep = int(20 * fps) if recognise is not None else 0  # the frames an interval can need
     spotter = LearnedSpotter(export, fps, landmarker, frame_of, keep_crops=keep)
-    intervals: list[dict] = []
-
-    def decided(found):
-        for interval in found:
-            out = {k: interval[k] for k in PUBLIC_KEYS}
-            out.update({k: int(frame_of(out[k])) for k in ("onset", "apex", "offset")})
-            if recognise is not None:
-                out.update(recognise(spotter, interval))
-            intervals.append(out)
-            if on_interval is not None:
-                on_interval(out)
-
-    count = 0
-    for count, (_, gray) in enumerate(frames, start=1):
-        decided(spotter.push(count - 1, gray))
-    decided(spotter.finish())
+    intervals, count = feed(spotter, frames, frame_of, recognise, on_interval)
     elapsed = time.perf_counter() - start
     tracker = spotter.tracker
     trace = {"micro": (spotter.trace[0], spotter.trace[1]),

@@ -409,6 +409,31 @@ class Spotter:
 PUBLIC_KEYS = ("onset", "apex", "offset", "score", "type")
 
 
+def feed(spotter, frames, frame_of, recognise=None, on_interval=None) -> tuple[list, int]:
+    """Every frame of `frames` ((index, grey) pairs) through a spotter (`push(position, gray)`,
+    `finish()`): its public intervals in `frame_of(position)` numbers, each recognised (extra
+    keys from `recognise(spotter, interval)`) and shown (`on_interval`) as soon as decided;
+    and the number of frames read."""
+    intervals = []
+
+    def decided(found):
+        for interval in found:
+            out = {k: interval[k] for k in PUBLIC_KEYS}
+            out.update({k: int(frame_of(out[k])) for k in ("onset", "apex", "offset")})
+            out["score"] = float(out["score"])
+            if recognise is not None:
+                out.update(recognise(spotter, interval))
+            intervals.append(out)
+            if on_interval is not None:
+                on_interval(out)
+
+    count = 0
+    for count, (_, gray) in enumerate(frames, start=1):
+        decided(spotter.push(count - 1, gray))
+    decided(spotter.finish())
+    return intervals, count
+
+
 def restart_warnings(tracker, in_gaps: str = "the face as last seen") -> list[str]:
     """The warnings of a followed stream: each restart of the signals, and the gaps (in which
     the signals go on with `in_gaps`)."""
@@ -446,23 +471,8 @@ def spot_stream(frames, fps: float, config: SpotConfig = SpotConfig(), recognise
     spotter = Spotter(fps, config, landmarker, keep_trace)
     if frame_of is not None:
         spotter.frame_of = frame_of
-    intervals: list[dict] = []
 
-    def decided(found):
-        for interval in found:
-            out = {k: interval[k] for k in PUBLIC_KEYS}
-            out.update({k: spotter.frame_of(out[k]) for k in ("onset", "apex", "offset")})
-            out["score"] = float(out["score"])
-            if recognise is not None:
-                out.update(recognise(spotter, interval))
-            intervals.append(out)
-            if on_interval is not None:
-                on_interval(out)
-
-    count = 0
-    for count, (_, gray) in enumerate(frames, start=1):
-        decided(spotter.push(count - 1, gray))
-    decided(spotter.finish())
+    intervals, count = feed(spotter, frames, spotter.frame_of, recognise, on_interval)
     elapsed = time.perf_counter() - start
     return {"frames": count, "fps": fps, "intervals": intervals,
             "frames_per_s": count / elapsed if elapsed > 0 else None,
