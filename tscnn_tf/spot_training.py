@@ -386,7 +386,7 @@ def run(config: ExperimentConfig, workdir, on_ready=None, model=None) -> dict:
     data = prepare(by_subject, settings, workdir)
     if on_ready is not None:
         on_ready()
-    pending = run_folds(workdir, data, folds, subjects, settings, run_fp, by_subject, model)
+    pending = run_folds(workdir, data, folds, subjects, settings, run_fp, model)
     out = {"fingerprint": run_fp, "pending": pending, "results": None, "export": None}
     if not pending:
         with claims.exclusive(workdir / "results.claim", f"the results of {workdir}"):
@@ -418,7 +418,7 @@ def prepare(by_subject: dict, settings: SpotTrainSettings, workdir: Path) -> dic
 
 
 def run_folds(workdir: Path, data: dict, folds: list[str], subjects: list[str],
-              settings: SpotTrainSettings, run_fp: str, by_subject, model) -> dict:
+              settings: SpotTrainSettings, run_fp: str, model) -> dict:
     """Train every unfinished fold this process can claim; {fold: holder} of those others hold."""
     pending = {}
     for k, test in enumerate(folds):
@@ -498,9 +498,12 @@ def recognise(item, spotted: list[dict], model) -> list[dict]:
 
 
 def scores_of(videos: list[dict], key: str) -> dict:
+    """MEGC scores of the intervals under `key` ("spotted" or "baseline") of fold videos."""
     from tscnn_tf import metrics
-    out = metrics.spotting_scores([{"truth": v["truth"], "spotted": v[key]} for v in videos])
-    return {k: out[k] for k in ("micro", "macro", "overall")} | {"_raw": out}
+    return metrics.spotting_scores([{"truth": v["truth"], "spotted": v[key]} for v in videos])
+
+
+TYPES = ("micro", "macro", "overall")
 
 
 def aggregate(workdir: Path, folds: list[str], run_fp: str, settings: SpotTrainSettings,
@@ -511,28 +514,27 @@ def aggregate(workdir: Path, folds: list[str], run_fp: str, settings: SpotTrainS
     for fold in folds:
         result = json.loads((workdir / "folds" / fold / "result.json").read_text())
         learned, base = scores_of(result["videos"], "spotted"), scores_of(result["videos"], "baseline")
-        per_fold.append({"fold": fold, **{k: learned[k] for k in ("micro", "macro", "overall")},
+        per_fold.append({"fold": fold, **{k: learned[k] for k in TYPES},
                          "f1": learned["overall"]["f1"], "thresholds": result["thresholds"],
                          "epochs": result["epochs"], "val_subjects": result["val_subjects"],
-                         "baseline": {k: base[k] for k in ("micro", "macro", "overall")}})
+                         "baseline": {k: base[k] for k in TYPES}})
         videos += result["videos"]
     learned, base = scores_of(videos, "spotted"), scores_of(videos, "baseline")
     results = {"task": "spotting", "fingerprint": run_fp, "db": config.data.db,
                "num_folds": len(folds), "num_videos": len(videos),
                "f1": learned["overall"]["f1"], "precision": learned["overall"]["precision"],
                "recall": learned["overall"]["recall"],
-               **{k: learned[k] for k in ("micro", "macro", "overall")},
-               "per_fold": per_fold,
+               **{k: learned[k] for k in TYPES}, "per_fold": per_fold,
                "baseline": {"spotter": "lbp (tscnn_tf.spotting, default settings)",
                             "f1": base["overall"]["f1"], "precision": base["overall"]["precision"],
                             "recall": base["overall"]["recall"],
-                            **{k: base[k] for k in ("micro", "macro", "overall")}},
+                            **{k: base[k] for k in TYPES}},
                "restarts": {"count": sum(len(v.get("restarts", [])) for v in videos),
                             "events": [{"video": v["video"], **r} for v in videos
                                        for r in v.get("restarts", [])]},
                "settings": settings.to_dict(), "packages": package_versions()}
     if model is not None:
-        results["recognition"] = metrics.strs(learned["_raw"], model.class_names)
+        results["recognition"] = metrics.strs(learned, model.class_names)
     write_json_atomic(workdir / "results.json", results)
     return results
 
@@ -639,7 +641,7 @@ def report(outcome: dict, workdir: Path) -> str:
              f"({r['db']}), run {r['fingerprint']}; MEGC protocol (IoU >= 0.5, pooled)",
              f"{'':<22}{'TP':>5}{'FP':>5}{'FN':>5}{'P':>8}{'R':>8}{'F1':>8}"]
     for name, source in (("learned", r), ("LBP baseline", b)):
-        for kind in ("micro", "macro", "overall"):
+        for kind in TYPES:
             s = source[kind]
             lines.append(f"{name + ' ' + kind:<22}{s['tp']:>5}{s['fp']:>5}{s['fn']:>5}"
                          f"{s['precision']:>8.3f}{s['recall']:>8.3f}{s['f1']:>8.3f}")

@@ -178,15 +178,18 @@ class FaceTracker:
                                      int(box.bottom() / scale) + y0)
         return self.landmarker._fit(gray, rect)
 
-    def _search(self, index: int, gray):
-        """No face followed: detect (at most every `search_s`)."""
+    def _look(self, index: int, gray):
+        """Landmarks of a detection while the face is not followed (none yet, or hidden), at
+        most every `search_s`; None between detections or when none is found."""
         if index - self.last_detection < self.config.search_s * self.fps:
             return None
         self.last_detection = index
-        points = self._detect(gray)
-        if points is None:
-            return None
-        return self._anchor(points, gray)
+        return self._detect(gray)
+
+    def _search(self, index: int, gray):
+        """No face followed: detect (at most every `search_s`)."""
+        points = self._look(index, gray)
+        return None if points is None else self._anchor(points, gray)
 
     def _anchor(self, points: np.ndarray, gray):
         try:
@@ -220,11 +223,8 @@ class FaceTracker:
     def _track(self, index: int, gray):
         """The face followed into this frame (None: hidden here)."""
         due = index - self.last_detection >= self.config.redetect_s * self.fps
-        if self.hidden:  # looking for it again, at most every `search_s`
-            if index - self.last_detection < self.config.search_s * self.fps:
-                return None
-            self.last_detection = index
-            detected = self._detect(gray)
+        if self.hidden:  # looking for it again
+            detected = self._look(index, gray)
             if detected is None:
                 return None
             self.hidden = False
