@@ -264,3 +264,14 @@ def test_a_spotter_export_given_as_a_clip_model_points_to_spotter(trained):
     line = error_line(run("tscnn_tf.spot", f"--video={video}",
                           f"--model={trained['root'] / 'e'}"))
     assert "learned spotter's export" in line and "--spotter" in line
+
+
+def test_an_export_dir_holding_other_files_is_refused_and_kept(tmp_path):
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "thesis.txt").write_text("not the toolkit's")
+    line = error_line(run("tscnn_tf.train", *TINY, f"--workdir={tmp_path / 'w'}",
+                          f"--export_dir={mine}"))
+    assert "not a spotter export" in line
+    assert (mine / "thesis.txt").read_text() == "not the toolkit's"
+    assert not (tmp_path / "w" / "synthetic_long_db").exists()

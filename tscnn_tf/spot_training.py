@@ -350,8 +350,18 @@ def check_outputs(config: ExperimentConfig, workdir: Path) -> Path | None:
         export_dir = f"saved_models/spotter_{config.data.db}"
     if not config.export.final_model:
         return None
-    export_dir = check_writable_dir(export_dir, "--export_dir")
-    return Path(export_dir)
+    export_dir = Path(check_writable_dir(export_dir, "--export_dir"))
+    # The export replaces the folder whole: only an earlier spotter export may be replaced.
+    if any(p for p in export_dir.iterdir() if not p.name.startswith(".")):
+        try:
+            ours = json.loads((export_dir / "metadata.json").read_text()).get("task") == "spotting"
+        except (OSError, ValueError, AttributeError):
+            ours = False
+        if not ours:
+            raise SpottingError(f"--export_dir {export_dir} holds files that are not a spotter "
+                                "export; the export replaces the folder whole, so give an "
+                                "empty or new folder (or an earlier spotter export)")
+    return export_dir
 
 
 def run(config: ExperimentConfig, workdir, on_ready=None, model=None) -> dict:
